@@ -1,0 +1,52 @@
+-- procgate job table for PostgreSQL. Idempotent: safe to run again, never drops data.
+-- psql users run it as SQL*Plus users ran the predecessor's script:
+--   psql "$DATABASE_URL" -f sql/postgres/create_async_jobs_table.sql
+-- The predecessor's columns keep their names (unquoted, so ASYNC_JOBS / JOB_ID work from psql too);
+-- procgate's own columns come after them.
+
+CREATE TABLE IF NOT EXISTS async_jobs (
+    job_id           varchar(32)  PRIMARY KEY,
+    status           varchar(20)  NOT NULL
+                     CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    procedure_name   varchar(200) NOT NULL,
+    params           jsonb,
+    start_time       timestamptz  NOT NULL DEFAULT now(),  -- accepted until claimed, then the real start
+    end_time         timestamptz,
+    duration         varchar(50),                           -- the predecessor's text, e.g. '5.02s'
+    result           jsonb,                                 -- the OUT parameters
+    error_msg        text,
+    progress         smallint     NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
+    created_at       timestamptz  NOT NULL DEFAULT now(),
+    -- procgate
+    owner            varchar(128) NOT NULL DEFAULT 'default',  -- the API token name that created it
+    is_function      boolean      NOT NULL DEFAULT false,
+    priority         smallint     NOT NULL DEFAULT 0,          -- higher runs first
+    attempts         integer      NOT NULL DEFAULT 0,
+    error_code       varchar(64),                              -- SQLSTATE, ORA-nnnnn or procgate's own
+    message          text,
+    instance_id      varchar(64),                              -- the gateway instance running it
+    heartbeat_at     timestamptz,
+    cancel_requested boolean      NOT NULL DEFAULT false
+);
+
+-- The claim query: oldest pending first, by priority.
+CREATE INDEX IF NOT EXISTS async_jobs_pending_idx ON async_jobs (priority DESC, created_at)
+    WHERE status = 'pending';
+-- Listings, newest first.
+CREATE INDEX IF NOT EXISTS async_jobs_created_idx ON async_jobs (created_at DESC);
+-- Retention and bulk delete: terminal jobs by end time.
+CREATE INDEX IF NOT EXISTS async_jobs_ended_idx ON async_jobs (end_time)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+
+-- The predecessor's cleanup procedure: deletes terminal jobs that ended more than p_days_old days ago.
+--   CALL cleanup_old_async_jobs(7, NULL);
+CREATE OR REPLACE PROCEDURE cleanup_old_async_jobs(p_days_old numeric DEFAULT 7,
+                                                   INOUT p_deleted_count numeric DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM async_jobs
+     WHERE status IN ('completed', 'failed', 'cancelled')
+       AND end_time < now() - p_days_old * interval '1 day';
+    GET DIAGNOSTICS p_deleted_count = ROW_COUNT;
+END
+$$;

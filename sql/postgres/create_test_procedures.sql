@@ -1,0 +1,97 @@
+-- PostgreSQL versions of the predecessor's six test procedures (same names and parameter names),
+-- plus a few procgate uses to exercise every parameter kind. Idempotent.
+--   psql "$DATABASE_URL" -f sql/postgres/create_test_procedures.sql
+
+-- PROC_TEST: p_output := 'Procesado: ' || p_input
+CREATE OR REPLACE PROCEDURE proc_test(p_input IN varchar, p_output OUT varchar)
+LANGUAGE plpgsql AS $$
+BEGIN
+    p_output := 'Procesado: ' || p_input;
+END
+$$;
+
+-- PROC_TEST_DEMORA: sleeps `segundos` seconds (a slow call, to watch progress).
+CREATE OR REPLACE PROCEDURE proc_test_demora(segundos IN numeric)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_sleep(segundos);
+END
+$$;
+
+-- PROC_TEST_PARAMS: several types in, one text out. p_date keeps its time of day (Oracle DATE does).
+CREATE OR REPLACE PROCEDURE proc_test_params(p_number IN numeric, p_varchar IN varchar,
+                                             p_date IN timestamp, p_result OUT varchar)
+LANGUAGE plpgsql AS $$
+BEGIN
+    p_result := 'Number: ' || p_number || ', Varchar: ' || p_varchar
+             || ', Date: ' || to_char(p_date, 'YYYY-MM-DD HH24:MI:SS');
+END
+$$;
+
+-- PROC_TEST_CURSOR: a cursor over p_limit rows (ID, NOMBRE, FECHA).
+CREATE OR REPLACE PROCEDURE proc_test_cursor(p_limit IN numeric, p_cursor OUT refcursor)
+LANGUAGE plpgsql AS $$
+BEGIN
+    OPEN p_cursor FOR
+        SELECT g AS id, 'Item ' || g AS nombre,
+               (date '2024-12-16' + g * interval '1 day' + interval '15 hours 30 minutes')::timestamp AS fecha
+          FROM generate_series(1, p_limit::int) AS g
+         ORDER BY g;
+END
+$$;
+
+-- PROC_TEST_ERROR: fails on purpose when p_should_fail = 1.
+CREATE OR REPLACE PROCEDURE proc_test_error(p_should_fail IN numeric)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_should_fail = 1 THEN
+        RAISE EXCEPTION 'Error intencional de prueba' USING ERRCODE = 'P0001';
+    END IF;
+END
+$$;
+
+-- PROC_TEST_DML: inserts three rows into the table named by p_table_name (created if missing;
+-- the name is quoted with %I, never pasted) and reports how many rows it created.
+CREATE OR REPLACE PROCEDURE proc_test_dml(p_table_name IN varchar, p_rows_created OUT numeric)
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I (id serial PRIMARY KEY, descripcion varchar(100), '
+                   'fecha timestamp DEFAULT now())', p_table_name);
+    EXECUTE format('INSERT INTO %I (descripcion) SELECT ''Fila '' || g FROM generate_series(1, 3) g',
+                   p_table_name);
+    GET DIAGNOSTICS p_rows_created = ROW_COUNT;
+END
+$$;
+
+-- procgate extras -------------------------------------------------------------------------------
+
+-- Every scalar kind in and straight back out, for exact round trips.
+CREATE OR REPLACE PROCEDURE proc_test_echo(p_number IN numeric, p_ts IN timestamptz, p_local IN timestamp,
+                                           p_day IN date, p_flag IN boolean, p_doc IN jsonb,
+                                           p_count IN integer DEFAULT 0,
+                                           o_number OUT numeric, o_ts OUT timestamptz, o_local OUT timestamp,
+                                           o_day OUT date, o_flag OUT boolean, o_doc OUT jsonb,
+                                           o_count OUT integer)
+LANGUAGE plpgsql AS $$
+BEGIN
+    o_number := p_number; o_ts := p_ts; o_local := p_local; o_day := p_day;
+    o_flag := p_flag; o_doc := p_doc; o_count := p_count;
+END
+$$;
+
+-- INOUT: doubles the value and appends to the text.
+CREATE OR REPLACE PROCEDURE proc_test_inout(p_value INOUT numeric, p_text INOUT varchar)
+LANGUAGE plpgsql AS $$
+BEGIN
+    p_value := p_value * 2;
+    p_text := p_text || '!';
+END
+$$;
+
+-- A function: its return value comes back as the request's first OUT parameter.
+CREATE OR REPLACE FUNCTION proc_test_func(p_a numeric, p_b numeric DEFAULT 1)
+RETURNS numeric LANGUAGE sql AS $$ SELECT p_a + p_b $$;
+
+-- Not on the demo allowlist (PROC_TEST*): calls to it must be refused.
+CREATE OR REPLACE PROCEDURE hidden_proc(p_input IN varchar)
+LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;

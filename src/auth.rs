@@ -1,0 +1,178 @@
+//! Who is calling: bearer tokens (compared in constant time), the IP allowlist, and the
+//! caller's identity that owns jobs. Used as an actix extractor, so a handler that takes a
+//! [`Caller`] cannot run for an unauthenticated request.
+
+use std::future::{ready, Ready};
+use std::net::IpAddr;
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use ipnet::IpNet;
+use subtle::ConstantTimeEq;
+
+use crate::api::errors::ApiError;
+use crate::api::AppState;
+
+#[derive(Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub token: String,
+    pub admin: bool,
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken").field("name", &self.name).field("admin", &self.admin).finish_non_exhaustive()
+    }
+}
+
+impl ApiToken {
+    /// `name:token` or `name:token:admin`.
+    pub fn parse(entry: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = entry.split(':').collect();
+        let (name, token, admin) = match parts.as_slice() {
+            [name, token] => (*name, *token, false),
+            [name, token, "admin"] => (*name, *token, true),
+            _ => return Err(format!("entry {:?} is not name:token or name:token:admin", entry.split(':').next().unwrap_or(""))),
+        };
+        if name.is_empty() || name.len() > 128 {
+            return Err("a token name must have 1 to 128 characters".into());
+        }
+        if token.len() < 8 {
+            return Err(format!("the token of {name:?} is shorter than 8 characters"));
+        }
+        Ok(Self { name: name.into(), token: token.into(), admin })
+    }
+}
+
+/// `API_ALLOWED_IPS`: addresses, CIDR ranges and `localhost`; empty allows every address.
+#[derive(Debug, Clone, Default)]
+pub struct IpAllowlist {
+    nets: Vec<IpNet>,
+}
+
+impl IpAllowlist {
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry.eq_ignore_ascii_case("localhost") {
+                nets.push("127.0.0.0/8".parse().expect("literal"));
+                nets.push("::1/128".parse().expect("literal"));
+            } else if let Ok(net) = entry.parse::<IpNet>() {
+                nets.push(net);
+            } else if let Ok(ip) = entry.parse::<IpAddr>() {
+                nets.push(IpNet::from(ip));
+            } else {
+                return Err(format!("{entry:?} is not an IP address, a CIDR range or localhost"));
+            }
+        }
+        Ok(Self { nets })
+    }
+
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.nets.is_empty() || self.nets.iter().any(|n| n.contains(&ip))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub tokens: Vec<ApiToken>,
+    pub allowed_ips: IpAllowlist,
+    pub no_auth: bool,
+}
+
+impl AuthSettings {
+    /// Finds the token's owner, comparing against every configured token in constant time.
+    fn identify(&self, presented: &str) -> Option<Caller> {
+        let mut found = None;
+        for t in &self.tokens {
+            if bool::from(t.token.as_bytes().ct_eq(presented.as_bytes())) {
+                found = Some(Caller { name: t.name.clone(), admin: t.admin });
+            }
+        }
+        found
+    }
+
+    pub fn authenticate(&self, peer: Option<IpAddr>, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        if let Some(ip) = peer {
+            if !self.allowed_ips.allows(ip) {
+                return Err(ApiError::ForbiddenIp);
+            }
+        }
+        if self.no_auth {
+            return Ok(Caller { name: "anonymous".into(), admin: true });
+        }
+        let token = authorization
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"))?;
+        self.identify(token).ok_or(ApiError::Unauthorized("invalid token"))
+    }
+}
+
+/// The authenticated caller: the token's name owns the jobs it creates.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub admin: bool,
+}
+
+impl Caller {
+    /// The owner filter for reads and deletes: admins see every job.
+    pub fn owner_filter(&self) -> Option<&str> {
+        (!self.admin).then_some(self.name.as_str())
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered");
+        let header = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+        ready(state.settings.auth.authenticate(req.peer_addr().map(|a| a.ip()), header))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AuthSettings {
+        AuthSettings {
+            tokens: vec![ApiToken::parse("alice:alice-token").unwrap(), ApiToken::parse("ops:ops-token-1:admin").unwrap()],
+            allowed_ips: IpAllowlist::parse("localhost, 10.1.0.0/16").unwrap(),
+            no_auth: false,
+        }
+    }
+
+    #[test]
+    fn tokens_identify_callers() {
+        let s = settings();
+        let local = Some("127.0.0.1".parse().unwrap());
+        let alice = s.authenticate(local, Some("Bearer alice-token")).unwrap();
+        assert_eq!((alice.name.as_str(), alice.admin), ("alice", false));
+        assert!(s.authenticate(local, Some("Bearer ops-token-1")).unwrap().admin);
+        assert!(matches!(s.authenticate(local, Some("Bearer nope")), Err(ApiError::Unauthorized(_))));
+        assert!(matches!(s.authenticate(local, None), Err(ApiError::Unauthorized(_))));
+        assert!(matches!(s.authenticate(local, Some("alice-token")), Err(ApiError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn ip_allowlist() {
+        let s = settings();
+        assert!(s.allowed_ips.allows("10.1.2.3".parse().unwrap()));
+        assert!(s.allowed_ips.allows("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!s.allowed_ips.allows("10.2.0.1".parse().unwrap()));
+        assert!(matches!(
+            s.authenticate(Some("192.168.1.1".parse().unwrap()), Some("Bearer alice-token")),
+            Err(ApiError::ForbiddenIp)
+        ));
+        assert!(IpAllowlist::parse("").unwrap().allows("8.8.8.8".parse().unwrap()));
+        assert!(ApiToken::parse("a:short").is_err());
+    }
+}

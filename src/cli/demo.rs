@@ -1,0 +1,48 @@
+//! `procgate demo`: a private PostgreSQL cluster with the job table and the test procedures,
+//! and the gateway serving against it with a fresh admin token and allowlist `PROC_TEST*`.
+//! Ctrl-C stops both.
+
+use crate::config::Settings;
+use crate::pgcluster::{create_demo_database, ClusterOptions, PgCluster};
+use crate::procedure::allowlist::Allowlist;
+use crate::auth::ApiToken;
+use crate::startup::Application;
+
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    eprintln!("procgate demo: starting a private PostgreSQL cluster...");
+    let cluster = tokio::task::spawn_blocking(|| PgCluster::start(ClusterOptions::default())).await??;
+    let url = create_demo_database(&cluster, "procgate").await?;
+    settings.database_url = Some(url.clone());
+    if settings.auth.tokens.is_empty() && !settings.auth.no_auth {
+        let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
+        settings.auth.tokens.push(ApiToken { name: "demo".into(), token, admin: true });
+    }
+    if settings.procedure_allowlist.is_empty() {
+        settings.procedure_allowlist = Allowlist::parse("PROC_TEST*");
+    }
+    let token = settings.auth.tokens.first().map(|t| t.token.clone()).unwrap_or_else(|| "<none: API_NO_AUTH>".into());
+    let host = settings.host.clone();
+    let app = Application::build(settings).await?;
+    let base = format!("http://{host}:{}", app.port());
+    println!(
+        r#"
+procgate demo is running.
+  API:       {base}
+  database:  {url}   (psql "{url}")
+  token:     {token}
+
+Try it:
+  export TOKEN={token}
+  curl -s -X POST {base}/procedure/async -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' \
+       -d '{{"name":"PROC_TEST","params":[{{"name":"p_input","value":"Test"}},{{"name":"p_output","direction":"OUT"}}]}}'
+  curl -s {base}/jobs/<job_id> -H "Authorization: Bearer $TOKEN"
+  curl -s '{base}/jobs?status=completed' -H "Authorization: Bearer $TOKEN"
+
+Ctrl-C stops the gateway and the cluster.
+"#
+    );
+    let result = app.run_until_stopped().await;
+    drop(cluster);
+    result
+}

@@ -1,0 +1,202 @@
+//! Every setting, read once from the environment (and `.env`), validated, with the setting's
+//! name in every error. `.env.example` lists them all with their defaults.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::auth::{ApiToken, AuthSettings, IpAllowlist};
+use crate::procedure::allowlist::Allowlist;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Option<String>,
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub db_pool_size: usize,
+    pub sync_timeout: Duration,
+    pub cleanup_interval: Duration,
+    pub job_retention_days: u32,
+    pub auth: AuthSettings,
+    pub procedure_allowlist: Allowlist,
+    pub catalog_cache_ttl: Duration,
+    pub poll_interval: Duration,
+    pub progress_flush_interval: Duration,
+    pub shutdown_grace: Duration,
+    pub max_body_bytes: usize,
+    pub instance_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl Settings {
+    /// Serving needs a way to authenticate callers: tokens, or an explicit `API_NO_AUTH=1`.
+    pub fn check_can_serve(&self) -> Result<(), ConfigError> {
+        if self.auth.tokens.is_empty() && !self.auth.no_auth {
+            return Err(ConfigError {
+                name: "API_TOKENS",
+                message: "no API token configured: set API_TOKENS (name:token[:admin],...) or API_TOKEN, \
+                          or API_NO_AUTH=1 for local work only"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let workers: usize = parse_or(&get, "WORKERS", 16)?;
+        if workers == 0 || workers > 1024 {
+            return Err(ConfigError { name: "WORKERS", message: "must be between 1 and 1024".into() });
+        }
+        let db_pool_size: usize = parse_or(&get, "DB_POOL_SIZE", workers + 8)?;
+        if db_pool_size < 2 {
+            return Err(ConfigError { name: "DB_POOL_SIZE", message: "must be at least 2".into() });
+        }
+        Ok(Settings {
+            database_url: get("DATABASE_URL"),
+            host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port: parse_or(&get, "PORT", 3000)?,
+            workers,
+            db_pool_size,
+            sync_timeout: duration_or(&get, "SYNC_TIMEOUT", "30s")?,
+            cleanup_interval: duration_or(&get, "CLEANUP_INTERVAL", "24h")?,
+            job_retention_days: parse_or(&get, "JOB_RETENTION_DAYS", 7)?,
+            auth: auth_settings(&get)?,
+            procedure_allowlist: Allowlist::parse(&get("PROCEDURE_ALLOWLIST").unwrap_or_default()),
+            catalog_cache_ttl: duration_or(&get, "CATALOG_CACHE_TTL", "60s")?,
+            poll_interval: duration_or(&get, "POLL_INTERVAL", "1s")?,
+            progress_flush_interval: duration_or(&get, "PROGRESS_FLUSH_INTERVAL", "200ms")?,
+            shutdown_grace: duration_or(&get, "SHUTDOWN_GRACE", "30s")?,
+            max_body_bytes: parse_or(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
+            instance_id: get("INSTANCE_ID").unwrap_or_else(default_instance_id),
+        })
+    }
+}
+
+fn parse_or<T: FromStr>(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|e| ConfigError { name, message: format!("{v:?} is not valid: {e}") }),
+    }
+}
+
+/// `30s`, `24h`, `500ms`, `1h 30m`, or a plain number of seconds.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    if let Ok(secs) = v.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(v).map_err(|e| format!("{v:?} is not a duration (e.g. 30s, 24h): {e}"))
+}
+
+fn duration_or(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
+    let v = get(name).unwrap_or_else(|| default.to_string());
+    let d = parse_duration(&v).map_err(|message| ConfigError { name, message })?;
+    if d.is_zero() {
+        return Err(ConfigError { name, message: "must be greater than zero".into() });
+    }
+    Ok(d)
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+        Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+        Some(v) => Err(ConfigError { name, message: format!("{v:?} is not a boolean (1/0, true/false)") }),
+    }
+}
+
+fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, ConfigError> {
+    let mut tokens = Vec::new();
+    if let Some(list) = get("API_TOKENS") {
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            tokens.push(ApiToken::parse(entry).map_err(|message| ConfigError { name: "API_TOKENS", message })?);
+        }
+    }
+    if let Some(token) = get("API_TOKEN") {
+        // The predecessor's single token: one admin named `default`.
+        tokens.push(ApiToken { name: "default".into(), token, admin: true });
+    }
+    let mut names: Vec<&str> = tokens.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ConfigError { name: "API_TOKENS", message: "token names must be unique".into() });
+    }
+    let allowed_ips = IpAllowlist::parse(&get("API_ALLOWED_IPS").unwrap_or_default())
+        .map_err(|message| ConfigError { name: "API_ALLOWED_IPS", message })?;
+    let no_auth = flag(get, "API_NO_AUTH")?;
+    Ok(AuthSettings { tokens, allowed_ips, no_auth })
+}
+
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let host = if host.is_empty() { "procgate".to_string() } else { host };
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{host}-{}-{suffix}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[("API_TOKEN", "secret")]).unwrap();
+        assert_eq!(s.port, 3000);
+        assert_eq!(s.host, "127.0.0.1");
+        assert_eq!(s.cleanup_interval, Duration::from_secs(86400));
+        assert_eq!(s.job_retention_days, 7);
+        assert_eq!(s.db_pool_size, s.workers + 8);
+        assert!(s.auth.tokens[0].admin);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (pairs, name) in [
+            (vec![("API_TOKEN", "x"), ("PORT", "http")], "PORT"),
+            (vec![("API_TOKEN", "x"), ("SYNC_TIMEOUT", "soon")], "SYNC_TIMEOUT"),
+            (vec![("API_TOKEN", "x"), ("WORKERS", "0")], "WORKERS"),
+            (vec![("API_TOKEN", "x"), ("API_NO_AUTH", "perhaps")], "API_NO_AUTH"),
+            (vec![("API_TOKEN", "x"), ("API_ALLOWED_IPS", "10.0.0.0/99")], "API_ALLOWED_IPS"),
+            (vec![("API_TOKENS", "a:1,a:2")], "API_TOKENS"),
+            (vec![("API_TOKENS", "nocolon")], "API_TOKENS"),
+        ] {
+            let err = settings(&pairs).unwrap_err();
+            assert_eq!(err.name, name, "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn serving_needs_tokens_or_explicit_no_auth() {
+        assert_eq!(settings(&[]).unwrap().check_can_serve().unwrap_err().name, "API_TOKENS");
+        assert!(settings(&[("API_NO_AUTH", "1")]).unwrap().check_can_serve().is_ok());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
+        assert!(parse_duration("a while").is_err());
+    }
+}

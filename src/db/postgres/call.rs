@@ -1,0 +1,224 @@
+//! Executing a planned call: SQL text built from the resolved, quoted name and positional
+//! binds only; every value travels as text and is cast to the catalog's declared type, so
+//! numbers and times keep their exact form.
+
+use postgres_types::{ToSql, Type};
+use serde_json::{Map, Value as Json};
+use tokio_postgres::Row;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{DbError, DbErrorKind, OutValues};
+use crate::jobs::model::{Milestone, ProgressSink};
+use crate::procedure::name::quote_identifier;
+use crate::procedure::plan::CallPlan;
+use crate::procedure::signature::RoutineKind;
+use crate::procedure::types::ParamType;
+
+use super::decode::PgJson;
+use super::error::{map_error, map_pool_error, QUERY_CANCELED};
+
+/// The statement for a plan and its text binds, in `$n` order.
+#[derive(Debug, PartialEq)]
+pub(super) struct CallStatement {
+    pub sql: String,
+    pub binds: Vec<Option<String>>,
+}
+
+pub(super) fn build_statement(plan: &CallPlan) -> CallStatement {
+    let sig = &plan.signature;
+    let mut binds = Vec::new();
+    let mut args = Vec::new();
+    for b in &plan.args {
+        let name = quote_identifier(&b.arg.name);
+        let is_function_out = sig.kind == RoutineKind::Function && !b.arg.direction.takes_value();
+        if is_function_out {
+            continue; // a function's OUT arguments are its result columns, not call arguments
+        }
+        if b.arg.direction.takes_value() {
+            binds.push(b.value.to_sql_text());
+            args.push(format!("{name} => CAST(${} AS {})", binds.len(), b.arg.db_type));
+        } else {
+            args.push(format!("{name} => CAST(NULL AS {})", b.arg.db_type));
+        }
+    }
+    let call = format!("{}({})", sig.quoted_name(), args.join(", "));
+    let sql = match sig.kind {
+        RoutineKind::Procedure => format!("CALL {call}"),
+        RoutineKind::Function if sig.returns.is_some() => format!("SELECT {call} AS \"return\""),
+        RoutineKind::Function => format!("SELECT * FROM {call}"),
+    };
+    CallStatement { sql, binds }
+}
+
+pub(super) async fn execute(
+    pool: &deadpool_postgres::Pool,
+    plan: &CallPlan,
+    progress: &dyn ProgressSink,
+    cancel: &CancellationToken,
+) -> Result<OutValues, DbError> {
+    let client = pool.get().await.map_err(map_pool_error)?;
+    let stmt = build_statement(plan);
+    progress.reached(Milestone::ParamsBound);
+    let types = vec![Type::TEXT; stmt.binds.len()];
+    let prepared = client.prepare_typed_cached(&stmt.sql, &types).await.map_err(map_error)?;
+    progress.reached(Milestone::Prepared);
+    let params: Vec<&(dyn ToSql + Sync)> = stmt.binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
+
+    // A refcursor only lives until its transaction ends: run such calls in one.
+    let with_cursor = plan.has_cursor_output();
+    if with_cursor {
+        client.batch_execute("BEGIN").await.map_err(map_error)?;
+    }
+    let result = async {
+        let rows = cancellable(&client, cancel, client.query(&prepared, &params)).await?;
+        progress.reached(Milestone::Executed);
+        let mut out = row_values(plan, rows.first())?;
+        if with_cursor {
+            fetch_cursors(&client, plan, &mut out, cancel).await?;
+        }
+        Ok(out)
+    }
+    .await;
+    if with_cursor {
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        if client.batch_execute(end).await.is_err() {
+            // The connection is in an unknown state: do not hand it back to the pool.
+            let _ = deadpool_postgres::Object::take(client);
+            return result;
+        }
+    }
+    result
+}
+
+/// Runs `query`; when `cancel` fires first, asks the server to cancel it and waits for the
+/// statement to end, so the connection goes back to the pool idle.
+async fn cancellable<T>(
+    client: &tokio_postgres::Client,
+    cancel: &CancellationToken,
+    query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, DbError> {
+    tokio::pin!(query);
+    let result = tokio::select! {
+        r = &mut query => r,
+        _ = cancel.cancelled() => {
+            let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+            query.await
+        }
+    };
+    result.map_err(|e| {
+        let mut err = map_error(e);
+        if err.code == QUERY_CANCELED && cancel.is_cancelled() {
+            err.kind = DbErrorKind::Cancelled;
+        }
+        err
+    })
+}
+
+/// The OUT values from the call's result row, by argument name.
+fn row_values(plan: &CallPlan, row: Option<&Row>) -> Result<OutValues, DbError> {
+    let mut out = Map::new();
+    let Some(row) = row else { return Ok(out) };
+    for (i, col) in row.columns().iter().enumerate() {
+        let value = row
+            .try_get::<_, PgJson>(i)
+            .map_err(|e| DbError::statement("unsupported_type", format!("OUT parameter {}: {e}", col.name())))?
+            .0;
+        let key = match (&plan.return_key, col.name()) {
+            (Some(k), "return") if plan.signature.returns.is_some() => k.clone(),
+            (_, name) => plan
+                .args
+                .iter()
+                .find(|b| b.arg.name == name)
+                .map(|b| b.arg.name.clone())
+                .unwrap_or_else(|| name.to_string()),
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+/// Replaces each refcursor OUT value (a portal name) with its rows as objects.
+async fn fetch_cursors(
+    client: &tokio_postgres::Client,
+    plan: &CallPlan,
+    out: &mut OutValues,
+    cancel: &CancellationToken,
+) -> Result<(), DbError> {
+    for b in plan.args.iter().filter(|b| b.arg.param_type == ParamType::Cursor) {
+        let Some(Json::String(portal)) = out.get(&b.arg.name).cloned() else { continue };
+        let sql = format!("FETCH ALL FROM {}", quote_identifier(&portal));
+        let rows = cancellable(client, cancel, client.query(&sql, &[])).await?;
+        let mut list = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut obj = Map::new();
+            for (i, col) in row.columns().iter().enumerate() {
+                let v = row
+                    .try_get::<_, PgJson>(i)
+                    .map_err(|e| DbError::statement("unsupported_type", format!("cursor column {}: {e}", col.name())))?;
+                obj.insert(col.name().to_string(), v.0);
+            }
+            list.push(Json::Object(obj));
+        }
+        out.insert(b.arg.name.clone(), Json::Array(list));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::procedure::plan::BoundArg;
+    use crate::procedure::signature::{Argument, Signature};
+    use crate::procedure::types::Direction;
+    use crate::procedure::value::Value;
+
+    fn arg(name: &str, direction: Direction, db_type: &str) -> Argument {
+        Argument { name: name.into(), direction, param_type: ParamType::String, db_type: db_type.into(), has_default: false }
+    }
+
+    fn plan(kind: RoutineKind, args: Vec<BoundArg>, returns: bool) -> CallPlan {
+        CallPlan {
+            signature: Arc::new(Signature {
+                schema: "public".into(),
+                package: None,
+                name: "Proc\"X".into(),
+                kind,
+                args: args.iter().map(|b| b.arg.clone()).collect(),
+                returns: returns.then(|| arg("return", Direction::Out, "numeric")),
+            }),
+            args,
+            return_key: None,
+            normalized: vec![],
+        }
+    }
+
+    #[test]
+    fn procedure_statement_uses_binds_and_quoted_names() {
+        let p = plan(
+            RoutineKind::Procedure,
+            vec![
+                BoundArg { arg: arg("p_input", Direction::In, "character varying"), value: Value::Text("x'; DROP".into()) },
+                BoundArg { arg: arg("p_output", Direction::Out, "character varying"), value: Value::Null },
+            ],
+            false,
+        );
+        let s = build_statement(&p);
+        assert_eq!(
+            s.sql,
+            "CALL \"public\".\"Proc\"\"X\"(\"p_input\" => CAST($1 AS character varying), \"p_output\" => CAST(NULL AS character varying))"
+        );
+        assert_eq!(s.binds, vec![Some("x'; DROP".to_string())]);
+    }
+
+    #[test]
+    fn function_statements() {
+        let a = BoundArg { arg: arg("a", Direction::In, "numeric"), value: Value::Number("1.5".into()) };
+        let s = build_statement(&plan(RoutineKind::Function, vec![a.clone()], true));
+        assert_eq!(s.sql, "SELECT \"public\".\"Proc\"\"X\"(\"a\" => CAST($1 AS numeric)) AS \"return\"");
+        let o = BoundArg { arg: arg("o", Direction::Out, "numeric"), value: Value::Null };
+        let s = build_statement(&plan(RoutineKind::Function, vec![a, o], false));
+        assert_eq!(s.sql, "SELECT * FROM \"public\".\"Proc\"\"X\"(\"a\" => CAST($1 AS numeric))");
+    }
+}

@@ -1,0 +1,41 @@
+//! Retention: deletes terminal jobs older than `JOB_RETENTION_DAYS`, at start and then every
+//! `CLEANUP_INTERVAL`, in batches so no statement holds many locks for long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{DbError, JobStore};
+
+use super::model::{JobStatus, PurgeFilter};
+
+/// Rows deleted per statement.
+pub const PURGE_BATCH: i64 = 5000;
+
+/// Deletes every job matching `filter` (terminal statuses only), batch by batch.
+pub async fn purge(store: &dyn JobStore, filter: &PurgeFilter) -> Result<u64, DbError> {
+    let mut total = 0;
+    loop {
+        let n = store.purge_batch(filter, PURGE_BATCH).await?;
+        total += n;
+        if n < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
+pub async fn run(store: Arc<dyn JobStore>, retention_days: u32, interval: Duration, stop: CancellationToken) {
+    let filter = PurgeFilter { statuses: JobStatus::TERMINAL.to_vec(), older_than_days: Some(retention_days), owner: None };
+    loop {
+        match purge(&*store, &filter).await {
+            Ok(0) => tracing::debug!("cleanup: nothing to delete"),
+            Ok(n) => tracing::info!(deleted = n, retention_days, "cleanup deleted old jobs"),
+            Err(e) => tracing::warn!(error = %e, "cleanup failed; will try again next interval"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

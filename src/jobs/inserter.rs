@@ -1,0 +1,69 @@
+//! Accepting jobs with group commit: concurrent `POST /procedure/async` requests are inserted
+//! together, one multi-row INSERT (one commit) for all that arrived while the previous one ran.
+//! Each request still gets its answer only after its row is committed.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+
+use crate::db::{DbError, JobStore};
+
+use super::model::NewJob;
+
+const MAX_BATCH: usize = 500;
+/// Inserts in flight at once: one can commit while the next batch gathers.
+const PARALLEL_INSERTS: usize = 2;
+
+type Request = (NewJob, oneshot::Sender<Result<(), DbError>>);
+
+#[derive(Clone)]
+pub struct JobInserter {
+    tx: mpsc::Sender<Request>,
+}
+
+impl JobInserter {
+    /// `wake` is notified after every committed batch (the local claimer's wake-up).
+    pub fn start(store: Arc<dyn JobStore>, wake: Arc<Notify>) -> Self {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..PARALLEL_INSERTS {
+            tokio::spawn(run(store.clone(), rx.clone(), wake.clone()));
+        }
+        Self { tx }
+    }
+
+    /// Inserts one job as `pending`; returns once it is committed.
+    pub async fn insert(&self, job: NewJob) -> Result<(), DbError> {
+        let (done, result) = oneshot::channel();
+        self.tx
+            .send((job, done))
+            .await
+            .map_err(|_| DbError::unavailable("the gateway is shutting down"))?;
+        result.await.map_err(|_| DbError::unavailable("the gateway is shutting down"))?
+    }
+}
+
+async fn run(store: Arc<dyn JobStore>, rx: Arc<Mutex<mpsc::Receiver<Request>>>, wake: Arc<Notify>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        let (jobs, waiters): (Vec<NewJob>, Vec<_>) = batch.into_iter().unzip();
+        let result = store.insert(&jobs).await;
+        if result.is_ok() {
+            wake.notify_one();
+        }
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}

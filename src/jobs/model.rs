@@ -1,0 +1,238 @@
+//! The job as procgate knows it: ids, statuses, milestones, and the records the store reads and
+//! writes. Backend-agnostic: each backend maps these onto its `ASYNC_JOBS` rows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// 32 lowercase hex characters (a v4 UUID without dashes), as the predecessor's ids.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Accepts exactly 32 hex characters (any case); anything else is not a job id.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(s.to_ascii_lowercase()))
+    }
+
+    /// For ids read back from the database, which only ever holds ids procgate generated.
+    pub fn from_db(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const TERMINAL: [JobStatus; 3] = [JobStatus::Completed, JobStatus::Failed, JobStatus::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        Self::TERMINAL.contains(&self)
+    }
+
+    /// Parses a comma list such as `completed,failed`.
+    pub fn parse_list(s: &str) -> Result<Vec<JobStatus>, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let st: JobStatus = part.parse()?;
+            if !out.contains(&st) {
+                out.push(st);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "pending" => JobStatus::Pending,
+            "running" => JobStatus::Running,
+            "completed" => JobStatus::Completed,
+            "failed" => JobStatus::Failed,
+            "cancelled" | "canceled" => JobStatus::Cancelled,
+            other => {
+                return Err(format!(
+                    "unknown status {other:?} (expected pending, running, completed, failed or cancelled)"
+                ))
+            }
+        })
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The progress a running job reports, in the order it reaches them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Milestone {
+    Claimed = 10,
+    ParamsBound = 30,
+    Prepared = 50,
+    Executed = 80,
+}
+
+impl Milestone {
+    pub fn percent(self) -> i16 {
+        self as i16
+    }
+}
+
+/// Where a running call reports its milestones (the runner forwards them to the store's writer).
+pub trait ProgressSink: Send + Sync {
+    fn reached(&self, milestone: Milestone);
+}
+
+/// A sink for calls that are not jobs (the synchronous endpoint).
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn reached(&self, _: Milestone) {}
+}
+
+/// `{"code", "message"}`: the database's own code (SQLSTATE, ORA-nnnnn) or procgate's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+/// A job row as read back.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: JobId,
+    pub status: JobStatus,
+    pub procedure_name: String,
+    pub params: Json,
+    pub owner: String,
+    pub progress: i16,
+    pub created_at: DateTime<Utc>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub duration: Option<String>,
+    pub result: Option<Json>,
+    pub error: Option<JobError>,
+    pub attempts: i32,
+    pub priority: i16,
+    pub message: Option<String>,
+}
+
+/// A job to insert as `pending`.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: JobId,
+    pub procedure_name: String,
+    pub params: Json,
+    pub owner: String,
+    pub is_function: bool,
+    pub priority: i16,
+}
+
+/// What a worker needs from a job it has claimed.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: JobId,
+    pub procedure_name: String,
+    pub params: Json,
+    pub is_function: bool,
+}
+
+/// A job's terminal state, written once by the store's writer.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: JobId,
+    pub status: JobStatus,
+    pub result: Option<Json>,
+    pub error: Option<JobError>,
+}
+
+/// `GET /jobs` filters.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub statuses: Vec<JobStatus>,
+    pub procedure: Option<String>,
+    pub owner: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Bulk-delete filters. Only terminal statuses are ever listed here.
+#[derive(Debug, Clone)]
+pub struct PurgeFilter {
+    pub statuses: Vec<JobStatus>,
+    pub older_than_days: Option<u32>,
+    pub owner: Option<String>,
+}
+
+/// What `DELETE /jobs/{id}` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    Running,
+    NotFound,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids() {
+        let id = JobId::generate();
+        assert_eq!(id.as_str().len(), 32);
+        assert_eq!(JobId::parse(id.as_str()), Some(id.clone()));
+        assert!(JobId::parse("../../etc/passwd").is_none());
+        assert!(JobId::parse(&"g".repeat(32)).is_none());
+        assert_eq!(JobId::parse(&"A".repeat(32)).unwrap().as_str(), "a".repeat(32));
+    }
+
+    #[test]
+    fn status_lists() {
+        assert_eq!(
+            JobStatus::parse_list("completed, failed,completed").unwrap(),
+            vec![JobStatus::Completed, JobStatus::Failed]
+        );
+        assert!(JobStatus::parse_list("done").is_err());
+        assert!(Milestone::Claimed < Milestone::Executed);
+    }
+}

@@ -1,0 +1,148 @@
+//! The one writer of running jobs' state. Runners send milestones and outcomes here; this task
+//! applies them in arrival order through the store's conditional UPDATEs:
+//! - outcomes are written at once, many per statement (group commit), each exactly once;
+//! - milestones are coalesced: a job still running at a flush shows its latest one, and a job
+//!   that finishes before the flush never writes its intermediate milestones at all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::db::{DbError, DbErrorKind, JobStore};
+
+use super::model::{JobId, Milestone, Outcome, ProgressSink};
+
+/// Most outcomes written by one statement.
+const MAX_BATCH: usize = 1000;
+
+enum Op {
+    Progress(JobId, i16),
+    Finish(Outcome),
+}
+
+/// A handle to the writer task.
+#[derive(Clone)]
+pub struct JobWriter {
+    tx: mpsc::UnboundedSender<Op>,
+}
+
+impl JobWriter {
+    /// Starts the writer; it ends once every handle is dropped and all it was sent is written.
+    pub fn start(store: Arc<dyn JobStore>, flush_interval: Duration) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(store, rx, flush_interval));
+        (Self { tx }, task)
+    }
+
+    pub fn progress(&self, id: &JobId, milestone: Milestone) {
+        let _ = self.tx.send(Op::Progress(id.clone(), milestone.percent()));
+    }
+
+    pub fn finish(&self, outcome: Outcome) {
+        if self.tx.send(Op::Finish(outcome)).is_err() {
+            tracing::error!("job writer stopped before an outcome could be written");
+        }
+    }
+
+    /// A progress sink bound to one job.
+    pub fn sink_for(&self, id: JobId) -> JobProgress {
+        JobProgress { writer: self.clone(), id }
+    }
+}
+
+pub struct JobProgress {
+    writer: JobWriter,
+    id: JobId,
+}
+
+impl ProgressSink for JobProgress {
+    fn reached(&self, milestone: Milestone) {
+        self.writer.progress(&self.id, milestone);
+    }
+}
+
+async fn run(store: Arc<dyn JobStore>, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval: Duration) {
+    let mut pending_progress: HashMap<JobId, i16> = HashMap::new();
+    let mut next_flush = Instant::now() + flush_interval;
+    loop {
+        let first = if pending_progress.is_empty() {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                op = rx.recv() => op,
+                _ = tokio::time::sleep_until(next_flush) => {
+                    flush_progress(&*store, &mut pending_progress).await;
+                    next_flush = Instant::now() + flush_interval;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
+        let mut outcomes = Vec::new();
+        let mut op = Some(first);
+        while let Some(o) = op.take() {
+            match o {
+                Op::Progress(id, p) => {
+                    let slot = pending_progress.entry(id).or_insert(p);
+                    *slot = (*slot).max(p);
+                }
+                Op::Finish(outcome) => {
+                    pending_progress.remove(&outcome.id);
+                    outcomes.push(outcome);
+                }
+            }
+            if outcomes.len() < MAX_BATCH {
+                op = rx.try_recv().ok();
+            }
+        }
+        if !outcomes.is_empty() {
+            write_outcomes(&*store, &outcomes).await;
+        }
+        if Instant::now() >= next_flush && !pending_progress.is_empty() {
+            flush_progress(&*store, &mut pending_progress).await;
+            next_flush = Instant::now() + flush_interval;
+        }
+    }
+    flush_progress(&*store, &mut pending_progress).await;
+}
+
+async fn flush_progress(store: &dyn JobStore, pending: &mut HashMap<JobId, i16>) {
+    if pending.is_empty() {
+        return;
+    }
+    let updates: Vec<(JobId, i16)> = pending.drain().collect();
+    // Progress is advisory: a failed flush is logged, not retried (the outcome will follow).
+    if let Err(e) = store.record_progress(&updates).await {
+        tracing::warn!(error = %e, jobs = updates.len(), "could not record job progress");
+    }
+}
+
+/// Writes outcomes, retrying while the database is unavailable: a terminal state is never dropped.
+async fn write_outcomes(store: &dyn JobStore, outcomes: &[Outcome]) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match store.finish(outcomes).await {
+            Ok(written) => {
+                if written.len() < outcomes.len() {
+                    tracing::debug!(
+                        skipped = outcomes.len() - written.len(),
+                        "outcomes for jobs no longer running were not written"
+                    );
+                }
+                return;
+            }
+            Err(e @ DbError { kind: DbErrorKind::Unavailable, .. }) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "could not write job outcomes; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = outcomes.len(), "job outcomes rejected by the database");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Procedures as clients name them: parsing, the allowlist, catalog resolution (cached) and
+//! planning. Backend-agnostic: the same checks run before a job is accepted and again when a
+//! worker runs it.
+
+pub mod allowlist;
+pub mod name;
+pub mod plan;
+pub mod signature;
+pub mod types;
+pub mod value;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::db::{DbError, ProcedureBackend};
+use allowlist::Allowlist;
+use name::{NameError, ProcedureName};
+use plan::{plan_call, CallPlan, ParamRequest, PlanError};
+use signature::Signature;
+
+/// The body of `POST /procedure` and `POST /procedure/async` (the predecessor's shape).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CallRequest {
+    pub name: String,
+    #[serde(default)]
+    pub schema: Option<String>,
+    #[serde(default, rename = "isFunction", alias = "is_function")]
+    pub is_function: bool,
+    #[serde(default)]
+    pub params: Vec<ParamRequest>,
+}
+
+/// Why a call cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    #[error("procedure {0} is not on the allowlist (PROCEDURE_ALLOWLIST)")]
+    NotAllowed(String),
+    #[error("procedure {0} does not exist or is not visible to the gateway's database user")]
+    NotFound(String),
+    #[error(transparent)]
+    Invalid(#[from] PlanError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+type Signatures = Arc<Vec<Arc<Signature>>>;
+
+/// Resolves and plans calls; owns the signature cache.
+pub struct Procedures {
+    backend: Arc<dyn ProcedureBackend>,
+    allowlist: Allowlist,
+    ttl: Duration,
+    cache: Mutex<HashMap<ProcedureName, (Instant, Signatures)>>,
+}
+
+/// A call ready to run, and the name as the job row records it.
+pub struct PreparedCall {
+    pub name: ProcedureName,
+    pub plan: CallPlan,
+}
+
+impl Procedures {
+    pub fn new(backend: Arc<dyn ProcedureBackend>, allowlist: Allowlist, ttl: Duration) -> Self {
+        Self { backend, allowlist, ttl, cache: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn ProcedureBackend> {
+        &self.backend
+    }
+
+    /// Parse → allowlist → catalog → plan. Nothing reaches SQL before all four pass.
+    pub async fn prepare(
+        &self,
+        name: &str,
+        schema: Option<&str>,
+        params: &[ParamRequest],
+        is_function: bool,
+    ) -> Result<PreparedCall, CallError> {
+        let name = ProcedureName::parse(name, schema)?;
+        if !self.allowlist.allows(&name) {
+            return Err(CallError::NotAllowed(name.to_string()));
+        }
+        let candidates = self.signatures(&name).await?;
+        if candidates.is_empty() {
+            return Err(CallError::NotFound(name.to_string()));
+        }
+        let plan = plan_call(&candidates, params, is_function)?;
+        Ok(PreparedCall { name, plan })
+    }
+
+    async fn signatures(&self, name: &ProcedureName) -> Result<Signatures, DbError> {
+        if let Some((at, sigs)) = self.cache.lock().expect("cache lock").get(name) {
+            if at.elapsed() < self.ttl {
+                return Ok(sigs.clone());
+            }
+        }
+        let sigs: Signatures = Arc::new(self.backend.describe(name).await?.into_iter().map(Arc::new).collect());
+        // Unknown names are not cached: a procedure created a moment later is found at once.
+        if !sigs.is_empty() {
+            let mut cache = self.cache.lock().expect("cache lock");
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(name.clone(), (Instant::now(), sigs.clone()));
+        }
+        Ok(sigs)
+    }
+}

@@ -1,0 +1,338 @@
+//! Matching a request's parameters to a routine's signature: the checks that turn a job that
+//! would fail later into a 422 now, and the typed binds a backend executes.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+use super::signature::{Argument, RoutineKind, Signature};
+use super::types::{Direction, ParamType};
+use super::value::Value;
+
+/// One parameter as a client sends it (the predecessor's shape).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ParamRequest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Json>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub param_type: Option<ParamType>,
+}
+
+/// An argument with the value to bind (NULL for OUT arguments).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundArg {
+    pub arg: Argument,
+    pub value: Value,
+}
+
+/// Everything a backend needs to execute one call.
+#[derive(Debug, Clone)]
+pub struct CallPlan {
+    pub signature: Arc<Signature>,
+    /// In declaration order: every argument the request names, plus every OUT argument.
+    pub args: Vec<BoundArg>,
+    /// For a function: the key its return value is reported under (the request's first OUT
+    /// parameter that is not one of the function's arguments, as the predecessor did).
+    pub return_key: Option<String>,
+    /// The request's parameters with direction and type filled in from the catalog.
+    pub normalized: Vec<ParamRequest>,
+}
+
+impl CallPlan {
+    pub fn normalized_json(&self) -> Json {
+        serde_json::to_value(&self.normalized).unwrap_or(Json::Null)
+    }
+
+    pub fn has_cursor_output(&self) -> bool {
+        self.args.iter().any(|b| b.arg.direction.returns_value() && b.arg.param_type == ParamType::Cursor)
+    }
+}
+
+/// Why a request does not fit the routine.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PlanError {
+    pub code: &'static str,
+    pub param: Option<String>,
+    pub message: String,
+}
+
+impl PlanError {
+    fn param(param: &str, message: String) -> Self {
+        Self { code: "invalid_parameter", param: Some(param.to_string()), message }
+    }
+
+    pub fn details(&self) -> Json {
+        match &self.param {
+            Some(p) => json!({ "param": p }),
+            None => Json::Null,
+        }
+    }
+}
+
+/// Picks the overload the request's parameter names fit, then checks and converts every value.
+pub fn plan_call(
+    candidates: &[Arc<Signature>],
+    params: &[ParamRequest],
+    is_function: bool,
+) -> Result<CallPlan, PlanError> {
+    check_unique_names(params)?;
+    let fitting: Vec<&Arc<Signature>> = candidates.iter().filter(|s| names_fit(s, params)).collect();
+    let chosen = match fitting.as_slice() {
+        [] => {
+            // Report against the first overload: the most useful message for the common case.
+            let sig = candidates.first().ok_or_else(|| PlanError {
+                code: "procedure_not_found",
+                param: None,
+                message: "no such routine".into(),
+            })?;
+            return Err(first_misfit(sig, params));
+        }
+        [one] => *one,
+        many => {
+            let complete: Vec<_> = many.iter().filter(|s| missing_required(s, params).is_none()).collect();
+            match complete.as_slice() {
+                [one] => **one,
+                _ => {
+                    return Err(PlanError {
+                        code: "ambiguous_overload",
+                        param: None,
+                        message: format!(
+                            "{} overloads of {} accept these parameter names; name more parameters to choose one",
+                            many.len(),
+                            many[0].plain_name()
+                        ),
+                    })
+                }
+            }
+        }
+    };
+    bind(chosen, params, is_function)
+}
+
+fn check_unique_names(params: &[ParamRequest]) -> Result<(), PlanError> {
+    for (i, p) in params.iter().enumerate() {
+        if params[..i].iter().any(|q| q.name.eq_ignore_ascii_case(&p.name)) {
+            return Err(PlanError::param(&p.name, format!("parameter {:?} is given twice", p.name)));
+        }
+    }
+    Ok(())
+}
+
+fn return_slot<'a>(sig: &Signature, params: &'a [ParamRequest]) -> Option<&'a ParamRequest> {
+    if sig.kind != RoutineKind::Function {
+        return None;
+    }
+    params
+        .iter()
+        .find(|p| p.direction == Some(Direction::Out) && sig.arg(&p.name).is_none())
+}
+
+fn names_fit(sig: &Signature, params: &[ParamRequest]) -> bool {
+    let slot = return_slot(sig, params);
+    params
+        .iter()
+        .filter(|p| !slot.is_some_and(|s| std::ptr::eq(*p, s)))
+        .all(|p| sig.arg(&p.name).is_some())
+}
+
+fn missing_required<'a>(sig: &'a Signature, params: &[ParamRequest]) -> Option<&'a Argument> {
+    sig.args.iter().find(|a| {
+        a.direction == Direction::In
+            && !a.has_default
+            && !params.iter().any(|p| p.name.eq_ignore_ascii_case(&a.name))
+    })
+}
+
+fn first_misfit(sig: &Signature, params: &[ParamRequest]) -> PlanError {
+    let slot = return_slot(sig, params);
+    let unknown = params
+        .iter()
+        .find(|p| sig.arg(&p.name).is_none() && !slot.is_some_and(|s| std::ptr::eq(*p, s)))
+        .expect("a misfit has an unknown name");
+    let known: Vec<&str> = sig.args.iter().map(|a| a.name.as_str()).collect();
+    PlanError::param(
+        &unknown.name,
+        format!(
+            "{} has no parameter {:?} (its parameters: {})",
+            sig.plain_name(),
+            unknown.name,
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        ),
+    )
+}
+
+fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Result<CallPlan, PlanError> {
+    if is_function && sig.kind != RoutineKind::Function {
+        return Err(PlanError {
+            code: "not_a_function",
+            param: None,
+            message: format!("{} is a procedure, not a function (isFunction: false)", sig.plain_name()),
+        });
+    }
+    if let Some(arg) = missing_required(sig, params) {
+        return Err(PlanError::param(
+            &arg.name,
+            format!("parameter {:?} ({}) is required", arg.name, arg.db_type),
+        ));
+    }
+    let slot = return_slot(sig, params);
+    let mut args = Vec::new();
+    let mut normalized = Vec::new();
+    if let (Some(slot), Some(ret)) = (slot, &sig.returns) {
+        normalized.push(ParamRequest {
+            name: slot.name.clone(),
+            value: None,
+            direction: Some(Direction::Out),
+            param_type: Some(ret.param_type),
+        });
+    }
+    for arg in &sig.args {
+        let given = params.iter().find(|p| p.name.eq_ignore_ascii_case(&arg.name));
+        let Some(p) = given else {
+            if arg.direction.returns_value() {
+                args.push(BoundArg { arg: arg.clone(), value: Value::Null });
+            }
+            continue;
+        };
+        check_direction(arg, p)?;
+        if let Some(t) = p.param_type {
+            if !t.is_compatible_with(arg.param_type) {
+                return Err(PlanError::param(
+                    &p.name,
+                    format!("parameter {:?} is declared {} ({}); type {} does not fit", arg.name, arg.param_type, arg.db_type, t),
+                ));
+            }
+        }
+        let value = match (&p.value, arg.direction) {
+            (Some(v), Direction::In | Direction::InOut) => Value::from_json(v, arg.param_type)
+                .map_err(|e| PlanError::param(&p.name, format!("parameter {:?}: {e}", p.name)))?,
+            _ => Value::Null,
+        };
+        normalized.push(ParamRequest {
+            name: p.name.clone(),
+            value: if arg.direction.takes_value() { p.value.clone() } else { None },
+            direction: Some(arg.direction),
+            param_type: Some(arg.param_type),
+        });
+        args.push(BoundArg { arg: arg.clone(), value });
+    }
+    let return_key = (sig.kind == RoutineKind::Function)
+        .then(|| slot.map(|s| s.name.clone()).unwrap_or_else(|| "return".to_string()));
+    Ok(CallPlan { signature: sig.clone(), args, return_key, normalized })
+}
+
+fn check_direction(arg: &Argument, p: &ParamRequest) -> Result<(), PlanError> {
+    let Some(asked) = p.direction else { return Ok(()) };
+    let fits = match arg.direction {
+        Direction::In => asked == Direction::In,
+        // An OUT argument takes no value; INOUT written as OUT (no value) or IN is fine.
+        Direction::Out => asked == Direction::Out || p.value.is_none(),
+        Direction::InOut => true,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(PlanError::param(
+            &p.name,
+            format!("parameter {:?} is declared {}, not {}", arg.name, arg.direction, asked),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arg(name: &str, direction: Direction, t: ParamType, has_default: bool) -> Argument {
+        Argument { name: name.into(), direction, param_type: t, db_type: "x".into(), has_default }
+    }
+
+    fn proc_test() -> Arc<Signature> {
+        Arc::new(Signature {
+            schema: "public".into(),
+            package: None,
+            name: "proc_test".into(),
+            kind: RoutineKind::Procedure,
+            args: vec![
+                arg("p_input", Direction::In, ParamType::String, false),
+                arg("p_output", Direction::Out, ParamType::String, false),
+            ],
+            returns: None,
+        })
+    }
+
+    fn p(json: Json) -> Vec<ParamRequest> {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn predecessor_request_plans() {
+        let params = p(json!([
+            {"name": "p_input", "value": "Test", "direction": "IN"},
+            {"name": "p_output", "direction": "OUT", "type": "STRING"}
+        ]));
+        let plan = plan_call(&[proc_test()], &params, false).unwrap();
+        assert_eq!(plan.args.len(), 2);
+        assert_eq!(plan.args[0].value, Value::Text("Test".into()));
+        assert_eq!(plan.normalized[0].param_type, Some(ParamType::String));
+    }
+
+    #[test]
+    fn omitted_out_params_are_still_bound() {
+        let plan = plan_call(&[proc_test()], &p(json!([{"name": "P_INPUT", "value": "x"}])), false).unwrap();
+        assert_eq!(plan.args[1].arg.name, "p_output");
+        assert_eq!(plan.args[1].value, Value::Null);
+    }
+
+    #[test]
+    fn errors_name_the_parameter() {
+        let cases = [
+            (json!([{"name": "p_inptu", "value": "x"}]), "p_inptu"),
+            (json!([{"name": "p_output", "direction": "OUT"}]), "p_input"),
+            (json!([{"name": "p_input", "value": "x", "direction": "OUT"}]), "p_input"),
+            (json!([{"name": "p_input", "value": "x", "type": "CURSOR"}]), "p_input"),
+            (json!([{"name": "p_input", "value": "x"}, {"name": "P_INPUT", "value": "y"}]), "P_INPUT"),
+        ];
+        for (params, bad) in cases {
+            let err = plan_call(&[proc_test()], &p(params.clone()), false).unwrap_err();
+            assert_eq!(err.param.as_deref(), Some(bad), "{params}: {err}");
+        }
+    }
+
+    #[test]
+    fn functions_report_under_first_out_param() {
+        let f = Arc::new(Signature {
+            kind: RoutineKind::Function,
+            name: "f".into(),
+            args: vec![arg("a", Direction::In, ParamType::Number, false)],
+            returns: Some(arg("return", Direction::Out, ParamType::Number, false)),
+            ..(*proc_test()).clone()
+        });
+        let params = p(json!([{"name": "total", "direction": "OUT"}, {"name": "a", "value": 2}]));
+        let plan = plan_call(std::slice::from_ref(&f), &params, true).unwrap();
+        assert_eq!(plan.return_key.as_deref(), Some("total"));
+        assert!(plan_call(&[proc_test()], &params, true).is_err());
+    }
+
+    #[test]
+    fn overloads_are_chosen_by_names() {
+        let a = proc_test();
+        let b = Arc::new(Signature {
+            args: vec![arg("p_other", Direction::In, ParamType::Number, false)],
+            ..(*proc_test()).clone()
+        });
+        let plan = plan_call(&[a.clone(), b.clone()], &p(json!([{"name": "p_other", "value": 1}])), false).unwrap();
+        assert_eq!(plan.args[0].arg.name, "p_other");
+        let c = Arc::new(Signature {
+            args: vec![arg("p_other", Direction::In, ParamType::String, false)],
+            ..(*proc_test()).clone()
+        });
+        let err = plan_call(&[b, c], &p(json!([{"name": "p_other", "value": 1}])), false).unwrap_err();
+        assert_eq!(err.code, "ambiguous_overload");
+    }
+}

@@ -1,0 +1,126 @@
+//! Builds the application (database, job engine, HTTP server) and runs it until a shutdown
+//! signal, then stops it in order: no new requests, then the engine (see `jobs::Engine::shutdown`).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::api::{self, AppState};
+use crate::config::Settings;
+use crate::db::Database;
+use crate::jobs::{Engine, EngineSettings};
+use crate::procedure::Procedures;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    handle: ServerHandle,
+    engine: Engine,
+}
+
+impl Application {
+    /// Connects, creates the job table if needed, starts the engine and binds the listener
+    /// (`PORT=0` picks a free port; see [`Application::port`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        settings.check_can_serve()?;
+        let url = settings
+            .database_url
+            .clone()
+            .context("DATABASE_URL is not set (or run `procgate demo` for a private PostgreSQL with demo procedures)")?;
+        let db = Database::connect(&url, settings.db_pool_size).await?;
+        db.store
+            .migrate()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot prepare the ASYNC_JOBS table: {e}"))?;
+        if settings.auth.no_auth {
+            tracing::warn!("API_NO_AUTH=1: every caller is an admin without a token. For local work only!");
+        }
+        if settings.procedure_allowlist.is_empty() {
+            tracing::warn!("PROCEDURE_ALLOWLIST is empty: every procedure call will be refused (403)");
+        }
+        let procedures = Arc::new(Procedures::new(
+            db.procedures.clone(),
+            settings.procedure_allowlist.clone(),
+            settings.catalog_cache_ttl,
+        ));
+        let engine = Engine::start(
+            &db,
+            procedures.clone(),
+            &EngineSettings {
+                instance_id: settings.instance_id.clone(),
+                workers: settings.workers,
+                poll_interval: settings.poll_interval,
+                progress_flush_interval: settings.progress_flush_interval,
+                cleanup_interval: settings.cleanup_interval,
+                retention_days: settings.job_retention_days,
+                shutdown_grace: settings.shutdown_grace,
+            },
+        );
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .with_context(|| format!("cannot listen on {}:{} (HOST/PORT)", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let max_body = settings.max_body_bytes;
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings),
+            db: db.clone(),
+            procedures,
+            inserter: engine.inserter.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .configure(|cfg| api::configure(cfg, max_body))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(10)
+        .run();
+        let handle = server.handle();
+        tracing::info!(port, database = db.kind, "procgate listening");
+        Ok(Application { port, server, handle, engine })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server (used by tests and the demo).
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM (or the handle stops the server), then shuts down in order.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.handle.clone();
+        let signals = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown signal received: no new requests, finishing running jobs");
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        signals.abort();
+        self.engine.shutdown().await;
+        tracing::info!("procgate stopped");
+        served.map_err(Into::into)
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
