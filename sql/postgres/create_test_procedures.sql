@@ -65,13 +65,14 @@ $$;
 
 -- procgate extras -------------------------------------------------------------------------------
 
--- Every scalar kind in and straight back out, for exact round trips.
-CREATE OR REPLACE PROCEDURE proc_test_echo(p_number IN numeric, p_ts IN timestamptz, p_local IN timestamp,
-                                           p_day IN date, p_flag IN boolean, p_doc IN jsonb,
-                                           p_count IN integer DEFAULT 0,
-                                           o_number OUT numeric, o_ts OUT timestamptz, o_local OUT timestamp,
+-- Every scalar kind in and straight back out, for exact round trips. (PostgreSQL wants OUT
+-- parameters before input parameters that have defaults.)
+CREATE OR REPLACE PROCEDURE proc_test_echo(o_number OUT numeric, o_ts OUT timestamptz, o_local OUT timestamp,
                                            o_day OUT date, o_flag OUT boolean, o_doc OUT jsonb,
-                                           o_count OUT integer)
+                                           o_count OUT integer,
+                                           p_number IN numeric, p_ts IN timestamptz, p_local IN timestamp,
+                                           p_day IN date, p_flag IN boolean, p_doc IN jsonb,
+                                           p_count IN integer DEFAULT 0)
 LANGUAGE plpgsql AS $$
 BEGIN
     o_number := p_number; o_ts := p_ts; o_local := p_local; o_day := p_day;

@@ -84,6 +84,7 @@ impl JobStore for PgBackend {
     async fn migrate(&self) -> Result<(), DbError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
+        tx.batch_execute("SET LOCAL client_min_messages = warning").await.map_err(map_error)?;
         tx.batch_execute(store::MIGRATE_LOCK).await.map_err(map_error)?;
         tx.batch_execute(store::TABLE_SQL).await.map_err(map_error)?;
         tx.commit().await.map_err(map_error)
