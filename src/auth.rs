@@ -32,7 +32,12 @@ impl ApiToken {
         let (name, token, admin) = match parts.as_slice() {
             [name, token] => (*name, *token, false),
             [name, token, "admin"] => (*name, *token, true),
-            _ => return Err(format!("entry {:?} is not name:token or name:token:admin", entry.split(':').next().unwrap_or(""))),
+            _ => {
+                return Err(format!(
+                    "entry {:?} is not name:token or name:token:admin",
+                    entry.split(':').next().unwrap_or("")
+                ))
+            }
         };
         if name.is_empty() || name.len() > 128 {
             return Err("a token name must have 1 to 128 characters".into());
@@ -144,7 +149,10 @@ mod tests {
 
     fn settings() -> AuthSettings {
         AuthSettings {
-            tokens: vec![ApiToken::parse("alice:alice-token").unwrap(), ApiToken::parse("ops:ops-token-1:admin").unwrap()],
+            tokens: vec![
+                ApiToken::parse("alice:alice-token").unwrap(),
+                ApiToken::parse("ops:ops-token-1:admin").unwrap(),
+            ],
             allowed_ips: IpAllowlist::parse("localhost, 10.1.0.0/16").unwrap(),
             no_auth: false,
         }

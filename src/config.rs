@@ -102,7 +102,11 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     humantime::parse_duration(v).map_err(|e| format!("{v:?} is not a duration (e.g. 30s, 24h): {e}"))
 }
 
-fn duration_or(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
+fn duration_or(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
     let v = get(name).unwrap_or_else(|| default.to_string());
     let d = parse_duration(&v).map_err(|message| ConfigError { name, message })?;
     if d.is_zero() {

@@ -46,12 +46,10 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
         return Ok(p);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists())
-        .context(
-            "PostgreSQL server binaries (initdb, pg_ctl) not found. Install them with \
+    std::env::split_paths(&path).find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists()).context(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found. Install them with \
              `sudo apt-get install -y postgresql` (or run scripts/demo.sh, which does)",
-        )
+    )
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -86,7 +84,9 @@ impl PgCluster {
                 if options.fsync { "on" } else { "off" },
             );
             let log = cluster.dir.join("postgres.log");
-            match cluster.run("pg_ctl", &["-D", path_str(&data)?, "-w", "-t", "60", "-l", path_str(&log)?, "-o", &opts, "start"]) {
+            match cluster
+                .run("pg_ctl", &["-D", path_str(&data)?, "-w", "-t", "60", "-l", path_str(&log)?, "-o", &opts, "start"])
+            {
                 Ok(()) => return Ok(cluster),
                 Err(e) if attempt == 4 => {
                     let tail = std::fs::read_to_string(&log).unwrap_or_default();

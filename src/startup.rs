@@ -27,15 +27,11 @@ impl Application {
     /// (`PORT=0` picks a free port; see [`Application::port`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         settings.check_can_serve()?;
-        let url = settings
-            .database_url
-            .clone()
-            .context("DATABASE_URL is not set (or run `procgate demo` for a private PostgreSQL with demo procedures)")?;
+        let url = settings.database_url.clone().context(
+            "DATABASE_URL is not set (or run `procgate demo` for a private PostgreSQL with demo procedures)",
+        )?;
         let db = Database::connect(&url, settings.db_pool_size).await?;
-        db.store
-            .migrate()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot prepare the ASYNC_JOBS table: {e}"))?;
+        db.store.migrate().await.map_err(|e| anyhow::anyhow!("cannot prepare the ASYNC_JOBS table: {e}"))?;
         if settings.auth.no_auth {
             tracing::warn!("API_NO_AUTH=1: every caller is an admin without a token. For local work only!");
         }
@@ -114,8 +110,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -96,3 +96,8 @@ RETURNS numeric LANGUAGE sql AS $$ SELECT p_a + p_b $$;
 -- Not on the demo allowlist (PROC_TEST*): calls to it must be refused.
 CREATE OR REPLACE PROCEDURE hidden_proc(p_input IN varchar)
 LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
+
+-- Records each execution, so tests can prove a job ran exactly once.
+CREATE TABLE IF NOT EXISTS proc_test_calls (tag varchar(100) NOT NULL, called_at timestamptz NOT NULL DEFAULT now());
+CREATE OR REPLACE PROCEDURE proc_test_log(p_tag IN varchar)
+LANGUAGE plpgsql AS $$ BEGIN INSERT INTO proc_test_calls (tag) VALUES (p_tag); END $$;

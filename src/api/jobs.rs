@@ -20,7 +20,11 @@ fn parse_id(raw: &str) -> Result<JobId, ApiError> {
     JobId::parse(raw).ok_or_else(ApiError::job_not_found)
 }
 
-pub async fn get_job(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
     let job = state.db.store.get(&id, caller.owner_filter()).await?.ok_or_else(ApiError::job_not_found)?;
     Ok(HttpResponse::Ok().json(job_json(&job)))
@@ -102,9 +106,10 @@ pub async fn delete_jobs(
     let mut statuses = statuses(query.status.as_deref())?;
     let older_than = match query.older_than.as_deref() {
         None | Some("") => None,
-        Some(v) => Some(v.parse::<u32>().map_err(|_| {
-            ApiError::bad_request("invalid_query", "older_than must be a whole number of days")
-        })?),
+        Some(v) => Some(
+            v.parse::<u32>()
+                .map_err(|_| ApiError::bad_request("invalid_query", "older_than must be a whole number of days"))?,
+        ),
     };
     if statuses.is_empty() && older_than.is_none() {
         return Err(ApiError::bad_request(
@@ -121,7 +126,8 @@ pub async fn delete_jobs(
     if statuses.is_empty() {
         statuses = JobStatus::TERMINAL.to_vec();
     }
-    let filter = PurgeFilter { statuses, older_than_days: older_than, owner: caller.owner_filter().map(str::to_string) };
+    let filter =
+        PurgeFilter { statuses, older_than_days: older_than, owner: caller.owner_filter().map(str::to_string) };
     let deleted = cleaner::purge(&*state.db.store, &filter).await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "Jobs deleted", "deleted": deleted })))
 }

@@ -33,29 +33,25 @@ async fn no_route() -> Result<actix_web::HttpResponse, ApiError> {
 
 /// Registers every route; `max_body` bounds request bodies.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
-    cfg.app_data(web::JsonConfig::default().limit(max_body).error_handler(move |e, _| errors::json_error(e, max_body).into()))
-        .app_data(web::PayloadConfig::new(max_body))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            ApiError::bad_request("invalid_query", format!("invalid query string: {e}")).into()
-        }))
-        .app_data(web::PathConfig::default().error_handler(|e, _| {
-            ApiError::bad_request("invalid_path", format!("invalid path: {e}")).into()
-        }))
-        .service(resource("/health").route(web::get().to(health::health)))
-        .service(resource("/ready").route(web::get().to(health::ready)))
-        .service(resource("/procedure").route(web::post().to(procedures::call_sync)))
-        .service(resource("/procedure/async").route(web::post().to(procedures::call_async)))
-        .service(
-            resource("/jobs")
-                .route(web::get().to(jobs::list_jobs))
-                .route(web::delete().to(jobs::delete_jobs)),
-        )
-        .service(
-            resource("/jobs/{id}")
-                .route(web::get().to(jobs::get_job))
-                .route(web::delete().to(jobs::delete_job)),
-        )
-        .default_service(web::to(no_route));
+    cfg.app_data(
+        web::JsonConfig::default().limit(max_body).error_handler(move |e, _| errors::json_error(e, max_body).into()),
+    )
+    .app_data(web::PayloadConfig::new(max_body))
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("invalid_query", format!("invalid query string: {e}")).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("invalid_path", format!("invalid path: {e}")).into()),
+    )
+    .service(resource("/health").route(web::get().to(health::health)))
+    .service(resource("/ready").route(web::get().to(health::ready)))
+    .service(resource("/procedure").route(web::post().to(procedures::call_sync)))
+    .service(resource("/procedure/async").route(web::post().to(procedures::call_async)))
+    .service(resource("/jobs").route(web::get().to(jobs::list_jobs)).route(web::delete().to(jobs::delete_jobs)))
+    .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)).route(web::delete().to(jobs::delete_job)))
+    .default_service(web::to(no_route));
 }
 
 fn resource(path: &str) -> actix_web::Resource {

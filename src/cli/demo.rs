@@ -2,10 +2,10 @@
 //! and the gateway serving against it with a fresh admin token and allowlist `PROC_TEST*`.
 //! Ctrl-C stops both.
 
+use crate::auth::ApiToken;
 use crate::config::Settings;
 use crate::pgcluster::{create_demo_database, ClusterOptions, PgCluster};
 use crate::procedure::allowlist::Allowlist;
-use crate::auth::ApiToken;
 use crate::startup::Application;
 
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {

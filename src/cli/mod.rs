@@ -89,7 +89,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cleanup { status, older_than } => {
-            let mut statuses = JobStatus::parse_list(status.as_deref().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+            let mut statuses =
+                JobStatus::parse_list(status.as_deref().unwrap_or_default()).map_err(anyhow::Error::msg)?;
             if let Some(s) = statuses.iter().find(|s| !s.is_terminal()) {
                 anyhow::bail!("--status: only ended jobs can be deleted, not {s}");
             }
@@ -97,7 +98,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 statuses = JobStatus::TERMINAL.to_vec();
             }
             let db = connect(&settings).await?;
-            let n = cleaner::purge(&*db.store, &PurgeFilter { statuses, older_than_days: older_than, owner: None }).await?;
+            let n =
+                cleaner::purge(&*db.store, &PurgeFilter { statuses, older_than_days: older_than, owner: None }).await?;
             println!("deleted {n} job(s)");
             Ok(())
         }

@@ -90,9 +90,9 @@ impl Database {
                 let pg = Arc::new(postgres::PgBackend::connect(url, pool_size).await?);
                 Ok(Database { store: pg.clone(), procedures: pg, kind: "postgres" })
             }
-            "oracle" => anyhow::bail!(
-                "DATABASE_URL: the Oracle backend is not available in this build yet (oracle://)"
-            ),
+            "oracle" => {
+                anyhow::bail!("DATABASE_URL: the Oracle backend is not available in this build yet (oracle://)")
+            }
             _ => anyhow::bail!("DATABASE_URL: unsupported scheme {scheme:?} (expected postgres:// or oracle://)"),
         }
     }

@@ -26,7 +26,8 @@ pub async fn purge(store: &dyn JobStore, filter: &PurgeFilter) -> Result<u64, Db
 }
 
 pub async fn run(store: Arc<dyn JobStore>, retention_days: u32, interval: Duration, stop: CancellationToken) {
-    let filter = PurgeFilter { statuses: JobStatus::TERMINAL.to_vec(), older_than_days: Some(retention_days), owner: None };
+    let filter =
+        PurgeFilter { statuses: JobStatus::TERMINAL.to_vec(), older_than_days: Some(retention_days), owner: None };
     loop {
         match purge(&*store, &filter).await {
             Ok(0) => tracing::debug!("cleanup: nothing to delete"),

@@ -35,10 +35,7 @@ impl JobInserter {
     /// Inserts one job as `pending`; returns once it is committed.
     pub async fn insert(&self, job: NewJob) -> Result<(), DbError> {
         let (done, result) = oneshot::channel();
-        self.tx
-            .send((job, done))
-            .await
-            .map_err(|_| DbError::unavailable("the gateway is shutting down"))?;
+        self.tx.send((job, done)).await.map_err(|_| DbError::unavailable("the gateway is shutting down"))?;
         result.await.map_err(|_| DbError::unavailable("the gateway is shutting down"))?
     }
 }

@@ -99,10 +99,8 @@ impl Engine {
         if !tasks.is_empty() {
             tracing::info!(running = tasks.len(), grace = ?self.shutdown_grace, "waiting for running jobs");
         }
-        let drained = tokio::time::timeout(self.shutdown_grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(self.shutdown_grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             let tokens: Vec<CancellationToken> = self.running.lock().expect("running lock").values().cloned().collect();
             tracing::warn!(jobs = tokens.len(), "grace period over: cancelling running calls");

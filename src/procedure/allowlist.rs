@@ -48,9 +48,7 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
                 i += 1;
             }
         }
-        Some((b'?', rest)) => {
-            !text.is_empty() && text[0] != b'.' && glob_match(rest, &text[1..])
-        }
+        Some((b'?', rest)) => !text.is_empty() && text[0] != b'.' && glob_match(rest, &text[1..]),
         Some((c, rest)) => text.first() == Some(c) && glob_match(rest, &text[1..]),
     }
 }

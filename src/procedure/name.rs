@@ -28,9 +28,7 @@ impl Identifier {
     /// control characters or NUL inside.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
         if let Some(inner) = raw.strip_prefix('"') {
-            let text = inner
-                .strip_suffix('"')
-                .ok_or_else(|| NameError::new(raw, "unterminated quoted identifier"))?;
+            let text = inner.strip_suffix('"').ok_or_else(|| NameError::new(raw, "unterminated quoted identifier"))?;
             if text.is_empty() || text.contains('"') || text.chars().any(char::is_control) {
                 return Err(NameError::new(raw, "invalid quoted identifier"));
             }

@@ -127,24 +127,17 @@ fn return_slot<'a>(sig: &Signature, params: &'a [ParamRequest]) -> Option<&'a Pa
     if sig.kind != RoutineKind::Function {
         return None;
     }
-    params
-        .iter()
-        .find(|p| p.direction == Some(Direction::Out) && sig.arg(&p.name).is_none())
+    params.iter().find(|p| p.direction == Some(Direction::Out) && sig.arg(&p.name).is_none())
 }
 
 fn names_fit(sig: &Signature, params: &[ParamRequest]) -> bool {
     let slot = return_slot(sig, params);
-    params
-        .iter()
-        .filter(|p| !slot.is_some_and(|s| std::ptr::eq(*p, s)))
-        .all(|p| sig.arg(&p.name).is_some())
+    params.iter().filter(|p| !slot.is_some_and(|s| std::ptr::eq(*p, s))).all(|p| sig.arg(&p.name).is_some())
 }
 
 fn missing_required<'a>(sig: &'a Signature, params: &[ParamRequest]) -> Option<&'a Argument> {
     sig.args.iter().find(|a| {
-        a.direction == Direction::In
-            && !a.has_default
-            && !params.iter().any(|p| p.name.eq_ignore_ascii_case(&a.name))
+        a.direction == Direction::In && !a.has_default && !params.iter().any(|p| p.name.eq_ignore_ascii_case(&a.name))
     })
 }
 
@@ -175,10 +168,7 @@ fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Res
         });
     }
     if let Some(arg) = missing_required(sig, params) {
-        return Err(PlanError::param(
-            &arg.name,
-            format!("parameter {:?} ({}) is required", arg.name, arg.db_type),
-        ));
+        return Err(PlanError::param(&arg.name, format!("parameter {:?} ({}) is required", arg.name, arg.db_type)));
     }
     let slot = return_slot(sig, params);
     let mut args = Vec::new();
@@ -204,7 +194,10 @@ fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Res
             if !t.is_compatible_with(arg.param_type) {
                 return Err(PlanError::param(
                     &p.name,
-                    format!("parameter {:?} is declared {} ({}); type {} does not fit", arg.name, arg.param_type, arg.db_type, t),
+                    format!(
+                        "parameter {:?} is declared {} ({}); type {} does not fit",
+                        arg.name, arg.param_type, arg.db_type, t
+                    ),
                 ));
             }
         }
@@ -237,10 +230,7 @@ fn check_direction(arg: &Argument, p: &ParamRequest) -> Result<(), PlanError> {
     if fits {
         Ok(())
     } else {
-        Err(PlanError::param(
-            &p.name,
-            format!("parameter {:?} is declared {}, not {}", arg.name, arg.direction, asked),
-        ))
+        Err(PlanError::param(&p.name, format!("parameter {:?} is declared {}, not {}", arg.name, arg.direction, asked)))
     }
 }
 

@@ -195,10 +195,7 @@ mod tests {
         assert_eq!(value, Value::Number("12345678901234567890.123456789".into()));
         let out = exact_number_json("12345678901234567890.123456789");
         assert_eq!(out.to_string(), "12345678901234567890.123456789");
-        assert_eq!(
-            Value::from_json(&json!("-0.5e3"), ParamType::Number).unwrap(),
-            Value::Number("-0.5e3".into())
-        );
+        assert_eq!(Value::from_json(&json!("-0.5e3"), ParamType::Number).unwrap(), Value::Number("-0.5e3".into()));
     }
 
     #[test]
@@ -212,17 +209,10 @@ mod tests {
 
     #[test]
     fn temporal_forms() {
-        assert_eq!(
-            parse_temporal("16/12/2024").unwrap(),
-            Value::Date(NaiveDate::from_ymd_opt(2024, 12, 16).unwrap())
-        );
-        let Value::LocalTimestamp(t) = parse_temporal("2024-12-16T15:30:05.25").unwrap() else {
-            panic!()
-        };
+        assert_eq!(parse_temporal("16/12/2024").unwrap(), Value::Date(NaiveDate::from_ymd_opt(2024, 12, 16).unwrap()));
+        let Value::LocalTimestamp(t) = parse_temporal("2024-12-16T15:30:05.25").unwrap() else { panic!() };
         assert_eq!(format_local(&t), "2024-12-16T15:30:05.250");
-        let Value::ZonedTimestamp(z) = parse_temporal("2024-12-16T15:30:00+02:00").unwrap() else {
-            panic!()
-        };
+        let Value::ZonedTimestamp(z) = parse_temporal("2024-12-16T15:30:00+02:00").unwrap() else { panic!() };
         assert_eq!(format_zoned(&z), "2024-12-16T15:30:00+02:00");
         assert!(parse_temporal("16-12-2024x").is_err());
         assert!(parse_temporal("2024-13-01").is_err());
@@ -232,9 +222,6 @@ mod tests {
     fn sql_text_forms() {
         assert_eq!(Value::Binary(vec![1, 255]).to_sql_text().unwrap(), "\\x01ff");
         assert_eq!(Value::Null.to_sql_text(), None);
-        assert_eq!(
-            Value::from_json(&json!("AQI="), ParamType::Binary).unwrap(),
-            Value::Binary(vec![1, 2])
-        );
+        assert_eq!(Value::from_json(&json!("AQI="), ParamType::Binary).unwrap(), Value::Binary(vec![1, 2]));
     }
 }

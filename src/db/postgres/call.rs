@@ -152,9 +152,9 @@ async fn fetch_cursors(
         for row in &rows {
             let mut obj = Map::new();
             for (i, col) in row.columns().iter().enumerate() {
-                let v = row
-                    .try_get::<_, PgJson>(i)
-                    .map_err(|e| DbError::statement("unsupported_type", format!("cursor column {}: {e}", col.name())))?;
+                let v = row.try_get::<_, PgJson>(i).map_err(|e| {
+                    DbError::statement("unsupported_type", format!("cursor column {}: {e}", col.name()))
+                })?;
                 obj.insert(col.name().to_string(), v.0);
             }
             list.push(Json::Object(obj));
@@ -175,7 +175,13 @@ mod tests {
     use crate::procedure::value::Value;
 
     fn arg(name: &str, direction: Direction, db_type: &str) -> Argument {
-        Argument { name: name.into(), direction, param_type: ParamType::String, db_type: db_type.into(), has_default: false }
+        Argument {
+            name: name.into(),
+            direction,
+            param_type: ParamType::String,
+            db_type: db_type.into(),
+            has_default: false,
+        }
     }
 
     fn plan(kind: RoutineKind, args: Vec<BoundArg>, returns: bool) -> CallPlan {
@@ -199,7 +205,10 @@ mod tests {
         let p = plan(
             RoutineKind::Procedure,
             vec![
-                BoundArg { arg: arg("p_input", Direction::In, "character varying"), value: Value::Text("x'; DROP".into()) },
+                BoundArg {
+                    arg: arg("p_input", Direction::In, "character varying"),
+                    value: Value::Text("x'; DROP".into()),
+                },
                 BoundArg { arg: arg("p_output", Direction::Out, "character varying"), value: Value::Null },
             ],
             false,

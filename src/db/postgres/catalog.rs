@@ -32,17 +32,18 @@ SELECT n.nspname::text, p.proname::text, p.prokind::text,
 
 const VOID_OID: i64 = 2278;
 
-pub(super) async fn describe(client: &deadpool_postgres::Object, name: &ProcedureName) -> Result<Vec<Signature>, DbError> {
+pub(super) async fn describe(
+    client: &deadpool_postgres::Object,
+    name: &ProcedureName,
+) -> Result<Vec<Signature>, DbError> {
     let parts = name.parts();
     let (schema, routine) = match parts {
         [routine] => (None, routine),
         [schema, routine] => (Some(schema.folded(IdentifierCase::Lower)), routine),
         _ => return Ok(Vec::new()), // PostgreSQL has no packages
     };
-    let rows = client
-        .query(DESCRIBE_SQL, &[&routine.folded(IdentifierCase::Lower), &schema])
-        .await
-        .map_err(map_error)?;
+    let rows =
+        client.query(DESCRIBE_SQL, &[&routine.folded(IdentifierCase::Lower), &schema]).await.map_err(map_error)?;
     // Without a schema, the first schema on the search path that has the name wins, as in SQL.
     let first = rows.iter().map(|r| r.get::<_, i32>(10)).min().unwrap_or(0);
     Ok(rows

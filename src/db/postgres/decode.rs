@@ -48,10 +48,8 @@ impl<'a> FromSql<'a> for PgJson {
 
 /// Types whose binary form is their text.
 fn is_textual(ty: &Type) -> bool {
-    matches!(
-        *ty,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::CHAR | Type::UNKNOWN | Type::REFCURSOR
-    ) || matches!(ty.kind(), Kind::Enum(_))
+    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::CHAR | Type::UNKNOWN | Type::REFCURSOR)
+        || matches!(ty.kind(), Kind::Enum(_))
         || ty.name() == "citext"
 }
 

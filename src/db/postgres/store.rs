@@ -110,7 +110,10 @@ pub(super) async fn claim(
         .collect())
 }
 
-pub(super) async fn record_progress(client: &deadpool_postgres::Object, updates: &[(JobId, i16)]) -> Result<(), DbError> {
+pub(super) async fn record_progress(
+    client: &deadpool_postgres::Object,
+    updates: &[(JobId, i16)],
+) -> Result<(), DbError> {
     let ids: Vec<&str> = updates.iter().map(|(id, _)| id.as_str()).collect();
     let progress: Vec<i16> = updates.iter().map(|(_, p)| *p).collect();
     let stmt = client.prepare_cached(PROGRESS_SQL).await.map_err(map_error)?;
@@ -123,13 +126,9 @@ pub(super) async fn finish(client: &deadpool_postgres::Object, outcomes: &[Outco
     let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
     let results: Vec<Option<&Json>> = outcomes.iter().map(|o| o.result.as_ref()).collect();
     let codes: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_ref().map(|e| e.code.as_str())).collect();
-    let messages: Vec<Option<&str>> =
-        outcomes.iter().map(|o| o.error.as_ref().map(|e| e.message.as_str())).collect();
+    let messages: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_ref().map(|e| e.message.as_str())).collect();
     let stmt = client.prepare_cached(FINISH_SQL).await.map_err(map_error)?;
-    let rows = client
-        .query(&stmt, &[&ids, &statuses, &results, &codes, &messages])
-        .await
-        .map_err(map_error)?;
+    let rows = client.query(&stmt, &[&ids, &statuses, &results, &codes, &messages]).await.map_err(map_error)?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
 }
 
@@ -145,23 +144,17 @@ pub(super) async fn get(
 }
 
 pub(super) async fn list(client: &deadpool_postgres::Object, f: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
-    let statuses: Option<Vec<&str>> =
-        (!f.statuses.is_empty()).then(|| f.statuses.iter().map(|s| s.as_str()).collect());
+    let statuses: Option<Vec<&str>> = (!f.statuses.is_empty()).then(|| f.statuses.iter().map(|s| s.as_str()).collect());
     let count_sql = format!("SELECT count(*) FROM async_jobs {LIST_WHERE}");
     let page_sql = format!(
         "SELECT {JOB_COLUMNS} FROM async_jobs {LIST_WHERE} ORDER BY created_at DESC, job_id LIMIT $4 OFFSET $5"
     );
     let count_stmt = client.prepare_cached(&count_sql).await.map_err(map_error)?;
     let page_stmt = client.prepare_cached(&page_sql).await.map_err(map_error)?;
-    let total: i64 = client
-        .query_one(&count_stmt, &[&statuses, &f.procedure, &f.owner])
-        .await
-        .map_err(map_error)?
-        .get(0);
-    let rows = client
-        .query(&page_stmt, &[&statuses, &f.procedure, &f.owner, &f.limit, &f.offset])
-        .await
-        .map_err(map_error)?;
+    let total: i64 =
+        client.query_one(&count_stmt, &[&statuses, &f.procedure, &f.owner]).await.map_err(map_error)?.get(0);
+    let rows =
+        client.query(&page_stmt, &[&statuses, &f.procedure, &f.owner, &f.limit, &f.offset]).await.map_err(map_error)?;
     let jobs = rows.iter().map(job_from_row).collect::<Result<_, _>>()?;
     Ok((total, jobs))
 }
@@ -176,10 +169,10 @@ pub(super) async fn delete(
         return Ok(DeleteOutcome::Deleted);
     }
     let still = client
-        .query_opt("SELECT status FROM async_jobs WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2)", &[
-            &id.as_str(),
-            &owner,
-        ])
+        .query_opt(
+            "SELECT status FROM async_jobs WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2)",
+            &[&id.as_str(), &owner],
+        )
         .await
         .map_err(map_error)?;
     Ok(match still {
@@ -205,10 +198,9 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
     let message: Option<String> = r.get(12);
     let error = match (code, message) {
         (None, None) => None,
-        (code, message) => Some(JobError {
-            code: code.unwrap_or_else(|| "error".into()),
-            message: message.unwrap_or_default(),
-        }),
+        (code, message) => {
+            Some(JobError { code: code.unwrap_or_else(|| "error".into()), message: message.unwrap_or_default() })
+        }
     };
     Ok(Job {
         id: JobId::from_db(r.get(0)),

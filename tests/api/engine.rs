@@ -1,0 +1,218 @@
+//! The job engine's guarantees: one writer, terminal states are final, several instances share
+//! one table and run each job exactly once, wake-ups need no polling, retention deletes exactly
+//! the old ended jobs. Written against the backend traits and the HTTP API.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use procgate::db::Database;
+use procgate::jobs::model::{JobError, JobId, JobStatus, NewJob, Outcome};
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn new_job(name: &str) -> NewJob {
+    NewJob {
+        id: JobId::generate(),
+        procedure_name: name.into(),
+        params: json!([]),
+        owner: "admin".into(),
+        is_function: false,
+        priority: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_terminal_job_never_changes_again() {
+    let db = TestDatabase::create().await;
+    let database = Database::connect(&db.url, 4).await.unwrap();
+    let store = &database.store;
+    let job = new_job("PROC_TEST");
+    store.insert(std::slice::from_ref(&job)).await.unwrap();
+    let claimed = store.claim("instance-a", 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 10);
+    store.record_progress(&[(job.id.clone(), 50)]).await.unwrap();
+    let done = Outcome { id: job.id.clone(), status: JobStatus::Completed, result: Some(json!({"p": 1})), error: None };
+    assert_eq!(store.finish(std::slice::from_ref(&done)).await.unwrap(), vec![job.id.clone()]);
+
+    // Late writes of every kind: a stale milestone, a second outcome, a lower milestone.
+    store.record_progress(&[(job.id.clone(), 80)]).await.unwrap();
+    let late = Outcome {
+        id: job.id.clone(),
+        status: JobStatus::Failed,
+        result: None,
+        error: Some(JobError { code: "late".into(), message: "late".into() }),
+    };
+    assert!(store.finish(&[late]).await.unwrap().is_empty(), "a second outcome was written");
+    assert!(store.claim("instance-b", 10).await.unwrap().is_empty(), "a completed job was claimed again");
+    let row = store.get(&job.id, None).await.unwrap().unwrap();
+    assert_eq!(row.status, JobStatus::Completed);
+    assert_eq!(row.progress, 100);
+    assert_eq!(row.result, Some(json!({"p": 1})));
+    assert_eq!(row.error, None);
+    assert_eq!(row.attempts, 1);
+}
+
+#[tokio::test]
+async fn progress_only_rises_and_only_while_running() {
+    let db = TestDatabase::create().await;
+    let store = Database::connect(&db.url, 4).await.unwrap().store;
+    let job = new_job("PROC_TEST");
+    store.insert(std::slice::from_ref(&job)).await.unwrap();
+    store.record_progress(&[(job.id.clone(), 50)]).await.unwrap();
+    assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 0, "pending job got progress");
+    store.claim("a", 1).await.unwrap();
+    store.record_progress(&[(job.id.clone(), 80)]).await.unwrap();
+    store.record_progress(&[(job.id.clone(), 30)]).await.unwrap();
+    assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 80);
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_share_a_job() {
+    let db = TestDatabase::create().await;
+    let store = Database::connect(&db.url, 16).await.unwrap().store;
+    let jobs: Vec<NewJob> = (0..300).map(|_| new_job("PROC_TEST")).collect();
+    store.insert(&jobs).await.unwrap();
+    let mut tasks = vec![];
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = vec![];
+            loop {
+                let got = store.claim(&format!("claimer-{i}"), 7).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(seen.insert(id.clone()), "job {id} claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 300);
+}
+
+#[tokio::test]
+async fn two_instances_run_each_job_exactly_once() {
+    let first = spawn_app_with(&[("WORKERS", "4")]).await;
+    let second = spawn_on(first.db.clone(), &[("WORKERS", "4")]).await;
+    let mut ids = vec![];
+    for i in 0..200 {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let body = json!({"name": "PROC_TEST_LOG", "params": [{"name": "p_tag", "value": format!("job-{i}")}]});
+        ids.push(app.submit(&body).await);
+    }
+    let db = first.db.client().await;
+    eventually("all 200 jobs to complete", || async {
+        let n: i64 =
+            db.query_one("SELECT count(*) FROM async_jobs WHERE status = 'completed'", &[]).await.unwrap().get(0);
+        (n == 200).then_some(())
+    })
+    .await;
+    let calls: Vec<(String, i64)> = db
+        .query("SELECT tag, count(*) FROM proc_test_calls GROUP BY tag", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(calls.len(), 200);
+    assert!(calls.iter().all(|(_, n)| *n == 1), "some job ran twice: {calls:?}");
+    let attempts: i64 = db.query_one("SELECT max(attempts)::int8 FROM async_jobs", &[]).await.unwrap().get(0);
+    assert_eq!(attempts, 1);
+    let instances: i64 = db.query_one("SELECT count(DISTINCT instance_id) FROM async_jobs", &[]).await.unwrap().get(0);
+    assert!(instances >= 1);
+    // Either instance answers for any job.
+    assert_eq!(second.job(&ids[0]).await["status"], "completed");
+}
+
+#[tokio::test]
+async fn another_instance_wakes_on_notify_without_polling() {
+    // B polls once an hour: only LISTEN/NOTIFY can tell it about A's job quickly.
+    let a = spawn_app_with(&[("WORKERS", "1"), ("POLL_INTERVAL", "1h")]).await;
+    let b = spawn_on(a.db.clone(), &[("WORKERS", "2"), ("POLL_INTERVAL", "1h")]).await;
+    // Keep A's only worker busy, so the next job can only run on B.
+    let busy = a.submit(&demora(3.0)).await;
+    a.wait_for_job(&busy, |j| j["status"] == "running").await;
+    // B's LISTEN session is up once B answers /ready after start; give it the same chance as any client.
+    let id = a.submit(&proc_test("cross")).await;
+    let job = b.wait_terminal(&id).await;
+    assert_eq!(job["status"], "completed");
+    let ran_on: String =
+        a.db.client()
+            .await
+            .query_one("SELECT instance_id FROM async_jobs WHERE job_id = $1", &[&id])
+            .await
+            .unwrap()
+            .get(0);
+    let busy_on: String =
+        a.db.client()
+            .await
+            .query_one("SELECT instance_id FROM async_jobs WHERE job_id = $1", &[&busy])
+            .await
+            .unwrap()
+            .get(0);
+    assert_ne!(ran_on, busy_on, "the job should have run on the other instance");
+}
+
+#[tokio::test]
+async fn cleanup_deletes_exactly_the_old_ended_jobs() {
+    let db = Arc::new(TestDatabase::create().await);
+    let client = db.client().await;
+    // Rows straight into the table, as a long-running installation would have them.
+    client
+        .batch_execute(
+            "INSERT INTO async_jobs (job_id, status, procedure_name, owner, progress, start_time, end_time, created_at) VALUES
+             ('00000000000000000000000000000001', 'completed', 'PROC_TEST', 'a', 100, now() - interval '9 days', now() - interval '8 days', now() - interval '9 days'),
+             ('00000000000000000000000000000002', 'failed',    'PROC_TEST', 'a', 100, now() - interval '9 days', now() - interval '8 days', now() - interval '9 days'),
+             ('00000000000000000000000000000003', 'cancelled', 'PROC_TEST', 'a', 100, now() - interval '9 days', now() - interval '8 days', now() - interval '9 days'),
+             ('00000000000000000000000000000004', 'completed', 'PROC_TEST', 'a', 100, now() - interval '9 days', now() - interval '6 days', now() - interval '9 days'),
+             ('00000000000000000000000000000005', 'pending',   'PROC_TEST', 'a', 0,   now() - interval '30 days', NULL, now() - interval '30 days'),
+             ('00000000000000000000000000000006', 'completed', 'PROC_TEST', 'a', 100, now() - interval '1 hour', now(), now() - interval '1 hour')",
+        )
+        .await
+        .unwrap();
+    // Keep the pending one from running: nothing is allowed.
+    let _app = spawn_on(db.clone(), &[("JOB_RETENTION_DAYS", "7"), ("PROCEDURE_ALLOWLIST", "NOTHING")]).await;
+    let left: Vec<String> = eventually("the first cleanup run", || async {
+        let rows = client.query("SELECT job_id FROM async_jobs ORDER BY job_id", &[]).await.unwrap();
+        let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        (ids.len() <= 3).then_some(ids)
+    })
+    .await;
+    let expect: Vec<String> = ["4", "5", "6"].iter().map(|n| format!("{:0>32}", n)).collect();
+    assert_eq!(left, expect);
+
+    // The predecessor's SQL procedure does the same from psql.
+    client
+        .batch_execute("UPDATE async_jobs SET end_time = now() - interval '3 days' WHERE job_id LIKE '%4'")
+        .await
+        .unwrap();
+    let deleted = client.simple_query("CALL cleanup_old_async_jobs(2, NULL)").await.unwrap();
+    let value = deleted.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(value.as_deref(), Some("1"));
+    let n: i64 = client.query_one("SELECT count(*) FROM async_jobs", &[]).await.unwrap().get(0);
+    assert_eq!(n, 2);
+}
+
+#[tokio::test]
+async fn a_stopped_instance_leaves_no_job_running() {
+    let mut app = spawn_app_with(&[("WORKERS", "2"), ("SHUTDOWN_GRACE", "1s")]).await;
+    let long = app.submit(&demora(30.0)).await;
+    app.wait_for_job(&long, |j| j["status"] == "running").await;
+    app.stop().await;
+    let db = app.db.client().await;
+    let (status, code): (String, Option<String>) = {
+        let r = db.query_one("SELECT status, error_code FROM async_jobs WHERE job_id = $1", &[&long]).await.unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(status, "cancelled", "code {code:?}");
+}

@@ -1,0 +1,13 @@
+//! API and behaviour tests: the real gateway over real HTTP on a real PostgreSQL.
+//! Every scenario goes through the HTTP API or the backend traits, so the same scenarios can
+//! run against any backend.
+
+mod auth;
+mod cli;
+mod engine;
+mod errors;
+mod helpers;
+mod injection;
+mod jobs;
+mod params;
+mod predecessor;
