@@ -2,6 +2,7 @@
 
 mod call;
 mod catalog;
+mod connect;
 pub(crate) mod decode;
 mod error;
 mod store;
@@ -32,8 +33,8 @@ pub struct PgBackend {
 }
 
 impl PgBackend {
-    /// Builds the pool. Connections are opened lazily; the first query tells whether the
-    /// database is reachable.
+    /// Builds the pool (call it on the main runtime). Connections are opened lazily; the first
+    /// query tells whether the database is reachable.
     pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Self> {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
@@ -41,8 +42,11 @@ impl PgBackend {
             config.application_name("procgate");
         }
         config.connect_timeout(Duration::from_secs(10));
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_connect(
+            config.clone(),
+            connect::MainRuntimeConnect { runtime: tokio::runtime::Handle::current() },
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(pool_size)
             .runtime(Runtime::Tokio1)

@@ -1,0 +1,27 @@
+# Shared by scripts/demo.sh and scripts/test.sh: installs what procgate needs on a Debian
+# machine where it is missing (PostgreSQL server binaries for the private cluster, a C
+# compiler for the Oracle driver's ODPI-C), and checks for a Rust toolchain.
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "need root to run: $*" >&2; return 1; fi
+}
+
+apt_updated=
+apt_install() {
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_prereqs() {
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        echo "installing PostgreSQL (apt-get install postgresql)..." >&2
+        apt_install postgresql
+    fi
+    command -v cc >/dev/null || { echo "installing a C compiler..." >&2; apt_install build-essential; }
+    command -v runuser >/dev/null && command -v setsid >/dev/null || apt_install util-linux
+    if ! command -v cargo >/dev/null; then
+        echo "cargo not found: install Rust (https://rustup.rs), then run this again" >&2
+        exit 1
+    fi
+}
