@@ -79,7 +79,7 @@ impl Settings {
             progress_flush_interval: duration_or(&get, "PROGRESS_FLUSH_INTERVAL", "200ms")?,
             shutdown_grace: duration_or(&get, "SHUTDOWN_GRACE", "30s")?,
             max_body_bytes: parse_or(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
-            instance_id: get("INSTANCE_ID").unwrap_or_else(default_instance_id),
+            instance_id: instance_id(&get)?,
         })
     }
 }
@@ -132,7 +132,11 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
         }
     }
     if let Some(token) = get("API_TOKEN") {
-        // The predecessor's single token: one admin named `default`.
+        // The predecessor's single token: one admin named `default`. Its short tokens are still
+        // accepted, for its clients' sake, but not quietly.
+        if token.len() < 16 {
+            tracing::warn!("API_TOKEN is shorter than 16 characters: use a long random token");
+        }
         tokens.push(ApiToken { name: "default".into(), token, admin: true });
     }
     let mut names: Vec<&str> = tokens.iter().map(|t| t.name.as_str()).collect();
@@ -146,10 +150,22 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
     Ok(AuthSettings { tokens, allowed_ips, no_auth })
 }
 
+/// `INSTANCE_ID` fits the job table's `instance_id varchar(64)`.
+fn instance_id(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    match get("INSTANCE_ID") {
+        Some(id) if id.len() > 64 => {
+            Err(ConfigError { name: "INSTANCE_ID", message: "must be at most 64 characters".into() })
+        }
+        Some(id) => Ok(id),
+        None => Ok(default_instance_id()),
+    }
+}
+
 fn default_instance_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
     let host = if host.is_empty() { "procgate".to_string() } else { host };
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let host: String = host.chars().take(40).collect();
     format!("{host}-{}-{suffix}", std::process::id())
 }
 
@@ -184,6 +200,7 @@ mod tests {
             (vec![("API_TOKEN", "x"), ("API_ALLOWED_IPS", "10.0.0.0/99")], "API_ALLOWED_IPS"),
             (vec![("API_TOKENS", "a:1,a:2")], "API_TOKENS"),
             (vec![("API_TOKENS", "nocolon")], "API_TOKENS"),
+            (vec![("API_TOKEN", "x"), ("INSTANCE_ID", &"i".repeat(65))], "INSTANCE_ID"),
         ] {
             let err = settings(&pairs).unwrap_err();
             assert_eq!(err.name, name, "{pairs:?}: {err}");

@@ -20,7 +20,8 @@ pub async fn call_async(
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
-    let prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &req.params, req.is_function).await?;
+    let params = req.params()?;
+    let prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     let id = JobId::generate();
     state
         .inserter
@@ -49,7 +50,8 @@ pub async fn call_sync(
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
-    let prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &req.params, req.is_function).await?;
+    let params = req.params()?;
+    let prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     let cancel = CancellationToken::new();
     let deadline = state.settings.sync_timeout;
     let timer = {

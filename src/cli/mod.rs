@@ -35,7 +35,8 @@ pub enum Command {
     },
     /// Delete ended jobs, as `DELETE /jobs?status=..&older_than=..` does.
     Cleanup {
-        /// Comma list of ended statuses (completed, failed, cancelled); default: all three.
+        /// Comma list of ended statuses (completed, failed, cancelled); default with
+        /// --older-than: all three. At least one of the two options is required.
         #[arg(long)]
         status: Option<String>,
         /// Only jobs that ended more than this many days ago.
@@ -89,6 +90,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cleanup { status, older_than } => {
+            if status.is_none() && older_than.is_none() {
+                anyhow::bail!("give --status and/or --older-than, as DELETE /jobs requires a filter");
+            }
             let mut statuses =
                 JobStatus::parse_list(status.as_deref().unwrap_or_default()).map_err(anyhow::Error::msg)?;
             if let Some(s) = statuses.iter().find(|s| !s.is_terminal()) {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::db::{DbError, ProcedureBackend};
 use allowlist::Allowlist;
 use name::{NameError, ProcedureName};
-use plan::{plan_call, CallPlan, ParamRequest, PlanError};
+use plan::{parse_params, plan_call, CallPlan, ParamRequest, PlanError, RawParam};
 use signature::Signature;
 
 /// The body of `POST /procedure` and `POST /procedure/async` (the predecessor's shape).
@@ -30,7 +30,14 @@ pub struct CallRequest {
     #[serde(default, rename = "isFunction", alias = "is_function")]
     pub is_function: bool,
     #[serde(default)]
-    pub params: Vec<ParamRequest>,
+    pub params: Vec<RawParam>,
+}
+
+impl CallRequest {
+    /// The parameters with their direction and type words checked.
+    pub fn params(&self) -> Result<Vec<ParamRequest>, CallError> {
+        Ok(parse_params(&self.params)?)
+    }
 }
 
 /// Why a call cannot be made.

@@ -22,6 +22,34 @@ pub struct ParamRequest {
     pub param_type: Option<ParamType>,
 }
 
+/// A parameter as it arrives: its direction and type words are checked by [`parse_params`], so
+/// a wrong word is a 422 naming the parameter rather than a body that does not parse.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawParam {
+    pub name: String,
+    #[serde(default)]
+    pub value: Option<Json>,
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default, rename = "type")]
+    pub param_type: Option<String>,
+}
+
+pub fn parse_params(raw: &[RawParam]) -> Result<Vec<ParamRequest>, PlanError> {
+    raw.iter()
+        .map(|p| {
+            let direction = p.direction.as_deref().map(str::parse).transpose();
+            let param_type = p.param_type.as_deref().map(str::parse).transpose();
+            match (direction, param_type) {
+                (Ok(direction), Ok(param_type)) => {
+                    Ok(ParamRequest { name: p.name.clone(), value: p.value.clone(), direction, param_type })
+                }
+                (Err(e), _) | (_, Err(e)) => Err(PlanError::param(&p.name, format!("parameter {:?}: {e}", p.name))),
+            }
+        })
+        .collect()
+}
+
 /// An argument with the value to bind (NULL for OUT arguments).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoundArg {
@@ -258,6 +286,18 @@ mod tests {
 
     fn p(json: Json) -> Vec<ParamRequest> {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn direction_and_type_words_are_checked_per_parameter() {
+        let raw: Vec<RawParam> =
+            serde_json::from_value(json!([{"name": "a", "direction": "in out", "type": "varchar2"}])).unwrap();
+        let parsed = parse_params(&raw).unwrap();
+        assert_eq!((parsed[0].direction, parsed[0].param_type), (Some(Direction::InOut), Some(ParamType::String)));
+        for bad in [json!([{"name": "b", "direction": "SIDEWAYS"}]), json!([{"name": "b", "type": "VARCHAR3"}])] {
+            let raw: Vec<RawParam> = serde_json::from_value(bad).unwrap();
+            assert_eq!(parse_params(&raw).unwrap_err().param.as_deref(), Some("b"));
+        }
     }
 
     #[test]

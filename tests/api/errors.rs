@@ -86,14 +86,13 @@ async fn body_errors_are_typed() {
     assert_eq!(err["code"], "invalid_json");
     let err = error_code(send(r#"{"params": []}"#.into(), "application/json").await.unwrap(), 400).await;
     assert_eq!(err["code"], "invalid_json");
-    let err = error_code(
-        send(r#"{"name":"PROC_TEST","params":[{"name":"p_input","direction":"SIDEWAYS"}]}"#.into(), "application/json")
-            .await
-            .unwrap(),
-        400,
-    )
-    .await;
-    assert!(err["message"].as_str().unwrap().contains("SIDEWAYS"), "{err}");
+    for bad in [
+        r#"{"name":"PROC_TEST","params":[{"name":"p_input","direction":"SIDEWAYS"}]}"#,
+        r#"{"name":"PROC_TEST","params":[{"name":"p_input","type":"VARCHAR3"}]}"#,
+    ] {
+        let err = error_code(send(bad.into(), "application/json").await.unwrap(), 422).await;
+        assert_eq!(err["param"], "p_input", "{err}");
+    }
     let err = error_code(send(proc_test("x").to_string(), "text/plain").await.unwrap(), 415).await;
     assert_eq!(err["code"], "unsupported_media_type");
     let big = json!({"name": "PROC_TEST", "params": [{"name": "p_input", "value": "x".repeat(5000)}]});

@@ -2,7 +2,9 @@
 
 use crate::db::{DbError, DbErrorKind};
 
-/// SQLSTATE of a statement interrupted by a cancel request.
+/// SQLSTATE of a statement interrupted by a cancel request. Only a cancel procgate itself asked
+/// for makes a call `Cancelled` (see `call::cancellable`); a `statement_timeout` or an
+/// operator's `pg_cancel_backend` is an ordinary failure.
 pub(super) const QUERY_CANCELED: &str = "57014";
 
 pub(super) fn map_error(e: tokio_postgres::Error) -> DbError {
@@ -10,8 +12,6 @@ pub(super) fn map_error(e: tokio_postgres::Error) -> DbError {
         let code = db.code().code();
         let kind = if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
             DbErrorKind::Unavailable
-        } else if code == QUERY_CANCELED {
-            DbErrorKind::Cancelled
         } else {
             DbErrorKind::Statement
         };
