@@ -5,6 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::{ApiToken, AuthSettings, IpAllowlist};
+use crate::jobs::model::ProcedureLimit;
+use crate::jobs::retry::RetryableErrors;
 use crate::procedure::allowlist::Allowlist;
 
 #[derive(Debug, Clone)]
@@ -25,6 +27,14 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub max_body_bytes: usize,
     pub instance_id: String,
+    pub job_timeout: Duration,
+    pub max_job_timeout: Duration,
+    pub lease_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub rescue_interval: Duration,
+    pub retryable_errors: String,
+    pub procedure_limits: Vec<ProcedureLimit>,
+    pub cancel_wait: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +73,19 @@ impl Settings {
         if db_pool_size < 2 {
             return Err(ConfigError { name: "DB_POOL_SIZE", message: "must be at least 2".into() });
         }
+        let lease_timeout = duration_or(&get, "LEASE_TIMEOUT", "30s")?;
+        let heartbeat_interval = duration_or(&get, "HEARTBEAT_INTERVAL", "1s")?;
+        if heartbeat_interval * 3 > lease_timeout {
+            return Err(ConfigError {
+                name: "HEARTBEAT_INTERVAL",
+                message: "must be at most a third of LEASE_TIMEOUT, or live jobs would be taken for orphans".into(),
+            });
+        }
+        let job_timeout = duration_or(&get, "JOB_TIMEOUT", "1h")?;
+        let max_job_timeout = duration_or(&get, "MAX_JOB_TIMEOUT", "24h")?;
+        if job_timeout > max_job_timeout {
+            return Err(ConfigError { name: "JOB_TIMEOUT", message: "must not exceed MAX_JOB_TIMEOUT".into() });
+        }
         Ok(Settings {
             database_url: get("DATABASE_URL"),
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
@@ -80,6 +103,15 @@ impl Settings {
             shutdown_grace: duration_or(&get, "SHUTDOWN_GRACE", "30s")?,
             max_body_bytes: parse_or(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
             instance_id: instance_id(&get)?,
+            job_timeout,
+            max_job_timeout,
+            lease_timeout,
+            heartbeat_interval,
+            rescue_interval: duration_or(&get, "RESCUE_INTERVAL", "5s")?,
+            retryable_errors: get("RETRYABLE_ERRORS").unwrap_or_else(|| RetryableErrors::DEFAULT.to_string()),
+            procedure_limits: procedure_limits(&get("PROCEDURE_CONCURRENCY").unwrap_or_default())
+                .map_err(|message| ConfigError { name: "PROCEDURE_CONCURRENCY", message })?,
+            cancel_wait: duration_or(&get, "CANCEL_WAIT", "5s")?,
         })
     }
 }
@@ -150,6 +182,30 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
     Ok(AuthSettings { tokens, allowed_ips, no_auth })
 }
 
+/// `PROC_TEST_DEMORA=3,REPORTS.*=1`: at most that many running jobs of each procedure the
+/// pattern matches (allowlist glob syntax), across all instances.
+pub fn procedure_limits(list: &str) -> Result<Vec<ProcedureLimit>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (pattern, n) =
+                entry.split_once('=').ok_or_else(|| format!("{entry:?} is not PATTERN=N (e.g. PROC_TEST_DEMORA=3)"))?;
+            let max_running: i64 = n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| format!("{entry:?}: the limit must be a whole number of at least 1"))?;
+            Ok(ProcedureLimit {
+                pattern: Allowlist::parse(pattern.trim()),
+                text: pattern.trim().to_string(),
+                max_running,
+            })
+        })
+        .collect()
+}
+
 /// `INSTANCE_ID` fits the job table's `instance_id varchar(64)`.
 fn instance_id(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     match get("INSTANCE_ID") {
@@ -188,6 +244,10 @@ mod tests {
         assert_eq!(s.job_retention_days, 7);
         assert_eq!(s.db_pool_size, s.workers + 8);
         assert!(s.auth.tokens[0].admin);
+        assert_eq!(s.lease_timeout, Duration::from_secs(30));
+        assert!(s.procedure_limits.is_empty());
+        let limits = procedure_limits("PROC_TEST_DEMORA=3, REPORTS.*=1").unwrap();
+        assert_eq!((limits[1].text.as_str(), limits[1].max_running), ("REPORTS.*", 1));
     }
 
     #[test]
@@ -201,6 +261,10 @@ mod tests {
             (vec![("API_TOKENS", "a:1,a:2")], "API_TOKENS"),
             (vec![("API_TOKENS", "nocolon")], "API_TOKENS"),
             (vec![("API_TOKEN", "x"), ("INSTANCE_ID", &"i".repeat(65))], "INSTANCE_ID"),
+            (vec![("API_TOKEN", "x"), ("PROCEDURE_CONCURRENCY", "PROC_X")], "PROCEDURE_CONCURRENCY"),
+            (vec![("API_TOKEN", "x"), ("PROCEDURE_CONCURRENCY", "PROC_X=0")], "PROCEDURE_CONCURRENCY"),
+            (vec![("API_TOKEN", "x"), ("LEASE_TIMEOUT", "2s")], "HEARTBEAT_INTERVAL"),
+            (vec![("API_TOKEN", "x"), ("JOB_TIMEOUT", "48h")], "JOB_TIMEOUT"),
         ] {
             let err = settings(&pairs).unwrap_err();
             assert_eq!(err.name, name, "{pairs:?}: {err}");

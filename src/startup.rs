@@ -8,6 +8,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
@@ -20,6 +21,7 @@ pub struct Application {
     server: Server,
     handle: ServerHandle,
     engine: Engine,
+    stop: CancellationToken,
 }
 
 impl Application {
@@ -54,6 +56,12 @@ impl Application {
                 cleanup_interval: settings.cleanup_interval,
                 retention_days: settings.job_retention_days,
                 shutdown_grace: settings.shutdown_grace,
+                job_timeout: settings.job_timeout,
+                lease_timeout: settings.lease_timeout,
+                heartbeat_interval: settings.heartbeat_interval,
+                rescue_interval: settings.rescue_interval,
+                retryable_errors: settings.retryable_errors.clone(),
+                procedure_limits: settings.procedure_limits.clone(),
             },
         );
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
@@ -65,6 +73,8 @@ impl Application {
             db: db.clone(),
             procedures,
             inserter: engine.inserter.clone(),
+            running: engine.running.clone(),
+            draining: engine.draining.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -78,31 +88,38 @@ impl Application {
         .run();
         let handle = server.handle();
         tracing::info!(port, database = db.kind, "procgate listening");
-        Ok(Application { port, server, handle, engine })
+        Ok(Application { port, server, handle, engine, stop: CancellationToken::new() })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// A handle that stops the server (used by tests and the demo).
-    pub fn handle(&self) -> ServerHandle {
-        self.handle.clone()
+    /// A token that starts the same orderly shutdown as a signal (used by tests).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
     }
 
-    /// Serves until Ctrl-C or SIGTERM (or the handle stops the server), then shuts down in order.
+    /// Serves until Ctrl-C, SIGTERM or the stop token, then shuts down in order: new jobs are
+    /// refused (503) while running jobs finish or are interrupted (see `Engine::shutdown`),
+    /// then the HTTP server stops.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let handle = self.handle.clone();
-        let signals = tokio::spawn(async move {
-            shutdown_signal().await;
-            tracing::info!("shutdown signal received: no new requests, finishing running jobs");
-            handle.stop(true).await;
-        });
-        let served = self.server.await;
-        signals.abort();
-        self.engine.shutdown().await;
+        let Application { server, handle, engine, stop, .. } = self;
+        let mut server = tokio::spawn(server);
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutdown signal received"),
+            _ = stop.cancelled() => tracing::info!("shutdown requested"),
+            served = &mut server => {
+                engine.shutdown().await;
+                return served.map_err(anyhow::Error::from)?.map_err(Into::into);
+            }
+        }
+        tracing::info!("refusing new jobs, finishing running ones");
+        engine.shutdown().await;
+        handle.stop(true).await;
+        let served = server.await;
         tracing::info!("procgate stopped");
-        served.map_err(Into::into)
+        served.map_err(anyhow::Error::from)?.map_err(Into::into)
     }
 }
 

@@ -26,14 +26,43 @@ CREATE TABLE IF NOT EXISTS async_jobs (
     message          text,
     instance_id      varchar(64),                              -- the gateway instance running it
     heartbeat_at     timestamptz,
-    cancel_requested boolean      NOT NULL DEFAULT false
+    cancel_requested boolean      NOT NULL DEFAULT false,
+    run_at           timestamptz  NOT NULL DEFAULT now(),      -- not claimed before (delays, retries)
+    max_attempts     integer      NOT NULL DEFAULT 1,
+    retry_policy     jsonb,                                     -- {"max_attempts","backoff","initial_delay_ms",...}
+    timeout_ms       bigint,                                    -- per-job timeout (NULL: JOB_TIMEOUT)
+    attempt_history  jsonb        NOT NULL DEFAULT '[]',        -- one entry per failed attempt
+    idempotency_key  varchar(200)                               -- unique per owner
 );
 
--- The claim query: oldest pending first, by priority.
+-- Upgrades a table created by an earlier procgate (or by the predecessor's script) in place.
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS owner            varchar(128) NOT NULL DEFAULT 'default';
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS is_function      boolean      NOT NULL DEFAULT false;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS priority         smallint     NOT NULL DEFAULT 0;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS attempts         integer      NOT NULL DEFAULT 0;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS error_code       varchar(64);
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS message          text;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS instance_id      varchar(64);
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS heartbeat_at     timestamptz;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS cancel_requested boolean      NOT NULL DEFAULT false;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS run_at           timestamptz  NOT NULL DEFAULT now();
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS max_attempts     integer      NOT NULL DEFAULT 1;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS retry_policy     jsonb;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS timeout_ms       bigint;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS attempt_history  jsonb        NOT NULL DEFAULT '[]';
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS idempotency_key  varchar(200);
+
+-- The claim query: highest priority, then oldest pending first (due ones: run_at <= now()).
 CREATE INDEX IF NOT EXISTS async_jobs_pending_idx ON async_jobs (priority DESC, created_at)
     WHERE status = 'pending';
 -- Listings, newest first.
 CREATE INDEX IF NOT EXISTS async_jobs_created_idx ON async_jobs (created_at DESC);
+-- The rescuer: running jobs by heartbeat.
+CREATE INDEX IF NOT EXISTS async_jobs_running_idx ON async_jobs (heartbeat_at)
+    WHERE status = 'running';
+-- Idempotency-Key: one job per owner and key.
+CREATE UNIQUE INDEX IF NOT EXISTS async_jobs_idempotency_idx ON async_jobs (owner, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 -- Retention and bulk delete: terminal jobs by end time.
 CREATE INDEX IF NOT EXISTS async_jobs_ended_idx ON async_jobs (end_time)
     WHERE status IN ('completed', 'failed', 'cancelled');

@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::auth::Caller;
 use crate::jobs::cleaner;
-use crate::jobs::model::{DeleteOutcome, Job, JobId, JobStatus, ListFilter, PurgeFilter};
+use crate::jobs::control::StopReason;
+use crate::jobs::model::{CancelOutcome, DeleteOutcome, Job, JobId, JobStatus, ListFilter, PurgeFilter};
 
 use super::errors::ApiError;
 use super::AppState;
@@ -75,19 +76,82 @@ pub async fn list_jobs(
     })))
 }
 
+/// `DELETE /jobs/{id}`: a running job is cancelled first (its call interrupted), then deleted.
 pub async fn delete_job(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    match state.db.store.delete(&id, caller.owner_filter()).await? {
+    let owner = caller.owner_filter();
+    let mut outcome = state.db.store.delete(&id, owner).await?;
+    if outcome == DeleteOutcome::Running {
+        if request_cancel(&state, &id, owner).await? == CancelOutcome::Requested
+            && !wait_until_ended(&state, &id).await?
+        {
+            return Err(ApiError::Conflict {
+                code: "job_running",
+                message: "cancellation requested, but the call has not stopped yet; delete again shortly".into(),
+            });
+        }
+        outcome = state.db.store.delete(&id, owner).await?;
+    }
+    match outcome {
         DeleteOutcome::Deleted => Ok(HttpResponse::Ok().json(json!({ "message": "Job deleted", "job_id": id }))),
         DeleteOutcome::NotFound => Err(ApiError::job_not_found()),
         DeleteOutcome::Running => Err(ApiError::Conflict {
             code: "job_running",
-            message: "the job is running; it can be deleted once it has ended".into(),
+            message: "the job started again before it could be deleted; try again".into(),
         }),
+    }
+}
+
+/// `POST /jobs/{id}/cancel`: a pending job is cancelled at once; a running job's call is
+/// interrupted on whichever instance runs it. Answers with the job once it has ended (200), or
+/// 202 if the call has not stopped within `CANCEL_WAIT`.
+pub async fn cancel_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let owner = caller.owner_filter();
+    match request_cancel(&state, &id, owner).await? {
+        CancelOutcome::NotFound => Err(ApiError::job_not_found()),
+        CancelOutcome::AlreadyEnded(status) => Err(ApiError::Conflict {
+            code: "job_ended",
+            message: format!("the job has already ended ({status}); there is nothing to cancel"),
+        }),
+        CancelOutcome::Cancelled | CancelOutcome::Requested => {
+            let ended = wait_until_ended(&state, &id).await?;
+            let job = state.db.store.get(&id, owner).await?.ok_or_else(ApiError::job_not_found)?;
+            let mut response = if ended { HttpResponse::Ok() } else { HttpResponse::Accepted() };
+            Ok(response.json(job_json(&job)))
+        }
+    }
+}
+
+async fn request_cancel(state: &AppState, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, ApiError> {
+    let outcome = state.db.store.cancel(id, owner).await?;
+    if outcome == CancelOutcome::Requested {
+        // Running here: interrupt now. Elsewhere: NOTIFY or the heartbeat tells its instance.
+        state.running.stop(id, StopReason::Requested);
+    }
+    Ok(outcome)
+}
+
+/// Polls the job until it is no longer running, for at most `CANCEL_WAIT`.
+async fn wait_until_ended(state: &AppState, id: &JobId) -> Result<bool, ApiError> {
+    let deadline = tokio::time::Instant::now() + state.settings.cancel_wait;
+    loop {
+        match state.db.store.get(id, None).await? {
+            Some(job) if job.status == JobStatus::Running => {}
+            _ => return Ok(true),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
 
@@ -152,7 +216,12 @@ pub fn job_json(job: &Job) -> Json {
         "progress": job.progress,
         "created_at": job.created_at,
         "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "attempt_history": job.attempt_history,
         "priority": job.priority,
+        "run_at": job.run_at,
+        "cancel_requested": job.cancel_requested,
+        "instance_id": job.instance_id,
         "owner": job.owner,
     })
 }

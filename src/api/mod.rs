@@ -6,12 +6,14 @@ pub mod health;
 pub mod jobs;
 pub mod procedures;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use actix_web::web;
 
 use crate::config::Settings;
 use crate::db::Database;
+use crate::jobs::control::RunningJobs;
 use crate::jobs::inserter::JobInserter;
 use crate::procedure::Procedures;
 use errors::ApiError;
@@ -21,6 +23,10 @@ pub struct AppState {
     pub db: Database,
     pub procedures: Arc<Procedures>,
     pub inserter: JobInserter,
+    /// Jobs running in this instance: a cancel request stops them here without a round trip.
+    pub running: RunningJobs,
+    /// True once shutdown has begun: new jobs are refused.
+    pub draining: Arc<AtomicBool>,
 }
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {

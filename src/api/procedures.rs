@@ -1,29 +1,41 @@
 //! `POST /procedure/async` (accept a job) and `POST /procedure` (call and wait).
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use std::sync::atomic::Ordering;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Caller;
+use crate::config::Settings;
 use crate::db::DbErrorKind;
-use crate::jobs::model::{JobId, NewJob, NoProgress};
+use crate::jobs::model::{Inserted, JobId, NewJob, NoProgress, Priority};
+use crate::jobs::retry::RetryPolicy;
 use crate::procedure::CallRequest;
 
 use super::errors::ApiError;
 use super::AppState;
 
-/// Validates the call against the catalog, commits the job as `pending`, answers 202.
+/// Validates the call against the catalog, commits the job as `pending`, answers 202 (or 200
+/// with the existing job when the caller's `Idempotency-Key` was used before).
 pub async fn call_async(
     state: web::Data<AppState>,
     caller: Caller,
+    request: HttpRequest,
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(Ordering::SeqCst) {
+        return Err(ApiError::Unavailable("the gateway is shutting down and accepts no new jobs".into()));
+    }
     let req = body.into_inner();
+    let idempotency_key = idempotency_key(&request)?;
+    let options = job_options(&req, &state.settings)?;
     let params = req.params()?;
     let prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     let id = JobId::generate();
-    state
+    let inserted = state
         .inserter
         .insert(NewJob {
             id: id.clone(),
@@ -31,16 +43,83 @@ pub async fn call_async(
             params: prepared.plan.normalized_json(),
             owner: caller.name,
             is_function: req.is_function,
-            priority: 0,
+            priority: options.priority,
+            run_at: options.run_at,
+            retry: options.retry,
+            timeout_ms: options.timeout_ms,
+            idempotency_key,
         })
         .await?;
+    let (mut response, id, message) = match inserted {
+        Inserted::New => (HttpResponse::Accepted(), id, "Job accepted"),
+        Inserted::Existing(existing) => {
+            let mut ok = HttpResponse::Ok();
+            ok.insert_header(("Idempotent-Replayed", "true"));
+            (ok, existing, "A job with this Idempotency-Key exists already; this is that job")
+        }
+    };
     let url = format!("/jobs/{id}");
-    Ok(HttpResponse::Accepted().insert_header((header::LOCATION, url.clone())).json(json!({
+    Ok(response.insert_header((header::LOCATION, url.clone())).json(json!({
         "status": "accepted",
         "job_id": id,
-        "message": "Job accepted",
+        "message": message,
         "check_status_url": url,
     })))
+}
+
+/// The job options of a request, checked.
+struct JobOptions {
+    priority: Priority,
+    run_at: Option<DateTime<Utc>>,
+    retry: Option<RetryPolicy>,
+    timeout_ms: Option<i64>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::Unprocessable { code: "invalid_option", message: message.into(), details: json!({ "field": field }) }
+}
+
+fn job_options(req: &CallRequest, settings: &Settings) -> Result<JobOptions, ApiError> {
+    let priority = match req.priority.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("normal") => Priority::Normal,
+        Some("high") => Priority::High,
+        Some("low") => Priority::Low,
+        Some(other) => return Err(invalid("priority", format!("priority {other:?}: expected high, normal or low"))),
+    };
+    let run_at = match (&req.run_at, req.delay_seconds) {
+        (Some(_), Some(_)) => return Err(invalid("run_at", "give run_at or delay_seconds, not both")),
+        (Some(t), None) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|_| invalid("run_at", format!("run_at {t:?} is not an RFC 3339 timestamp")))?
+                .with_timezone(&Utc),
+        ),
+        (None, Some(d)) if (0.0..=31_622_400.0).contains(&d) => {
+            Some(Utc::now() + chrono::Duration::milliseconds((d * 1000.0) as i64))
+        }
+        (None, Some(_)) => return Err(invalid("delay_seconds", "delay_seconds must be between 0 and one year")),
+        (None, None) => None,
+    };
+    if let Some(policy) = &req.retry {
+        policy.validate().map_err(|m| invalid("retry", m))?;
+    }
+    let timeout_ms = match req.timeout_seconds {
+        None => None,
+        Some(t) if t > 0.0 && t.is_finite() => {
+            // Capped, as documented: a request cannot outlast MAX_JOB_TIMEOUT.
+            Some(((t * 1000.0) as i64).min(settings.max_job_timeout.as_millis() as i64).max(1))
+        }
+        Some(_) => return Err(invalid("timeout_seconds", "timeout_seconds must be greater than 0")),
+    };
+    Ok(JobOptions { priority, run_at, retry: req.retry.clone(), timeout_ms })
+}
+
+/// `Idempotency-Key`: 1 to 200 visible ASCII characters.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(k.to_string())),
+        _ => Err(ApiError::bad_request("invalid_header", "Idempotency-Key must be 1 to 200 visible ASCII characters")),
+    }
 }
 
 /// Runs the call at once and waits up to `SYNC_TIMEOUT`; then interrupts it and answers 504.

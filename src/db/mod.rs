@@ -10,16 +10,18 @@ pub mod error;
 pub mod postgres;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value as Json};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{DbError, DbErrorKind};
 
 use crate::jobs::model::{
-    ClaimedJob, DeleteOutcome, Job, JobId, ListFilter, NewJob, Outcome, ProgressSink, PurgeFilter,
+    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
+    ProgressSink, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -35,15 +37,35 @@ pub trait JobStore: Send + Sync {
     /// A cheap round trip: is the database reachable?
     async fn ping(&self) -> Result<(), DbError>;
     /// Inserts jobs as `pending`, committed when this returns; wakes claimers on other instances.
-    async fn insert(&self, jobs: &[NewJob]) -> Result<(), DbError>;
-    /// Moves up to `limit` pending jobs to `running` (progress 10), oldest first by priority,
-    /// skipping rows another claimer holds.
-    async fn claim(&self, instance_id: &str, limit: usize) -> Result<Vec<ClaimedJob>, DbError>;
-    /// Raises running jobs' progress; never lowers it and never touches a job that is not running.
-    async fn record_progress(&self, updates: &[(JobId, i16)]) -> Result<(), DbError>;
-    /// Writes terminal states (progress 100, end time, duration) of jobs that are still running;
-    /// returns the ids it changed.
-    async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError>;
+    /// A job whose owner already has one with the same idempotency key is not inserted: its
+    /// answer names the existing job. Answers are in the order of `jobs`.
+    async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError>;
+    /// Moves up to `limit` due pending jobs to `running` (progress 10, attempt + 1, this
+    /// instance, a fresh heartbeat): highest priority first, then oldest; skipping rows another
+    /// claimer holds; never starting more jobs of a procedure than its `limits` allow across
+    /// all instances.
+    async fn claim(
+        &self,
+        instance_id: &str,
+        limit: usize,
+        limits: &[ProcedureLimit],
+    ) -> Result<Vec<ClaimedJob>, DbError>;
+    /// Raises this instance's running jobs' progress; never lowers it, never touches a job that
+    /// is not running here.
+    async fn record_progress(&self, instance_id: &str, updates: &[(JobId, i16)]) -> Result<(), DbError>;
+    /// Ends attempts of jobs this instance is running: a terminal state (progress 100 — kept as
+    /// it was for `cancelled` — end time, duration), or `pending` again at `retry_at`. Each
+    /// failed attempt is appended to the job's attempt history. Returns the ids it changed.
+    async fn finish(&self, instance_id: &str, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError>;
+    /// Renews the lease of this instance's running jobs; returns those whose cancellation
+    /// was requested.
+    async fn heartbeat(&self, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError>;
+    /// Cancels a pending job at once, or flags a running one for its instance to interrupt.
+    async fn cancel(&self, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, DbError>;
+    /// Ends running jobs whose heartbeat is older than `lease`: their instance is gone. Jobs
+    /// with attempts left go back to `pending` when `retry_orphans` (the code `orphaned` is
+    /// retryable), the others fail with code `orphaned`.
+    async fn rescue(&self, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError>;
     /// One job; with `owner`, only if that caller owns it.
     async fn get(&self, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError>;
     /// A page of jobs, newest first, and the total count matching the filter.
@@ -52,9 +74,10 @@ pub trait JobStore: Send + Sync {
     async fn delete(&self, id: &JobId, owner: Option<&str>) -> Result<DeleteOutcome, DbError>;
     /// Deletes at most `batch` terminal jobs matching the filter in one statement; returns how many.
     async fn purge_batch(&self, filter: &PurgeFilter, batch: i64) -> Result<u64, DbError>;
-    /// Wakes `wake` whenever another instance inserts jobs (PostgreSQL LISTEN/NOTIFY). Backends
-    /// without such a channel return at once; claimers then rely on polling.
-    async fn listen_for_jobs(&self, wake: Arc<Notify>, stop: CancellationToken);
+    /// Wakes `wake` whenever another instance inserts jobs, and sends the ids of jobs whose
+    /// cancellation is requested to `cancels` (PostgreSQL LISTEN/NOTIFY). Backends without such a
+    /// channel return at once; claimers then poll and cancellations arrive with the heartbeat.
+    async fn listen(&self, wake: Arc<Notify>, cancels: mpsc::UnboundedSender<JobId>, stop: CancellationToken);
 }
 
 #[async_trait]

@@ -1,9 +1,9 @@
-//! The claimer: whenever workers are free, claims that many pending jobs in one statement
-//! (`FOR UPDATE SKIP LOCKED`, so several instances share the table) and starts them. It wakes on
-//! an insert (in-process, or NOTIFY from another instance) and polls as a fallback.
+//! The claimer: whenever workers are free, claims that many due pending jobs in one statement
+//! (`FOR UPDATE SKIP LOCKED`, so several instances share the table; per-procedure limits are
+//! enforced by the claim) and starts them. It wakes on an insert (in-process, or NOTIFY from
+//! another instance) and polls as a fallback (delayed jobs and retries become due that way).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -11,23 +11,21 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::JobStore;
-use crate::procedure::Procedures;
 
-use super::model::JobId;
-use super::runner::run_job;
-use super::writer::JobWriter;
+use super::control::RunningJobs;
+use super::model::{ClaimedJob, ProcedureLimit};
+use super::runner::{run_job, RunContext};
 
 pub struct Claimer {
     pub store: Arc<dyn JobStore>,
-    pub procedures: Arc<Procedures>,
-    pub writer: JobWriter,
+    pub run: Arc<RunContext>,
     pub instance_id: String,
     pub workers: Arc<Semaphore>,
     pub max_batch: usize,
+    pub limits: Vec<ProcedureLimit>,
     pub poll_interval: Duration,
     pub wake: Arc<Notify>,
-    /// Cancel tokens of the jobs running here, by id.
-    pub running: Arc<Mutex<HashMap<JobId, CancellationToken>>>,
+    pub running: RunningJobs,
 }
 
 impl Claimer {
@@ -41,13 +39,13 @@ impl Claimer {
                 _ = stop.cancelled() => break,
                 p = self.free_workers() => p,
             };
-            let claimed = match self.store.claim(&self.instance_id, permits.len()).await {
+            let claimed = match self.store.claim(&self.instance_id, permits.len(), &self.limits).await {
                 Ok(jobs) => {
                     error_backoff = Duration::from_millis(100);
                     jobs
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming jobs failed; retrying");
+                    tracing::warn!(error = %e, retry_in = ?error_backoff, "claiming jobs failed");
                     drop(permits);
                     tokio::select! {
                         _ = stop.cancelled() => break,
@@ -89,14 +87,13 @@ impl Claimer {
         permits
     }
 
-    fn start(&self, tasks: &mut JoinSet<()>, job: super::model::ClaimedJob, permit: OwnedSemaphorePermit) {
-        let cancel = CancellationToken::new();
-        self.running.lock().expect("running lock").insert(job.id.clone(), cancel.clone());
-        let (procedures, writer, running) = (self.procedures.clone(), self.writer.clone(), self.running.clone());
+    fn start(&self, tasks: &mut JoinSet<()>, job: ClaimedJob, permit: OwnedSemaphorePermit) {
+        let control = self.running.register(job.id.clone());
+        let (run, running) = (self.run.clone(), self.running.clone());
         tasks.spawn(async move {
             let id = job.id.clone();
-            run_job(procedures, writer, job, cancel).await;
-            running.lock().expect("running lock").remove(&id);
+            run_job(run, job, control).await;
+            running.remove(&id);
             drop(permit);
         });
     }

@@ -8,13 +8,13 @@ use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use crate::db::{DbError, JobStore};
 
-use super::model::NewJob;
+use super::model::{Inserted, NewJob};
 
 const MAX_BATCH: usize = 500;
 /// Inserts in flight at once: one can commit while the next batch gathers.
 const PARALLEL_INSERTS: usize = 2;
 
-type Request = (NewJob, oneshot::Sender<Result<(), DbError>>);
+type Request = (NewJob, oneshot::Sender<Result<Inserted, DbError>>);
 
 #[derive(Clone)]
 pub struct JobInserter {
@@ -32,8 +32,9 @@ impl JobInserter {
         Self { tx }
     }
 
-    /// Inserts one job as `pending`; returns once it is committed.
-    pub async fn insert(&self, job: NewJob) -> Result<(), DbError> {
+    /// Inserts one job as `pending`; returns once it is committed (or names the job that
+    /// already holds its idempotency key).
+    pub async fn insert(&self, job: NewJob) -> Result<Inserted, DbError> {
         let (done, result) = oneshot::channel();
         self.tx.send((job, done)).await.map_err(|_| DbError::unavailable("the gateway is shutting down"))?;
         result.await.map_err(|_| DbError::unavailable("the gateway is shutting down"))?
@@ -55,12 +56,18 @@ async fn run(store: Arc<dyn JobStore>, rx: Arc<Mutex<mpsc::Receiver<Request>>>, 
             }
         }
         let (jobs, waiters): (Vec<NewJob>, Vec<_>) = batch.into_iter().unzip();
-        let result = store.insert(&jobs).await;
-        if result.is_ok() {
-            wake.notify_one();
-        }
-        for w in waiters {
-            let _ = w.send(result.clone());
+        match store.insert(&jobs).await {
+            Ok(answers) => {
+                wake.notify_one();
+                for (w, answer) in waiters.into_iter().zip(answers) {
+                    let _ = w.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                for w in waiters {
+                    let _ = w.send(Err(e.clone()));
+                }
+            }
         }
     }
 }

@@ -1,19 +1,23 @@
 //! The job engine, split by role as River does: the inserter accepts jobs (group commit), the
-//! claimer takes pending jobs for free workers, the runner executes one, the writer is the one
-//! ordered path for a running job's state, the cleaner enforces retention.
+//! claimer takes due pending jobs for free workers, the runner executes one, the writer is the
+//! one ordered path for a running job's state, the heartbeat keeps leases and carries cancel
+//! requests, the rescuer recovers jobs of dead instances, the cleaner enforces retention.
 
 pub mod claimer;
 pub mod cleaner;
+pub mod control;
 pub mod inserter;
+pub mod maintenance;
 pub mod model;
+pub mod retry;
 pub mod runner;
 pub mod writer;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -21,8 +25,11 @@ use crate::db::Database;
 use crate::procedure::Procedures;
 
 use claimer::Claimer;
+use control::{RunningJobs, StopReason};
 use inserter::JobInserter;
-use model::JobId;
+use model::ProcedureLimit;
+use retry::RetryableErrors;
+use runner::RunContext;
 use writer::JobWriter;
 
 /// What the engine needs from the configuration.
@@ -35,17 +42,26 @@ pub struct EngineSettings {
     pub cleanup_interval: Duration,
     pub retention_days: u32,
     pub shutdown_grace: Duration,
+    pub job_timeout: Duration,
+    pub lease_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub rescue_interval: Duration,
+    pub retryable_errors: String,
+    pub procedure_limits: Vec<ProcedureLimit>,
 }
 
 /// The running engine; `shutdown` stops it in order.
 pub struct Engine {
     pub inserter: JobInserter,
+    /// The jobs running in this instance (cancel requests stop them here at once).
+    pub running: RunningJobs,
+    /// Set once shutdown begins: new jobs are refused (503) from then on.
+    pub draining: Arc<AtomicBool>,
     stop_claiming: CancellationToken,
     stop_maintenance: CancellationToken,
     claimer: JoinHandle<tokio::task::JoinSet<()>>,
     writer: Option<JobWriter>,
     writer_task: JoinHandle<()>,
-    running: Arc<Mutex<HashMap<JobId, CancellationToken>>>,
     shutdown_grace: Duration,
 }
 
@@ -54,24 +70,48 @@ impl Engine {
         let wake = Arc::new(Notify::new());
         let stop_claiming = CancellationToken::new();
         let stop_maintenance = CancellationToken::new();
-        let (writer, writer_task) = JobWriter::start(db.store.clone(), settings.progress_flush_interval);
+        let (writer, writer_task) =
+            JobWriter::start(db.store.clone(), settings.instance_id.clone(), settings.progress_flush_interval);
         let inserter = JobInserter::start(db.store.clone(), wake.clone());
-        let running = Arc::new(Mutex::new(HashMap::new()));
+        let running = RunningJobs::default();
+        let retryable = RetryableErrors::parse(&settings.retryable_errors);
+        let retry_orphans = retryable.contains(&model::JobError { code: "orphaned".into(), message: String::new() });
         let claimer = Claimer {
             store: db.store.clone(),
-            procedures,
-            writer: writer.clone(),
+            run: Arc::new(RunContext {
+                procedures,
+                writer: writer.clone(),
+                default_timeout: settings.job_timeout,
+                retryable,
+            }),
             instance_id: settings.instance_id.clone(),
             workers: Arc::new(Semaphore::new(settings.workers)),
             max_batch: settings.workers.clamp(1, 100),
+            limits: settings.procedure_limits.clone(),
             poll_interval: settings.poll_interval,
             wake: wake.clone(),
             running: running.clone(),
         };
         let claimer = tokio::spawn(claimer.run(stop_claiming.clone()));
+        let (cancels_tx, cancels_rx) = mpsc::unbounded_channel();
         let store = db.store.clone();
         let stop = stop_maintenance.clone();
-        tokio::spawn(async move { store.listen_for_jobs(wake, stop).await });
+        tokio::spawn(async move { store.listen(wake, cancels_tx, stop).await });
+        tokio::spawn(maintenance::heartbeat(
+            db.store.clone(),
+            settings.instance_id.clone(),
+            running.clone(),
+            settings.heartbeat_interval,
+            cancels_rx,
+            stop_maintenance.clone(),
+        ));
+        tokio::spawn(maintenance::rescuer(
+            db.store.clone(),
+            settings.lease_timeout,
+            retry_orphans,
+            settings.rescue_interval,
+            stop_maintenance.clone(),
+        ));
         tokio::spawn(cleaner::run(
             db.store.clone(),
             settings.retention_days,
@@ -80,21 +120,23 @@ impl Engine {
         ));
         Engine {
             inserter,
+            running,
+            draining: Arc::new(AtomicBool::new(false)),
             stop_claiming,
             stop_maintenance,
             claimer,
             writer: Some(writer),
             writer_task,
-            running,
             shutdown_grace: settings.shutdown_grace,
         }
     }
 
-    /// Stops claiming, lets running calls finish within the grace period, cancels the rest, and
-    /// waits until every outcome is written.
+    /// Refuses new jobs, stops claiming, lets running calls finish within the grace period,
+    /// interrupts the rest (they are retried where their policy allows, else fail with code
+    /// `shutdown`), and waits until every outcome is written. Nothing is left `running`.
     pub async fn shutdown(mut self) {
+        self.draining.store(true, Ordering::SeqCst);
         self.stop_claiming.cancel();
-        self.stop_maintenance.cancel();
         let mut tasks = self.claimer.await.unwrap_or_default();
         if !tasks.is_empty() {
             tracing::info!(running = tasks.len(), grace = ?self.shutdown_grace, "waiting for running jobs");
@@ -102,11 +144,12 @@ impl Engine {
         let drained =
             tokio::time::timeout(self.shutdown_grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            let tokens: Vec<CancellationToken> = self.running.lock().expect("running lock").values().cloned().collect();
-            tracing::warn!(jobs = tokens.len(), "grace period over: cancelling running calls");
-            tokens.iter().for_each(CancellationToken::cancel);
+            let n = self.running.stop_all(StopReason::Shutdown);
+            tracing::warn!(jobs = n, "grace period over: interrupting running calls");
             while tasks.join_next().await.is_some() {}
         }
+        // The heartbeat keeps leases alive until here, so no rescuer takes these jobs early.
+        self.stop_maintenance.cancel();
         drop(self.writer.take());
         drop(self.inserter);
         let _ = self.writer_task.await;

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use super::retry::RetryPolicy;
+
 /// 32 lowercase hex characters (a v4 UUID without dashes), as the predecessor's ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -137,6 +139,34 @@ pub struct JobError {
     pub message: String,
 }
 
+/// Claim order: higher first, then oldest first (seed 000's `high | normal | low`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+}
+
+impl Priority {
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Priority::Low => -1,
+            Priority::Normal => 0,
+            Priority::High => 1,
+        }
+    }
+
+    pub fn from_i16(v: i16) -> Self {
+        match v {
+            v if v > 0 => Priority::High,
+            v if v < 0 => Priority::Low,
+            _ => Priority::Normal,
+        }
+    }
+}
+
 /// A job row as read back.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -153,8 +183,12 @@ pub struct Job {
     pub result: Option<Json>,
     pub error: Option<JobError>,
     pub attempts: i32,
-    pub priority: i16,
-    pub message: Option<String>,
+    pub max_attempts: i32,
+    pub attempt_history: Json,
+    pub priority: Priority,
+    pub run_at: DateTime<Utc>,
+    pub instance_id: Option<String>,
+    pub cancel_requested: bool,
 }
 
 /// A job to insert as `pending`.
@@ -165,7 +199,23 @@ pub struct NewJob {
     pub params: Json,
     pub owner: String,
     pub is_function: bool,
-    pub priority: i16,
+    pub priority: Priority,
+    /// Not claimed before this time (`run_at` / `delay_seconds`); `None`: at once.
+    pub run_at: Option<DateTime<Utc>>,
+    /// The retry policy (None: one attempt only).
+    pub retry: Option<RetryPolicy>,
+    /// Per-job timeout in milliseconds (None: `JOB_TIMEOUT`).
+    pub timeout_ms: Option<i64>,
+    /// The client's `Idempotency-Key`, unique per owner.
+    pub idempotency_key: Option<String>,
+}
+
+/// What inserting one job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    /// The owner already has a job with this idempotency key: that job, unchanged.
+    Existing(JobId),
 }
 
 /// What a worker needs from a job it has claimed.
@@ -175,15 +225,51 @@ pub struct ClaimedJob {
     pub procedure_name: String,
     pub params: Json,
     pub is_function: bool,
+    /// This attempt's number (1 for the first run).
+    pub attempt: i32,
+    pub retry: Option<RetryPolicy>,
+    pub timeout_ms: Option<i64>,
 }
 
-/// A job's terminal state, written once by the store's writer.
+/// The end of one attempt, written once by the store's writer: a terminal state, or back to
+/// `pending` for another attempt at `retry_at`.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub id: JobId,
+    /// The attempt this outcome ends: a late write for an earlier attempt changes nothing.
+    pub attempt: i32,
     pub status: JobStatus,
     pub result: Option<Json>,
     pub error: Option<JobError>,
+    /// Set (with status `pending`) when the job will be tried again after this wait.
+    pub retry_in: Option<std::time::Duration>,
+}
+
+/// A per-procedure cap on running jobs, across all instances (`PROCEDURE_CONCURRENCY`).
+#[derive(Debug, Clone)]
+pub struct ProcedureLimit {
+    pub pattern: crate::procedure::allowlist::Allowlist,
+    pub text: String,
+    pub max_running: i64,
+}
+
+/// What `POST /jobs/{id}/cancel` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was pending: it is now cancelled and will never run.
+    Cancelled,
+    /// It is running: its instance has been asked to interrupt the call.
+    Requested,
+    /// It had already ended with this status.
+    AlreadyEnded(JobStatus),
+    NotFound,
+}
+
+/// A job the rescuer found without a live instance.
+#[derive(Debug, Clone)]
+pub struct Rescued {
+    pub id: JobId,
+    pub status: JobStatus,
 }
 
 /// `GET /jobs` filters.

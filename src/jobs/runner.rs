@@ -1,56 +1,128 @@
 //! Runs one claimed job: re-checks and plans the call (the procedure may have changed since it
-//! was accepted), executes it through the backend, and hands the outcome to the writer.
+//! was accepted), executes it through the backend under the job's timeout, and hands the end of
+//! the attempt to the writer — terminal, or pending again when its retry policy allows.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value as Json;
-use tokio_util::sync::CancellationToken;
 
 use crate::db::DbErrorKind;
 use crate::procedure::plan::ParamRequest;
 use crate::procedure::{CallError, Procedures};
 
+use super::control::{JobControl, StopReason};
 use super::model::{ClaimedJob, JobError, JobStatus, Outcome};
+use super::retry::RetryableErrors;
 use super::writer::JobWriter;
 
-pub async fn run_job(procedures: Arc<Procedures>, writer: JobWriter, job: ClaimedJob, cancel: CancellationToken) {
+/// What every run shares.
+pub struct RunContext {
+    pub procedures: Arc<Procedures>,
+    pub writer: JobWriter,
+    pub default_timeout: Duration,
+    pub retryable: RetryableErrors,
+}
+
+pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl) {
     let id = job.id.clone();
-    let sink = writer.sink_for(id.clone());
+    let timeout = job.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)).unwrap_or(ctx.default_timeout);
+    let timer = {
+        let control = control.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            control.stop(StopReason::Timeout);
+        })
+    };
     // The call runs in its own task so that even a panic below ends the job honestly.
-    let task = tokio::spawn(async move {
-        let params: Vec<ParamRequest> = match serde_json::from_value(job.params.clone()) {
-            Ok(p) => p,
-            Err(e) => return failed("invalid_params", format!("stored parameters are unreadable: {e}")),
-        };
-        let prepared = match procedures.prepare(&job.procedure_name, None, &params, job.is_function).await {
-            Ok(p) => p,
-            Err(e) => return failed(call_error_code(&e), e.to_string()),
-        };
-        match procedures.backend().call(&prepared.plan, &sink, &cancel).await {
-            Ok(out) => (JobStatus::Completed, Some(Json::Object(out)), None),
-            Err(e) if e.kind == DbErrorKind::Cancelled => (JobStatus::Cancelled, None, Some(e.to_job_error())),
-            Err(e) => (JobStatus::Failed, None, Some(e.to_job_error())),
-        }
-    });
-    let (status, result, error) = match task.await {
+    let task = {
+        let (ctx, job, token) = (ctx.clone(), job.clone(), control.token.clone());
+        tokio::spawn(async move {
+            let params: Vec<ParamRequest> = match serde_json::from_value(job.params.clone()) {
+                Ok(p) => p,
+                Err(e) => return Err(error("invalid_params", format!("stored parameters are unreadable: {e}"))),
+            };
+            let prepared = ctx
+                .procedures
+                .prepare(&job.procedure_name, None, &params, job.is_function)
+                .await
+                .map_err(|e| error(call_error_code(&e), e.to_string()))?;
+            let sink = ctx.writer.sink_for(job.id.clone());
+            match ctx.procedures.backend().call(&prepared.plan, &sink, &token).await {
+                Ok(out) => Ok(Json::Object(out)),
+                Err(e) if e.kind == DbErrorKind::Cancelled => {
+                    Err(JobError { code: "cancelled".into(), message: e.message })
+                }
+                Err(e) => Err(e.to_job_error()),
+            }
+        })
+    };
+    let ended = match task.await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(job_id = %id, error = %e, "job task panicked");
-            failed("internal_error", "the gateway failed while running this job".into())
+            Err(error("internal_error", "the gateway failed while running this job".into()))
         }
     };
-    if let Some(err) = &error {
-        tracing::info!(job_id = %id, status = %status, code = %err.code, "job ended");
-    } else {
-        tracing::debug!(job_id = %id, "job completed");
+    timer.abort();
+    let outcome = match ended {
+        Ok(result) => Outcome {
+            id,
+            attempt: job.attempt,
+            status: JobStatus::Completed,
+            result: Some(result),
+            error: None,
+            retry_in: None,
+        },
+        Err(err) => failed_attempt(&ctx, &job, explain_stop(err, control.reason(), timeout)),
+    };
+    if let Some(e) = &outcome.error {
+        tracing::info!(job_id = %outcome.id, status = %outcome.status, code = %e.code, attempt = job.attempt, "job attempt ended");
     }
-    writer.finish(Outcome { id, status, result, error });
+    ctx.writer.finish(outcome);
 }
 
-type Ending = (JobStatus, Option<Json>, Option<JobError>);
+/// An interrupted call's error says why it was interrupted.
+fn explain_stop(err: JobError, reason: Option<StopReason>, timeout: Duration) -> (JobStatus, JobError) {
+    if err.code != "cancelled" {
+        return (JobStatus::Failed, err);
+    }
+    match reason {
+        Some(StopReason::Requested) | None => {
+            (JobStatus::Cancelled, error("cancelled", "cancelled by request while running".into()))
+        }
+        Some(StopReason::Timeout) => (
+            JobStatus::Failed,
+            error("timeout", format!("the call ran longer than its timeout ({timeout:?}) and was interrupted")),
+        ),
+        Some(StopReason::Shutdown) => (
+            JobStatus::Failed,
+            error("shutdown", "the gateway shut down while the call ran; the call was interrupted".into()),
+        ),
+    }
+}
 
-fn failed(code: &str, message: String) -> Ending {
-    (JobStatus::Failed, None, Some(JobError { code: code.into(), message }))
+/// A failed attempt ends the job, or sends it back to `pending` when its policy allows another.
+fn failed_attempt(ctx: &RunContext, job: &ClaimedJob, (status, err): (JobStatus, JobError)) -> Outcome {
+    let retry_in = match (&job.retry, status) {
+        (Some(policy), JobStatus::Failed) if job.attempt < policy.max_attempts && ctx.retryable.contains(&err) => {
+            let jitter = uuid::Uuid::new_v4().as_u128() as f64 / u128::MAX as f64;
+            Some(policy.delay_before(job.attempt + 1, jitter))
+        }
+        _ => None,
+    };
+    Outcome {
+        id: job.id.clone(),
+        attempt: job.attempt,
+        status: if retry_in.is_some() { JobStatus::Pending } else { status },
+        result: None,
+        error: Some(err),
+        retry_in,
+    }
+}
+
+fn error(code: &str, message: String) -> JobError {
+    JobError { code: code.into(), message }
 }
 
 fn call_error_code(e: &CallError) -> &'static str {

@@ -31,9 +31,13 @@ pub struct JobWriter {
 
 impl JobWriter {
     /// Starts the writer; it ends once every handle is dropped and all it was sent is written.
-    pub fn start(store: Arc<dyn JobStore>, flush_interval: Duration) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        store: Arc<dyn JobStore>,
+        instance_id: String,
+        flush_interval: Duration,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(store, rx, flush_interval));
+        let task = tokio::spawn(run(Target { store, instance_id }, rx, flush_interval));
         (Self { tx }, task)
     }
 
@@ -64,7 +68,13 @@ impl ProgressSink for JobProgress {
     }
 }
 
-async fn run(store: Arc<dyn JobStore>, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval: Duration) {
+/// Where the writer writes: this instance's rows in the store.
+struct Target {
+    store: Arc<dyn JobStore>,
+    instance_id: String,
+}
+
+async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval: Duration) {
     let mut pending_progress: HashMap<JobId, i16> = HashMap::new();
     let mut next_flush = Instant::now() + flush_interval;
     loop {
@@ -74,7 +84,7 @@ async fn run(store: Arc<dyn JobStore>, mut rx: mpsc::UnboundedReceiver<Op>, flus
             tokio::select! {
                 op = rx.recv() => op,
                 _ = tokio::time::sleep_until(next_flush) => {
-                    flush_progress(&*store, &mut pending_progress).await;
+                    flush_progress(&store, &mut pending_progress).await;
                     next_flush = Instant::now() + flush_interval;
                     continue;
                 }
@@ -99,32 +109,32 @@ async fn run(store: Arc<dyn JobStore>, mut rx: mpsc::UnboundedReceiver<Op>, flus
             }
         }
         if !outcomes.is_empty() {
-            write_outcomes(&*store, &outcomes).await;
+            write_outcomes(&store, &outcomes).await;
         }
         if Instant::now() >= next_flush && !pending_progress.is_empty() {
-            flush_progress(&*store, &mut pending_progress).await;
+            flush_progress(&store, &mut pending_progress).await;
             next_flush = Instant::now() + flush_interval;
         }
     }
-    flush_progress(&*store, &mut pending_progress).await;
+    flush_progress(&store, &mut pending_progress).await;
 }
 
-async fn flush_progress(store: &dyn JobStore, pending: &mut HashMap<JobId, i16>) {
+async fn flush_progress(target: &Target, pending: &mut HashMap<JobId, i16>) {
     if pending.is_empty() {
         return;
     }
     let updates: Vec<(JobId, i16)> = pending.drain().collect();
     // Progress is advisory: a failed flush is logged, not retried (the outcome will follow).
-    if let Err(e) = store.record_progress(&updates).await {
+    if let Err(e) = target.store.record_progress(&target.instance_id, &updates).await {
         tracing::warn!(error = %e, jobs = updates.len(), "could not record job progress");
     }
 }
 
 /// Writes outcomes, retrying while the database is unavailable: a terminal state is never dropped.
-async fn write_outcomes(store: &dyn JobStore, outcomes: &[Outcome]) {
+async fn write_outcomes(target: &Target, outcomes: &[Outcome]) {
     let mut delay = Duration::from_millis(50);
     loop {
-        match store.finish(outcomes).await {
+        match target.store.finish(&target.instance_id, outcomes).await {
             Ok(written) => {
                 if written.len() < outcomes.len() {
                     tracing::debug!(

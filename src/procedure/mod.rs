@@ -31,6 +31,21 @@ pub struct CallRequest {
     pub is_function: bool,
     #[serde(default)]
     pub params: Vec<RawParam>,
+    /// Job options (`POST /procedure/async`): `high`, `normal` (default) or `low`.
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// Not before this time (RFC 3339).
+    #[serde(default)]
+    pub run_at: Option<String>,
+    /// Not before this many seconds from now.
+    #[serde(default)]
+    pub delay_seconds: Option<f64>,
+    /// This job's timeout (capped by `MAX_JOB_TIMEOUT`; default `JOB_TIMEOUT`).
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    /// Retry policy; none: one attempt.
+    #[serde(default)]
+    pub retry: Option<crate::jobs::retry::RetryPolicy>,
 }
 
 impl CallRequest {

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use procgate::db::Database;
-use procgate::jobs::model::{JobError, JobId, JobStatus, NewJob, Outcome};
+use procgate::jobs::model::CancelOutcome;
+use procgate::jobs::model::{JobError, JobId, JobStatus, NewJob, Outcome, Priority};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -18,7 +19,11 @@ fn new_job(name: &str) -> NewJob {
         params: json!([]),
         owner: "admin".into(),
         is_function: false,
-        priority: 0,
+        priority: Priority::Normal,
+        run_at: None,
+        retry: None,
+        timeout_ms: None,
+        idempotency_key: None,
     }
 }
 
@@ -29,23 +34,39 @@ async fn a_terminal_job_never_changes_again() {
     let store = &database.store;
     let job = new_job("PROC_TEST");
     store.insert(std::slice::from_ref(&job)).await.unwrap();
-    let claimed = store.claim("instance-a", 10).await.unwrap();
+    let claimed = store.claim("instance-a", 10, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 10);
-    store.record_progress(&[(job.id.clone(), 50)]).await.unwrap();
-    let done = Outcome { id: job.id.clone(), status: JobStatus::Completed, result: Some(json!({"p": 1})), error: None };
-    assert_eq!(store.finish(std::slice::from_ref(&done)).await.unwrap(), vec![job.id.clone()]);
+    store.record_progress("instance-a", &[(job.id.clone(), 50)]).await.unwrap();
+    let done = Outcome {
+        id: job.id.clone(),
+        attempt: 1,
+        status: JobStatus::Completed,
+        result: Some(json!({"p": 1})),
+        error: None,
+        retry_in: None,
+    };
+    // Another instance, or an earlier attempt, cannot end it.
+    assert!(store.finish("instance-b", std::slice::from_ref(&done)).await.unwrap().is_empty());
+    assert!(store.finish("instance-a", &[Outcome { attempt: 0, ..done.clone() }]).await.unwrap().is_empty());
+    assert_eq!(store.finish("instance-a", std::slice::from_ref(&done)).await.unwrap(), vec![job.id.clone()]);
 
-    // Late writes of every kind: a stale milestone, a second outcome, a lower milestone.
-    store.record_progress(&[(job.id.clone(), 80)]).await.unwrap();
+    // Late writes of every kind: a stale milestone, a second outcome, a retry, a rescue, a cancel.
+    store.record_progress("instance-a", &[(job.id.clone(), 80)]).await.unwrap();
     let late = Outcome {
         id: job.id.clone(),
+        attempt: 1,
         status: JobStatus::Failed,
         result: None,
         error: Some(JobError { code: "late".into(), message: "late".into() }),
+        retry_in: None,
     };
-    assert!(store.finish(&[late]).await.unwrap().is_empty(), "a second outcome was written");
-    assert!(store.claim("instance-b", 10).await.unwrap().is_empty(), "a completed job was claimed again");
+    assert!(store.finish("instance-a", &[late.clone()]).await.unwrap().is_empty(), "a second outcome was written");
+    let retry = Outcome { status: JobStatus::Pending, retry_in: Some(std::time::Duration::ZERO), ..late };
+    assert!(store.finish("instance-a", &[retry]).await.unwrap().is_empty(), "a completed job went back to pending");
+    assert!(store.rescue(std::time::Duration::ZERO, true).await.unwrap().is_empty());
+    assert_eq!(store.cancel(&job.id, None).await.unwrap(), CancelOutcome::AlreadyEnded(JobStatus::Completed));
+    assert!(store.claim("instance-b", 10, &[]).await.unwrap().is_empty(), "a completed job was claimed again");
     let row = store.get(&job.id, None).await.unwrap().unwrap();
     assert_eq!(row.status, JobStatus::Completed);
     assert_eq!(row.progress, 100);
@@ -60,11 +81,12 @@ async fn progress_only_rises_and_only_while_running() {
     let store = Database::connect(&db.url, 4).await.unwrap().store;
     let job = new_job("PROC_TEST");
     store.insert(std::slice::from_ref(&job)).await.unwrap();
-    store.record_progress(&[(job.id.clone(), 50)]).await.unwrap();
+    store.record_progress("a", &[(job.id.clone(), 50)]).await.unwrap();
     assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 0, "pending job got progress");
-    store.claim("a", 1).await.unwrap();
-    store.record_progress(&[(job.id.clone(), 80)]).await.unwrap();
-    store.record_progress(&[(job.id.clone(), 30)]).await.unwrap();
+    store.claim("a", 1, &[]).await.unwrap();
+    store.record_progress("a", &[(job.id.clone(), 80)]).await.unwrap();
+    store.record_progress("a", &[(job.id.clone(), 30)]).await.unwrap();
+    store.record_progress("b", &[(job.id.clone(), 90)]).await.unwrap();
     assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 80);
 }
 
@@ -80,7 +102,7 @@ async fn concurrent_claimers_never_share_a_job() {
         tasks.push(tokio::spawn(async move {
             let mut mine = vec![];
             loop {
-                let got = store.claim(&format!("claimer-{i}"), 7).await.unwrap();
+                let got = store.claim(&format!("claimer-{i}"), 7, &[]).await.unwrap();
                 if got.is_empty() {
                     return mine;
                 }
@@ -140,7 +162,7 @@ async fn another_instance_wakes_on_notify_without_polling() {
     let db = app.db.client().await;
     eventually("the gateway's LISTEN session", || async {
         let n: i64 = db
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN procgate_jobs'", &[])
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN procgate_jobs%'", &[])
             .await
             .unwrap()
             .get(0);
@@ -214,5 +236,6 @@ async fn a_stopped_instance_leaves_no_job_running() {
             .unwrap();
         (r.get(0), r.get(1))
     };
-    assert_eq!(status, "cancelled", "code {code:?}");
+    assert_eq!(status, "failed", "code {code:?}");
+    assert!(code.unwrap().starts_with("shutdown:"));
 }

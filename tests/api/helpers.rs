@@ -133,7 +133,7 @@ pub fn settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
+    stop_token: tokio_util::sync::CancellationToken,
     stopped: Option<tokio::task::JoinHandle<()>>,
     // Dropped after the app (fields drop in order).
     pub db: std::sync::Arc<TestDatabase>,
@@ -152,11 +152,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 pub async fn spawn_on(db: std::sync::Arc<TestDatabase>, overrides: &[(&str, &str)]) -> TestApp {
     let app = Application::build(settings(&db.url, overrides)).await.expect("build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
+    let stop_token = app.stop_token();
     let stopped = tokio::spawn(async move {
         app.run_until_stopped().await.expect("app stopped cleanly");
     });
-    TestApp { address, client: reqwest::Client::new(), handle, stopped: Some(stopped), db }
+    TestApp { address, client: reqwest::Client::new(), stop_token, stopped: Some(stopped), db }
 }
 
 impl TestApp {
@@ -212,9 +212,14 @@ impl TestApp {
         }
     }
 
-    /// Stops the server and the engine (running jobs finish or are cancelled).
+    /// Starts the orderly shutdown (as SIGTERM does) without waiting for it.
+    pub fn begin_stop(&self) {
+        self.stop_token.cancel();
+    }
+
+    /// Stops the engine (running jobs finish or are interrupted) and then the server.
     pub async fn stop(&mut self) {
-        self.handle.stop(true).await;
+        self.stop_token.cancel();
         if let Some(task) = self.stopped.take() {
             let _ = task.await;
         }
@@ -255,4 +260,23 @@ pub async fn error_code(resp: reqwest::Response, status: u16) -> Json {
     assert!(body["error"]["code"].is_string(), "no error.code in {body}");
     assert!(body["error"]["message"].is_string(), "no error.message in {body}");
     body["error"].clone()
+}
+
+/// Waits until no call of `procedure` is executing in the test database: an interrupted call
+/// ends within moments (the server reports the backend idle just after the client sees the error).
+pub async fn no_call_running(app: &TestApp, procedure: &str) {
+    let db = app.db.client().await;
+    let pattern = format!("CALL%{procedure}%");
+    eventually(&format!("no {procedure} call left executing"), || async {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND state = 'active' AND pid <> pg_backend_pid()",
+                &[&pattern],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (n == 0).then_some(())
+    })
+    .await;
 }

@@ -90,20 +90,29 @@ pub(super) async fn execute(
     result
 }
 
-/// Runs `query`; when `cancel` fires first, asks the server to cancel it and waits for the
-/// statement to end, so the connection goes back to the pool idle.
+/// Runs `query`; when `cancel` fires, asks the server to cancel it and waits for the statement
+/// to end, so the connection goes back to the pool idle. A cancel request that reaches the
+/// server before the statement starts executing is a no-op there, so it is repeated until the
+/// statement ends; a statement is not started at all once `cancel` has fired.
 async fn cancellable<T>(
     client: &tokio_postgres::Client,
     cancel: &CancellationToken,
     query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, DbError> {
+    if cancel.is_cancelled() {
+        return Err(DbError::new(DbErrorKind::Cancelled, "cancelled", "cancelled before the call started"));
+    }
     tokio::pin!(query);
     let result = tokio::select! {
+        biased;
         r = &mut query => r,
-        _ = cancel.cancelled() => {
+        _ = cancel.cancelled() => loop {
             let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
-            query.await
-        }
+            tokio::select! {
+                r = &mut query => break r,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            }
+        },
     };
     result.map_err(|e| {
         let mut err = map_error(e);

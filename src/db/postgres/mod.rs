@@ -13,13 +13,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{DbError, JobStore, OutValues, ProcedureBackend};
 use crate::jobs::model::{
-    ClaimedJob, DeleteOutcome, Job, JobId, ListFilter, NewJob, Outcome, ProgressSink, PurgeFilter,
+    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
+    ProgressSink, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -62,18 +63,29 @@ impl PgBackend {
     }
 
     /// One LISTEN session: returns when the connection ends or `stop` fires.
-    async fn listen_once(&self, wake: &Arc<Notify>, stop: &CancellationToken) -> Result<(), DbError> {
+    async fn listen_once(
+        &self,
+        wake: &Arc<Notify>,
+        cancels: &mpsc::UnboundedSender<JobId>,
+        stop: &CancellationToken,
+    ) -> Result<(), DbError> {
         let (client, mut connection) = self.config.connect(NoTls).await.map_err(map_error)?;
-        let notify = wake.clone();
+        let (notify, cancels) = (wake.clone(), cancels.clone());
         let mut driver = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(Ok(message)) = messages.next().await {
-                if let AsyncMessage::Notification(_) = message {
+                let AsyncMessage::Notification(n) = message else { continue };
+                if n.channel() == store::CANCEL_CHANNEL {
+                    if let Some(id) = JobId::parse(n.payload()) {
+                        let _ = cancels.send(id);
+                    }
+                } else {
                     notify.notify_one();
                 }
             }
         });
-        client.batch_execute(&format!("LISTEN {}", store::JOBS_CHANNEL)).await.map_err(map_error)?;
+        let listen = format!("LISTEN {}; LISTEN {}", store::JOBS_CHANNEL, store::CANCEL_CHANNEL);
+        client.batch_execute(&listen).await.map_err(map_error)?;
         wake.notify_one(); // catch up on whatever arrived while not listening
         tokio::select! {
             _ = stop.cancelled() => driver.abort(),
@@ -99,20 +111,37 @@ impl JobStore for PgBackend {
         Ok(())
     }
 
-    async fn insert(&self, jobs: &[NewJob]) -> Result<(), DbError> {
+    async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
         store::insert(&self.client().await?, jobs).await
     }
 
-    async fn claim(&self, instance_id: &str, limit: usize) -> Result<Vec<ClaimedJob>, DbError> {
-        store::claim(&self.client().await?, instance_id, limit).await
+    async fn claim(
+        &self,
+        instance_id: &str,
+        limit: usize,
+        limits: &[ProcedureLimit],
+    ) -> Result<Vec<ClaimedJob>, DbError> {
+        store::claim(&mut self.client().await?, instance_id, limit, limits).await
     }
 
-    async fn record_progress(&self, updates: &[(JobId, i16)]) -> Result<(), DbError> {
-        store::record_progress(&self.client().await?, updates).await
+    async fn record_progress(&self, instance_id: &str, updates: &[(JobId, i16)]) -> Result<(), DbError> {
+        store::record_progress(&self.client().await?, instance_id, updates).await
     }
 
-    async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError> {
-        store::finish(&self.client().await?, outcomes).await
+    async fn finish(&self, instance_id: &str, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError> {
+        store::finish(&self.client().await?, instance_id, outcomes).await
+    }
+
+    async fn heartbeat(&self, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
+        store::heartbeat(&self.client().await?, instance_id, running).await
+    }
+
+    async fn cancel(&self, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, DbError> {
+        store::cancel(&self.client().await?, id, owner).await
+    }
+
+    async fn rescue(&self, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError> {
+        store::rescue(&self.client().await?, lease, retry_orphans).await
     }
 
     async fn get(&self, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError> {
@@ -131,10 +160,10 @@ impl JobStore for PgBackend {
         store::purge_batch(&self.client().await?, filter, batch).await
     }
 
-    async fn listen_for_jobs(&self, wake: Arc<Notify>, stop: CancellationToken) {
+    async fn listen(&self, wake: Arc<Notify>, cancels: mpsc::UnboundedSender<JobId>, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         while !stop.is_cancelled() {
-            match self.listen_once(&wake, &stop).await {
+            match self.listen_once(&wake, &cancels, &stop).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => tracing::warn!(error = %e, "LISTEN connection failed; claimers fall back to polling"),
             }

@@ -1,14 +1,19 @@
 //! `async_jobs` on PostgreSQL: every statement the job store runs, each state change a single
 //! conditional UPDATE.
 
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 use tokio_postgres::Row;
 
 use crate::db::DbError;
 use crate::jobs::model::{
-    ClaimedJob, DeleteOutcome, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome, PurgeFilter,
+    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
+    Priority, ProcedureLimit, PurgeFilter, Rescued,
 };
+use crate::procedure::name::ProcedureName;
 
 use super::error::map_error;
 
@@ -19,46 +24,141 @@ pub(super) const JOBS_CHANNEL: &str = "procgate_jobs";
 pub(super) const MIGRATE_LOCK: &str = "SELECT pg_advisory_xact_lock(7305825160237150001)";
 pub(super) const TABLE_SQL: &str = include_str!("../../../sql/postgres/create_async_jobs_table.sql");
 
-/// Inserts a batch and notifies listeners in the same transaction (delivered at commit).
+/// The channel running instances LISTEN on for cancellation requests (payload: the job id).
+pub(super) const CANCEL_CHANNEL: &str = "procgate_cancel";
+
+/// Inserts a batch and notifies listeners in the same transaction (delivered at commit, once).
+/// A job whose owner already has its idempotency key is skipped.
 const INSERT_SQL: &str = "
 WITH ins AS (
-    INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, is_function, priority)
-    SELECT t.id, 'pending', t.name, t.params, t.owner, t.is_function, t.priority
-      FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::int2[])
-           AS t(id, name, params, owner, is_function, priority)
-    RETURNING 1)
-SELECT pg_notify('procgate_jobs', count(*)::text) FROM ins";
+    INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, is_function, priority, run_at,
+                            max_attempts, retry_policy, timeout_ms, idempotency_key)
+    SELECT t.id, 'pending', t.name, t.params, t.owner, t.is_function, t.priority, coalesce(t.run_at, now()),
+           t.max_attempts, t.retry_policy, t.timeout_ms, t.idempotency_key
+      FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::int2[], $7::timestamptz[],
+                  $8::int4[], $9::jsonb[], $10::int8[], $11::text[]) WITH ORDINALITY
+           AS t(id, name, params, owner, is_function, priority, run_at, max_attempts, retry_policy, timeout_ms,
+                idempotency_key, ord)
+     ORDER BY t.ord
+        ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING job_id)
+SELECT job_id, pg_notify('procgate_jobs', '') FROM ins";
 
+const EXISTING_KEYS_SQL: &str = "
+SELECT k.owner, k.idempotency_key, j.job_id
+  FROM unnest($1::text[], $2::text[]) AS k(owner, idempotency_key)
+  JOIN async_jobs j ON j.owner = k.owner AND j.idempotency_key = k.idempotency_key";
+
+/// Claims the first `$2` due pending jobs: highest priority, then oldest; rows other claimers
+/// hold are skipped, never waited for.
 const CLAIM_SQL: &str = "
 UPDATE async_jobs j
    SET status = 'running', progress = 10, start_time = now(), instance_id = $1,
-       heartbeat_at = now(), attempts = j.attempts + 1
+       heartbeat_at = now(), attempts = j.attempts + 1, cancel_requested = false
  WHERE j.job_id = ANY (ARRAY(
            SELECT job_id FROM async_jobs
-            WHERE status = 'pending'
+            WHERE status = 'pending' AND run_at <= now()
             ORDER BY priority DESC, created_at
             LIMIT $2
               FOR UPDATE SKIP LOCKED))
    AND j.status = 'pending'
-RETURNING j.job_id, j.procedure_name, j.params, j.is_function";
+RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms";
+
+/// With per-procedure limits: due pending jobs in claim order (locked), except those of
+/// procedures already at their limit; the caller picks within each procedure's room.
+const CANDIDATES_SQL: &str = "
+SELECT job_id, upper(procedure_name) FROM async_jobs
+ WHERE status = 'pending' AND run_at <= now() AND NOT (upper(procedure_name) = ANY ($1))
+ ORDER BY priority DESC, created_at
+ LIMIT $2
+   FOR UPDATE SKIP LOCKED";
+
+/// Claims the picked candidates (already locked by this transaction).
+const CLAIM_PICKED_SQL: &str = "
+UPDATE async_jobs j
+   SET status = 'running', progress = 10, start_time = now(), instance_id = $1,
+       heartbeat_at = now(), attempts = j.attempts + 1, cancel_requested = false
+ WHERE j.job_id = ANY ($2) AND j.status = 'pending'
+RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms";
+
+/// Claimers that enforce per-procedure limits take turns, so two never count the same free slot.
+const LIMITED_CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(7305825160237150002)";
+const RUNNING_COUNTS_SQL: &str =
+    "SELECT upper(procedure_name), count(*) FROM async_jobs WHERE status = 'running' GROUP BY 1";
 
 const PROGRESS_SQL: &str = "
 UPDATE async_jobs j SET progress = u.progress
   FROM unnest($1::text[], $2::int2[]) AS u(id, progress)
- WHERE j.job_id = u.id AND j.status = 'running' AND j.progress < u.progress";
+ WHERE j.job_id = u.id AND j.status = 'running' AND j.instance_id = $3 AND j.progress < u.progress";
 
+/// Ends attempts: terminal, or back to pending (retry) when the outcome's status is `pending`.
+/// Conditional on the job still running here, in the same attempt: a late or stale write
+/// (after a rescue, a cancel, another instance's claim) changes nothing.
 const FINISH_SQL: &str = "
 UPDATE async_jobs j
-   SET status = o.status, progress = 100, end_time = now(),
-       duration = round(extract(epoch FROM now() - j.start_time)::numeric, 2)::text || 's',
-       result = o.result, error_code = o.code, error_msg = o.message, heartbeat_at = NULL
-  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[])
-       AS o(id, status, result, code, message)
- WHERE j.job_id = o.id AND j.status = 'running'
+   SET status = o.status,
+       progress = CASE o.status WHEN 'pending' THEN 0 WHEN 'cancelled' THEN j.progress ELSE 100 END,
+       end_time = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END,
+       duration = CASE WHEN o.status = 'pending' THEN NULL
+                       ELSE round(extract(epoch FROM now() - j.start_time)::numeric, 2)::text || 's' END,
+       result = o.result, error_code = o.code, error_msg = o.message,
+       run_at = CASE WHEN o.status = 'pending' THEN now() + make_interval(secs => o.retry_in) ELSE j.run_at END,
+       attempt_history = CASE WHEN o.code IS NULL THEN j.attempt_history
+                              ELSE j.attempt_history || jsonb_build_array(jsonb_build_object(
+                                   'attempt', j.attempts, 'code', o.code, 'message', o.message,
+                                   'started_at', j.start_time, 'ended_at', now(), 'instance_id', j.instance_id)) END,
+       instance_id = CASE WHEN o.status = 'pending' THEN NULL ELSE j.instance_id END,
+       heartbeat_at = NULL, cancel_requested = false
+  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[])
+       AS o(id, status, result, code, message, retry_in, attempt)
+ WHERE j.job_id = o.id AND j.status = 'running' AND j.instance_id = $8 AND j.attempts = o.attempt
 RETURNING j.job_id";
 
+const HEARTBEAT_SQL: &str = "
+UPDATE async_jobs SET heartbeat_at = now()
+ WHERE job_id = ANY ($2) AND status = 'running' AND instance_id = $1
+RETURNING job_id, cancel_requested";
+
+const CANCEL_PENDING_SQL: &str = "
+UPDATE async_jobs SET status = 'cancelled', end_time = now(), error_code = 'cancelled',
+       error_msg = 'cancelled by request before it ran'
+ WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2) AND status = 'pending'
+RETURNING job_id";
+
+const CANCEL_RUNNING_SQL: &str = "
+UPDATE async_jobs SET cancel_requested = true
+ WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2) AND status = 'running'
+RETURNING pg_notify('procgate_cancel', job_id)";
+
+/// Running jobs whose instance stopped renewing their lease: retried if attempts remain (and
+/// `$2`, orphaned jobs are retryable), failed with code `orphaned` otherwise.
+const RESCUE_SQL: &str = "
+WITH lost AS (
+    SELECT job_id, (attempts < max_attempts AND $2) AS retry FROM async_jobs
+     WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
+       FOR UPDATE SKIP LOCKED)
+UPDATE async_jobs j
+   SET status = CASE WHEN l.retry THEN 'pending' ELSE 'failed' END,
+       progress = CASE WHEN l.retry THEN 0 ELSE 100 END,
+       end_time = CASE WHEN l.retry THEN NULL ELSE now() END,
+       duration = CASE WHEN l.retry THEN NULL
+                       ELSE round(extract(epoch FROM now() - j.start_time)::numeric, 2)::text || 's' END,
+       run_at = now(),
+       error_code = 'orphaned',
+       error_msg = 'the instance running this job (' || coalesce(j.instance_id, '?') || ') stopped: no heartbeat for '
+                   || $1 || ' s',
+       attempt_history = j.attempt_history || jsonb_build_array(jsonb_build_object(
+                         'attempt', j.attempts, 'code', 'orphaned', 'message', 'no heartbeat',
+                         'started_at', j.start_time, 'ended_at', now(), 'instance_id', j.instance_id)),
+       instance_id = CASE WHEN l.retry THEN NULL ELSE j.instance_id END,
+       heartbeat_at = NULL, cancel_requested = false
+  FROM lost l
+ WHERE j.job_id = l.job_id AND j.status = 'running'
+RETURNING j.job_id, j.status";
+
 const JOB_COLUMNS: &str = "job_id, status, procedure_name, params, owner, progress, created_at, start_time,
-       end_time, duration, result, error_code, error_msg, attempts, priority, message";
+       end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
+       run_at, instance_id, cancel_requested";
 
 const LIST_WHERE: &str = "
  WHERE ($1::text[] IS NULL OR status = ANY ($1))
@@ -80,56 +180,215 @@ DELETE FROM async_jobs
               FOR UPDATE SKIP LOCKED))
    AND status = ANY ($1)";
 
-pub(super) async fn insert(client: &deadpool_postgres::Object, jobs: &[NewJob]) -> Result<(), DbError> {
+pub(super) async fn insert(client: &deadpool_postgres::Object, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
     let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
     let names: Vec<&str> = jobs.iter().map(|j| j.procedure_name.as_str()).collect();
     let params: Vec<&Json> = jobs.iter().map(|j| &j.params).collect();
     let owners: Vec<&str> = jobs.iter().map(|j| j.owner.as_str()).collect();
     let fns: Vec<bool> = jobs.iter().map(|j| j.is_function).collect();
-    let prios: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
+    let prios: Vec<i16> = jobs.iter().map(|j| j.priority.as_i16()).collect();
+    let run_at: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|j| j.run_at).collect();
+    let max_attempts: Vec<i32> = jobs.iter().map(|j| j.retry.as_ref().map_or(1, |r| r.max_attempts)).collect();
+    let policies: Vec<Option<Json>> =
+        jobs.iter().map(|j| j.retry.as_ref().and_then(|r| serde_json::to_value(r).ok())).collect();
+    let timeouts: Vec<Option<i64>> = jobs.iter().map(|j| j.timeout_ms).collect();
+    let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
     let stmt = client.prepare_cached(INSERT_SQL).await.map_err(map_error)?;
-    client.execute(&stmt, &[&ids, &names, &params, &owners, &fns, &prios]).await.map_err(map_error)?;
-    Ok(())
-}
-
-pub(super) async fn claim(
-    client: &deadpool_postgres::Object,
-    instance_id: &str,
-    limit: usize,
-) -> Result<Vec<ClaimedJob>, DbError> {
-    let stmt = client.prepare_cached(CLAIM_SQL).await.map_err(map_error)?;
-    let rows = client.query(&stmt, &[&instance_id, &(limit as i64)]).await.map_err(map_error)?;
-    Ok(rows
+    let rows = client
+        .query(
+            &stmt,
+            &[&ids, &names, &params, &owners, &fns, &prios, &run_at, &max_attempts, &policies, &timeouts, &keys],
+        )
+        .await
+        .map_err(map_error)?;
+    if rows.len() == jobs.len() {
+        return Ok(vec![Inserted::New; jobs.len()]);
+    }
+    // Some keys were taken: find the jobs that hold them.
+    let inserted: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    let (key_owners, key_values): (Vec<&str>, Vec<&str>) = jobs
         .iter()
-        .map(|r| ClaimedJob {
-            id: JobId::from_db(r.get(0)),
-            procedure_name: r.get(1),
-            params: r.get::<_, Option<Json>>(2).unwrap_or(Json::Null),
-            is_function: r.get(3),
+        .filter(|j| !inserted.contains(j.id.as_str()))
+        .filter_map(|j| Some((j.owner.as_str(), j.idempotency_key.as_deref()?)))
+        .unzip();
+    let existing: HashMap<(String, String), String> = client
+        .query(EXISTING_KEYS_SQL, &[&key_owners, &key_values])
+        .await
+        .map_err(map_error)?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    Ok(jobs
+        .iter()
+        .map(|j| {
+            if inserted.contains(j.id.as_str()) {
+                return Inserted::New;
+            }
+            let key = (j.owner.clone(), j.idempotency_key.clone().unwrap_or_default());
+            existing.get(&key).map(|id| Inserted::Existing(JobId::from_db(id.clone()))).unwrap_or(Inserted::New)
         })
         .collect())
 }
 
+pub(super) async fn claim(
+    client: &mut deadpool_postgres::Object,
+    instance_id: &str,
+    limit: usize,
+    limits: &[ProcedureLimit],
+) -> Result<Vec<ClaimedJob>, DbError> {
+    if limits.is_empty() {
+        let stmt = client.prepare_cached(CLAIM_SQL).await.map_err(map_error)?;
+        let rows = client.query(&stmt, &[&instance_id, &(limit as i64)]).await.map_err(map_error)?;
+        return Ok(rows.iter().map(claimed_from_row).collect());
+    }
+    let tx = client.transaction().await.map_err(map_error)?;
+    tx.batch_execute(LIMITED_CLAIM_LOCK).await.map_err(map_error)?;
+    let running: Vec<(String, i64)> =
+        tx.query(RUNNING_COUNTS_SQL, &[]).await.map_err(map_error)?.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut room = RoomPerProcedure::new(limits, &running);
+    let saturated = room.saturated();
+    // Over-fetch a little: some candidates may be over their procedure's remaining room.
+    let candidates = tx.query(CANDIDATES_SQL, &[&saturated, &((limit * 2 + 8) as i64)]).await.map_err(map_error)?;
+    let picked: Vec<String> = candidates
+        .iter()
+        .filter(|r| room.take(&r.get::<_, String>(1)))
+        .map(|r| r.get::<_, String>(0))
+        .take(limit)
+        .collect();
+    let rows = tx.query(CLAIM_PICKED_SQL, &[&instance_id, &picked]).await.map_err(map_error)?;
+    tx.commit().await.map_err(map_error)?;
+    Ok(rows.iter().map(claimed_from_row).collect())
+}
+
+/// How many more jobs of each limited procedure may start.
+struct RoomPerProcedure<'a> {
+    limits: &'a [ProcedureLimit],
+    running: HashMap<String, i64>,
+}
+
+impl<'a> RoomPerProcedure<'a> {
+    fn new(limits: &'a [ProcedureLimit], running: &[(String, i64)]) -> Self {
+        Self { limits, running: running.iter().cloned().collect() }
+    }
+
+    fn cap(&self, upper_name: &str) -> Option<i64> {
+        let name = ProcedureName::parse(upper_name, None).ok()?;
+        self.limits.iter().find(|l| l.pattern.allows(&name)).map(|l| l.max_running)
+    }
+
+    fn saturated(&self) -> Vec<String> {
+        self.running.iter().filter(|(n, c)| self.cap(n).is_some_and(|cap| **c >= cap)).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Takes one slot for `upper_name` if its limit (if any) leaves room.
+    fn take(&mut self, upper_name: &str) -> bool {
+        let Some(cap) = self.cap(upper_name) else { return true };
+        let count = self.running.entry(upper_name.to_string()).or_insert(0);
+        if *count >= cap {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+}
+
+fn claimed_from_row(r: &Row) -> ClaimedJob {
+    ClaimedJob {
+        id: JobId::from_db(r.get(0)),
+        procedure_name: r.get(1),
+        params: r.get::<_, Option<Json>>(2).unwrap_or(Json::Null),
+        is_function: r.get(3),
+        attempt: r.get(4),
+        retry: r.get::<_, Option<Json>>(5).and_then(|p| serde_json::from_value(p).ok()),
+        timeout_ms: r.get(6),
+    }
+}
+
 pub(super) async fn record_progress(
     client: &deadpool_postgres::Object,
+    instance_id: &str,
     updates: &[(JobId, i16)],
 ) -> Result<(), DbError> {
     let ids: Vec<&str> = updates.iter().map(|(id, _)| id.as_str()).collect();
     let progress: Vec<i16> = updates.iter().map(|(_, p)| *p).collect();
     let stmt = client.prepare_cached(PROGRESS_SQL).await.map_err(map_error)?;
-    client.execute(&stmt, &[&ids, &progress]).await.map_err(map_error)?;
+    client.execute(&stmt, &[&ids, &progress, &instance_id]).await.map_err(map_error)?;
     Ok(())
 }
 
-pub(super) async fn finish(client: &deadpool_postgres::Object, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError> {
+pub(super) async fn finish(
+    client: &deadpool_postgres::Object,
+    instance_id: &str,
+    outcomes: &[Outcome],
+) -> Result<Vec<JobId>, DbError> {
     let ids: Vec<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
     let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
     let results: Vec<Option<&Json>> = outcomes.iter().map(|o| o.result.as_ref()).collect();
     let codes: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_ref().map(|e| e.code.as_str())).collect();
     let messages: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_ref().map(|e| e.message.as_str())).collect();
+    let retry_in: Vec<f64> = outcomes.iter().map(|o| o.retry_in.map_or(0.0, |d| d.as_secs_f64())).collect();
+    let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
     let stmt = client.prepare_cached(FINISH_SQL).await.map_err(map_error)?;
-    let rows = client.query(&stmt, &[&ids, &statuses, &results, &codes, &messages]).await.map_err(map_error)?;
+    let rows = client
+        .query(&stmt, &[&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id])
+        .await
+        .map_err(map_error)?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
+}
+
+pub(super) async fn heartbeat(
+    client: &deadpool_postgres::Object,
+    instance_id: &str,
+    running: &[JobId],
+) -> Result<Vec<JobId>, DbError> {
+    let ids: Vec<&str> = running.iter().map(JobId::as_str).collect();
+    let stmt = client.prepare_cached(HEARTBEAT_SQL).await.map_err(map_error)?;
+    let rows = client.query(&stmt, &[&instance_id, &ids]).await.map_err(map_error)?;
+    Ok(rows.iter().filter(|r| r.get::<_, bool>(1)).map(|r| JobId::from_db(r.get(0))).collect())
+}
+
+pub(super) async fn cancel(
+    client: &deadpool_postgres::Object,
+    id: &JobId,
+    owner: Option<&str>,
+) -> Result<CancelOutcome, DbError> {
+    // Each step is one conditional statement; a job that moves on between them is caught by the next.
+    if client.query_opt(CANCEL_PENDING_SQL, &[&id.as_str(), &owner]).await.map_err(map_error)?.is_some() {
+        return Ok(CancelOutcome::Cancelled);
+    }
+    if client.query_opt(CANCEL_RUNNING_SQL, &[&id.as_str(), &owner]).await.map_err(map_error)?.is_some() {
+        return Ok(CancelOutcome::Requested);
+    }
+    let row = client
+        .query_opt(
+            "SELECT status FROM async_jobs WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2)",
+            &[&id.as_str(), &owner],
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(match row {
+        None => CancelOutcome::NotFound,
+        Some(r) => match r.get::<_, String>(0).parse::<JobStatus>() {
+            // It was claimed or released between the statements: try again from the top.
+            Ok(JobStatus::Pending | JobStatus::Running) => return Box::pin(cancel(client, id, owner)).await,
+            Ok(status) => CancelOutcome::AlreadyEnded(status),
+            Err(e) => return Err(DbError::statement("bad_row", e)),
+        },
+    })
+}
+
+pub(super) async fn rescue(
+    client: &deadpool_postgres::Object,
+    lease: Duration,
+    retry_orphans: bool,
+) -> Result<Vec<Rescued>, DbError> {
+    let rows = client.query(RESCUE_SQL, &[&lease.as_secs_f64(), &retry_orphans]).await.map_err(map_error)?;
+    rows.iter()
+        .map(|r| {
+            let status = r.get::<_, String>(1).parse::<JobStatus>().map_err(|e| DbError::statement("bad_row", e))?;
+            Ok(Rescued { id: JobId::from_db(r.get(0)), status })
+        })
+        .collect()
 }
 
 pub(super) async fn get(
@@ -216,7 +475,11 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         result: r.get(10),
         error,
         attempts: r.get(13),
-        priority: r.get(14),
-        message: r.get(15),
+        priority: Priority::from_i16(r.get(14)),
+        max_attempts: r.get(15),
+        attempt_history: r.get(16),
+        run_at: r.get(17),
+        instance_id: r.get(18),
+        cancel_requested: r.get(19),
     })
 }

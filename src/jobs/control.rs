@@ -1,0 +1,99 @@
+//! The jobs running in this instance, and how to stop one: each has a cancel token and the
+//! first reason it was stopped for (a client's request, its timeout, the instance shutting down).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio_util::sync::CancellationToken;
+
+use super::model::JobId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `POST /jobs/{id}/cancel` or `DELETE /jobs/{id}`, from any instance.
+    Requested,
+    /// The job's timeout passed.
+    Timeout,
+    /// This instance is shutting down and the grace period is over.
+    Shutdown,
+}
+
+/// One running job's handle.
+#[derive(Clone, Default)]
+pub struct JobControl {
+    pub token: CancellationToken,
+    reason: Arc<OnceLock<StopReason>>,
+}
+
+impl JobControl {
+    /// Interrupts the call; the first reason given is the one the job records.
+    pub fn stop(&self, reason: StopReason) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        self.reason.get().copied()
+    }
+}
+
+/// Registry of the jobs running here.
+#[derive(Clone, Default)]
+pub struct RunningJobs {
+    jobs: Arc<Mutex<HashMap<JobId, JobControl>>>,
+}
+
+impl RunningJobs {
+    pub fn register(&self, id: JobId) -> JobControl {
+        let control = JobControl::default();
+        self.jobs.lock().expect("running jobs lock").insert(id, control.clone());
+        control
+    }
+
+    pub fn remove(&self, id: &JobId) {
+        self.jobs.lock().expect("running jobs lock").remove(id);
+    }
+
+    /// Stops the job if it runs here; returns whether it did.
+    pub fn stop(&self, id: &JobId, reason: StopReason) -> bool {
+        let control = self.jobs.lock().expect("running jobs lock").get(id).cloned();
+        control.map(|c| c.stop(reason)).is_some()
+    }
+
+    pub fn stop_all(&self, reason: StopReason) -> usize {
+        let all: Vec<JobControl> = self.jobs.lock().expect("running jobs lock").values().cloned().collect();
+        all.iter().for_each(|c| c.stop(reason));
+        all.len()
+    }
+
+    pub fn ids(&self) -> Vec<JobId> {
+        self.jobs.lock().expect("running jobs lock").keys().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.lock().expect("running jobs lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_reason_sticks() {
+        let running = RunningJobs::default();
+        let id = JobId::generate();
+        let control = running.register(id.clone());
+        assert!(running.stop(&id, StopReason::Timeout));
+        control.stop(StopReason::Requested);
+        assert_eq!(control.reason(), Some(StopReason::Timeout));
+        assert!(control.token.is_cancelled());
+        running.remove(&id);
+        assert!(!running.stop(&id, StopReason::Requested));
+        assert!(running.is_empty());
+    }
+}

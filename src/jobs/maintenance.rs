@@ -1,0 +1,75 @@
+//! Periodic duties of every instance, safe to run in several at once:
+//! - the heartbeat renews the lease of the jobs running here and picks up cancellation requests
+//!   (the fallback for NOTIFY, so a request reaches the right instance within one interval);
+//! - the rescuer ends running jobs whose instance stopped renewing their lease (killed, or cut
+//!   off from the database), retrying them where their policy allows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::JobStore;
+
+use super::control::{RunningJobs, StopReason};
+use super::model::JobId;
+
+pub async fn heartbeat(
+    store: Arc<dyn JobStore>,
+    instance_id: String,
+    running: RunningJobs,
+    interval: Duration,
+    mut notified_cancels: mpsc::UnboundedReceiver<JobId>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            Some(id) = notified_cancels.recv() => {
+                if running.stop(&id, StopReason::Requested) {
+                    tracing::info!(job_id = %id, "cancellation requested: interrupting the call");
+                }
+                continue;
+            }
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let ids = running.ids();
+        if ids.is_empty() {
+            continue;
+        }
+        match store.heartbeat(&instance_id, &ids).await {
+            Ok(cancel) => {
+                for id in cancel {
+                    if running.stop(&id, StopReason::Requested) {
+                        tracing::info!(job_id = %id, "cancellation requested: interrupting the call");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, jobs = ids.len(), "heartbeat failed"),
+        }
+    }
+}
+
+pub async fn rescuer(
+    store: Arc<dyn JobStore>,
+    lease: Duration,
+    retry_orphans: bool,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        match store.rescue(lease, retry_orphans).await {
+            Ok(rescued) => {
+                for job in rescued {
+                    tracing::warn!(job_id = %job.id, now = %job.status, "rescued a job whose instance stopped");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "rescuing orphaned jobs failed"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
