@@ -101,3 +101,16 @@ LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
 CREATE TABLE IF NOT EXISTS proc_test_calls (tag varchar(100) NOT NULL, called_at timestamptz NOT NULL DEFAULT now());
 CREATE OR REPLACE PROCEDURE proc_test_log(p_tag IN varchar)
 LANGUAGE plpgsql AS $$ BEGIN INSERT INTO proc_test_calls (tag) VALUES (p_tag); END $$;
+
+-- Fails with a retryable SQLSTATE (40001, serialization_failure) for the first p_failures calls
+-- that draw from the sequence named by p_sequence (sequence draws are not rolled back), then
+-- succeeds: a deterministic flaky procedure for retry tests.
+CREATE OR REPLACE PROCEDURE proc_test_flaky(p_sequence IN varchar, p_failures IN integer, p_calls OUT integer)
+LANGUAGE plpgsql AS $$
+BEGIN
+    p_calls := nextval(p_sequence::regclass);
+    IF p_calls <= p_failures THEN
+        RAISE EXCEPTION 'flaky call % of %', p_calls, p_failures USING ERRCODE = '40001';
+    END IF;
+END
+$$;

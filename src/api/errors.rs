@@ -32,6 +32,8 @@ pub enum ApiError {
     Unprocessable { code: &'static str, message: String, details: Json },
     #[error("{0}")]
     Unavailable(String),
+    #[error("the gateway is shutting down and accepts no new jobs")]
+    ShuttingDown,
     #[error("{0}")]
     Timeout(String),
     #[error("internal error")]
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable(_) => "database_unavailable",
+            ApiError::ShuttingDown => "shutting_down",
             ApiError::Timeout(_) => "timeout",
             ApiError::Internal(_) => "internal_error",
         }
@@ -78,7 +81,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -56,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource("/procedure").route(web::post().to(procedures::call_sync)))
     .service(resource("/procedure/async").route(web::post().to(procedures::call_async)))
     .service(resource("/jobs").route(web::get().to(jobs::list_jobs)).route(web::delete().to(jobs::delete_jobs)))
+    .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
     .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)).route(web::delete().to(jobs::delete_job)))
     .default_service(web::to(no_route));
 }

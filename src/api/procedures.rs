@@ -27,7 +27,7 @@ pub async fn call_async(
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if state.draining.load(Ordering::SeqCst) {
-        return Err(ApiError::Unavailable("the gateway is shutting down and accepts no new jobs".into()));
+        return Err(ApiError::ShuttingDown);
     }
     let req = body.into_inner();
     let idempotency_key = idempotency_key(&request)?;

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod engine;
 mod errors;
+mod faults;
 mod helpers;
 mod injection;
 mod jobs;
