@@ -111,6 +111,13 @@ impl PgCluster {
         &self.bin
     }
 
+    /// Restarts the server (fast shutdown: sessions are terminated), keeping data and port.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        let (data, log) = (self.dir.join("data"), self.dir.join("postgres.log"));
+        // -l again: otherwise the new server would hold our output pipe open.
+        self.run("pg_ctl", &["-D", path_str(&data)?, "-l", path_str(&log)?, "-m", "fast", "-w", "-t", "60", "restart"])
+    }
+
     /// Stops the cluster and removes its directory.
     pub fn stop(&mut self) {
         if self.stopped {

@@ -99,8 +99,14 @@ LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
 
 -- Records each execution, so tests can prove a job ran exactly once.
 CREATE TABLE IF NOT EXISTS proc_test_calls (tag varchar(100) NOT NULL, called_at timestamptz NOT NULL DEFAULT now());
-CREATE OR REPLACE PROCEDURE proc_test_log(p_tag IN varchar)
-LANGUAGE plpgsql AS $$ BEGIN INSERT INTO proc_test_calls (tag) VALUES (p_tag); END $$;
+-- p_seconds makes it a slow job: the row commits only if the call completes.
+CREATE OR REPLACE PROCEDURE proc_test_log(p_tag IN varchar, p_seconds IN numeric DEFAULT 0)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO proc_test_calls (tag) VALUES (p_tag);
+    PERFORM pg_sleep(p_seconds);
+END
+$$;
 
 -- Fails with a retryable SQLSTATE (40001, serialization_failure) for the first p_failures calls
 -- that draw from the sequence named by p_sequence (sequence draws are not rolled back), then

@@ -61,7 +61,10 @@ async fn a_terminal_job_never_changes_again() {
         error: Some(JobError { code: "late".into(), message: "late".into() }),
         retry_in: None,
     };
-    assert!(store.finish("instance-a", &[late.clone()]).await.unwrap().is_empty(), "a second outcome was written");
+    assert!(
+        store.finish("instance-a", std::slice::from_ref(&late)).await.unwrap().is_empty(),
+        "a second outcome was written"
+    );
     let retry = Outcome { status: JobStatus::Pending, retry_in: Some(std::time::Duration::ZERO), ..late };
     assert!(store.finish("instance-a", &[retry]).await.unwrap().is_empty(), "a completed job went back to pending");
     assert!(store.rescue(std::time::Duration::ZERO, true).await.unwrap().is_empty());

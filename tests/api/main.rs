@@ -12,3 +12,4 @@ mod injection;
 mod jobs;
 mod params;
 mod predecessor;
+mod processes;

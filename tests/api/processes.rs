@@ -1,0 +1,269 @@
+//! Faults with real processes: a gateway killed with SIGKILL mid-flight, and PostgreSQL
+//! restarted under load. Bounded in time; every process started here is stopped here.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use procgate::pgcluster::{create_demo_database, ClusterOptions, PgCluster};
+use serde_json::{json, Value as Json};
+
+use crate::helpers::*;
+
+/// A `procgate serve` child process on a free port.
+struct Gateway {
+    child: Child,
+    base: String,
+}
+
+impl Gateway {
+    fn start(db_url: &str, instance: &str) -> Gateway {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_procgate"))
+            .arg("serve")
+            .env("DATABASE_URL", db_url)
+            .env("PORT", port.to_string())
+            .env("API_TOKENS", format!("admin:{ADMIN}:admin"))
+            .env("PROCEDURE_ALLOWLIST", "PROC_TEST*")
+            .env("WORKERS", "16")
+            .env("LEASE_TIMEOUT", "3s")
+            .env("HEARTBEAT_INTERVAL", "1s")
+            .env("RESCUE_INTERVAL", "1s")
+            .env("INSTANCE_ID", instance)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start procgate serve");
+        Gateway { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client) {
+        eventually("the gateway to be ready", || async {
+            let r = client.get(format!("{}/ready", self.base)).send().await.ok()?;
+            (r.status() == 200).then_some(())
+        })
+        .await;
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn after_kill_9_and_a_restart_no_job_stays_running_or_runs_twice() {
+    let db = TestDatabase::create().await;
+    let client = reqwest::Client::new();
+    let mut first = Gateway::start(&db.url, "killed-instance");
+    first.wait_ready(&client).await;
+
+    // 200 jobs: every fourth slow (1–2 s), every third allowed to retry.
+    let mut jobs: HashMap<String, (String, bool)> = HashMap::new();
+    for i in 0..200 {
+        let tag = format!("job-{i}");
+        let seconds = if i % 4 == 0 { 1.0 + (i % 3) as f64 * 0.5 } else { 0.0 };
+        let retry = i % 3 == 0;
+        let mut body = json!({"name": "PROC_TEST_LOG", "params": [
+            {"name": "p_tag", "value": tag}, {"name": "p_seconds", "value": seconds}
+        ]});
+        if retry {
+            body["retry"] = json!({"max_attempts": 3, "initial_delay_ms": 100});
+        }
+        let resp =
+            client.post(format!("{}/procedure/async", first.base)).bearer_auth(ADMIN).json(&body).send().await.unwrap();
+        assert_eq!(resp.status(), 202);
+        let id = resp.json::<Json>().await.unwrap()["job_id"].as_str().unwrap().to_string();
+        jobs.insert(id, (tag, retry));
+    }
+    let sql = db.client().await;
+    eventually("slow jobs to be running", || async {
+        let n: i64 =
+            sql.query_one("SELECT count(*) FROM async_jobs WHERE status = 'running'", &[]).await.unwrap().get(0);
+        (n >= 8).then_some(())
+    })
+    .await;
+    first.child.kill().unwrap(); // SIGKILL: no shutdown of any kind
+    first.child.wait().unwrap();
+    let orphaned: i64 =
+        sql.query_one("SELECT count(*) FROM async_jobs WHERE status = 'running'", &[]).await.unwrap().get(0);
+    assert!(orphaned > 0, "the killed instance left no running job behind; the test proves nothing");
+
+    let second = Gateway::start(&db.url, "second-instance");
+    second.wait_ready(&client).await;
+    eventually("every job to end", || async {
+        let n: i64 = sql
+            .query_one("SELECT count(*) FROM async_jobs WHERE status IN ('pending', 'running')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (n == 0).then_some(())
+    })
+    .await;
+
+    let calls: HashMap<String, i64> = sql
+        .query("SELECT tag, count(*) FROM proc_test_calls GROUP BY tag", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let rows = sql.query("SELECT job_id, status, error_code, attempts FROM async_jobs", &[]).await.unwrap();
+    assert_eq!(rows.len(), 200, "a job was lost");
+    for r in rows {
+        let (id, status, code, attempts): (String, String, Option<String>, i32) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (tag, retry) = &jobs[&id];
+        let ran = calls.get(tag).copied().unwrap_or(0);
+        if !retry {
+            assert!(ran <= 1, "{tag} ran {ran} times without a retry policy");
+            assert!(attempts <= 1, "{tag}: {attempts} attempts without a retry policy");
+        }
+        match status.as_str() {
+            "completed" => assert!(ran >= 1, "{tag} completed but never ran"),
+            "failed" => {
+                assert_eq!(code.as_deref(), Some("orphaned"), "{tag} failed with {code:?}");
+                assert!(!retry || attempts == 3, "{tag} could have been retried");
+            }
+            other => panic!("{tag} ended {other}"),
+        }
+    }
+    let retried: i64 = sql
+        .query_one("SELECT count(*) FROM async_jobs WHERE attempts > 1 AND status = 'completed'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let failed: i64 =
+        sql.query_one("SELECT count(*) FROM async_jobs WHERE error_code = 'orphaned'", &[]).await.unwrap().get(0);
+    assert!(retried + failed >= orphaned, "{orphaned} orphaned jobs, {retried} retried, {failed} failed as orphaned");
+}
+
+#[tokio::test]
+async fn postgres_restart_under_load_loses_nothing() {
+    let cluster =
+        tokio::task::spawn_blocking(|| PgCluster::start(ClusterOptions { fsync: false, max_connections: 100 }))
+            .await
+            .unwrap()
+            .expect("a private cluster for this test");
+    let url = create_demo_database(&cluster, "restart").await.unwrap();
+    let app = Application_spawn(&url).await;
+
+    // Load: one client submitting jobs back to back; readiness sampled alongside.
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let refused = Arc::new(Mutex::new(0u32));
+    let ready_seen = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let load = {
+        let (stop, accepted, refused, base) = (stop.clone(), accepted.clone(), refused.clone(), app.address.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let body = proc_test(&format!("load-{i}"));
+                match client.post(format!("{base}/procedure/async")).bearer_auth(ADMIN).json(&body).send().await {
+                    Ok(r) if r.status() == 202 => {
+                        let id = r.json::<Json>().await.unwrap()["job_id"].as_str().unwrap().to_string();
+                        accepted.lock().unwrap().push(id);
+                    }
+                    Ok(r) => {
+                        assert_eq!(r.status(), 503, "only 503 is acceptable while the database is down");
+                        *refused.lock().unwrap() += 1;
+                    }
+                    Err(e) => panic!("the gateway stopped answering: {e}"),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let probe = {
+        let (stop, seen, base) = (stop.clone(), ready_seen.clone(), app.address.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while !stop.load(Ordering::SeqCst) {
+                let status = client.get(format!("{base}/ready")).send().await.unwrap().status().as_u16();
+                {
+                    let mut seen = seen.lock().unwrap();
+                    if seen.last() != Some(&status) {
+                        seen.push(status);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    eventually("some jobs accepted before the restart", || async {
+        (accepted.lock().unwrap().len() > 20).then_some(())
+    })
+    .await;
+    // Stop the server long enough for the gateway to notice, then start it again.
+    let cluster = Arc::new(cluster);
+    {
+        let cluster = cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.restart()).await.unwrap().expect("pg_ctl restart");
+    }
+    let before = accepted.lock().unwrap().len();
+    eventually("jobs accepted after the restart", || async {
+        (accepted.lock().unwrap().len() > before + 20).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    load.await.unwrap();
+    probe.await.unwrap();
+
+    let ids = accepted.lock().unwrap().clone();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    eventually("every accepted job to end", || async {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM async_jobs WHERE job_id = ANY($1) AND status IN ('completed', 'failed')",
+                &[&ids],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (n as usize == ids.len()).then_some(())
+    })
+    .await;
+    let completed: i64 = client
+        .query_one("SELECT count(*) FROM async_jobs WHERE job_id = ANY($1) AND status = 'completed'", &[&ids])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(completed as usize >= ids.len() - 16, "only {completed} of {} completed", ids.len());
+    let seen = ready_seen.lock().unwrap().clone();
+    eprintln!("readiness seen: {seen:?}; refused while down: {}", refused.lock().unwrap());
+    assert_eq!(seen.first(), Some(&200));
+    assert!(seen.contains(&503), "/ready never reported the outage: {seen:?}");
+    assert_eq!(seen.last(), Some(&200));
+    drop(app);
+}
+
+/// The gateway in-process on the given database (not a per-test clone).
+#[allow(non_snake_case)]
+async fn Application_spawn(url: &str) -> InProcess {
+    let settings = settings(url, &[("WORKERS", "4"), ("POLL_INTERVAL", "200ms")]);
+    let app = procgate::startup::Application::build(settings).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let stop = app.stop_token();
+    let task = tokio::spawn(async move { app.run_until_stopped().await });
+    InProcess { address, stop, _task: task }
+}
+
+struct InProcess {
+    address: String,
+    stop: tokio_util::sync::CancellationToken,
+    _task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
