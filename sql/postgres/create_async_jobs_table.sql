@@ -67,6 +67,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS async_jobs_idempotency_idx ON async_jobs (owne
 CREATE INDEX IF NOT EXISTS async_jobs_ended_idx ON async_jobs (end_time)
     WHERE status IN ('completed', 'failed', 'cancelled');
 
+-- A job table churns: rows are inserted, updated three times and deleted. Keep its statistics and
+-- dead tuples in check sooner than the defaults would, so the claim keeps its index-ordered plan.
+ALTER TABLE async_jobs SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 500,
+                            autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_threshold = 500);
+
 -- The predecessor's cleanup procedure: deletes terminal jobs that ended more than p_days_old days ago.
 --   CALL cleanup_old_async_jobs(7, NULL);
 CREATE OR REPLACE PROCEDURE cleanup_old_async_jobs(p_days_old numeric DEFAULT 7,

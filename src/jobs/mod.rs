@@ -70,8 +70,12 @@ impl Engine {
         let wake = Arc::new(Notify::new());
         let stop_claiming = CancellationToken::new();
         let stop_maintenance = CancellationToken::new();
-        let (writer, writer_task) =
-            JobWriter::start(db.store.clone(), settings.instance_id.clone(), settings.progress_flush_interval);
+        let (writer, writer_task) = JobWriter::start(
+            db.store.clone(),
+            settings.instance_id.clone(),
+            settings.progress_flush_interval,
+            settings.lease_timeout,
+        );
         let inserter = JobInserter::start(db.store.clone(), wake.clone());
         let running = RunningJobs::default();
         let retryable = RetryableErrors::parse(&settings.retryable_errors);

@@ -31,13 +31,16 @@ pub struct JobWriter {
 
 impl JobWriter {
     /// Starts the writer; it ends once every handle is dropped and all it was sent is written.
+    /// `give_up_after`: how long an outcome is retried while the database is unreachable. Past
+    /// the lease, the job belongs to the rescuer anyway (and this write would be refused).
     pub fn start(
         store: Arc<dyn JobStore>,
         instance_id: String,
         flush_interval: Duration,
+        give_up_after: Duration,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(Target { store, instance_id }, rx, flush_interval));
+        let task = tokio::spawn(run(Target { store, instance_id, give_up_after }, rx, flush_interval));
         (Self { tx }, task)
     }
 
@@ -72,6 +75,7 @@ impl ProgressSink for JobProgress {
 struct Target {
     store: Arc<dyn JobStore>,
     instance_id: String,
+    give_up_after: Duration,
 }
 
 async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval: Duration) {
@@ -130,8 +134,11 @@ async fn flush_progress(target: &Target, pending: &mut HashMap<JobId, i16>) {
     }
 }
 
-/// Writes outcomes, retrying while the database is unavailable: a terminal state is never dropped.
+/// Writes outcomes, retrying while the database is unavailable — until the jobs' lease has
+/// passed: from then on the rescuer settles them (retried or failed `orphaned`), so a shutdown
+/// never hangs on a database that is gone.
 async fn write_outcomes(target: &Target, outcomes: &[Outcome]) {
+    let started = Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
         match target.store.finish(&target.instance_id, outcomes).await {
@@ -139,18 +146,19 @@ async fn write_outcomes(target: &Target, outcomes: &[Outcome]) {
                 if written.len() < outcomes.len() {
                     tracing::debug!(
                         skipped = outcomes.len() - written.len(),
-                        "outcomes for jobs no longer running were not written"
+                        "outcomes for jobs no longer running here were not written"
                     );
                 }
                 return;
             }
-            Err(e @ DbError { kind: DbErrorKind::Unavailable, .. }) => {
+            Err(e @ DbError { kind: DbErrorKind::Unavailable, .. }) if started.elapsed() < target.give_up_after => {
                 tracing::warn!(error = %e, retry_in = ?delay, "could not write job outcomes; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
-                tracing::error!(error = %e, jobs = outcomes.len(), "job outcomes rejected by the database");
+                let ids: Vec<String> = outcomes.iter().map(|o| o.id.to_string()).collect();
+                tracing::error!(error = %e, jobs = ?ids, "job outcomes could not be written; the rescuer will settle these jobs");
                 return;
             }
         }

@@ -351,3 +351,17 @@ async fn shutdown_refuses_new_jobs_and_leaves_nothing_running() {
     assert_eq!(status(retried).await, ("pending".into(), Some("shutdown".into())), "retried on the next start");
     assert_eq!(status(plain).await, ("failed".into(), Some("shutdown".into())));
 }
+
+#[tokio::test]
+async fn shutdown_does_not_hang_when_the_database_is_gone() {
+    let mut app =
+        spawn_app_with(&[("SHUTDOWN_GRACE", "1s"), ("LEASE_TIMEOUT", "3s"), ("HEARTBEAT_INTERVAL", "1s")]).await;
+    let id = app.submit(&demora(120.0)).await;
+    app.wait_for_job(&id, |j| j["status"] == "running").await;
+    let admin_url = app.db.url.rsplit_once('/').unwrap().0.to_string() + "/postgres";
+    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    admin.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", app.db.name)).await.unwrap();
+    // The outcome cannot be written; the writer gives up once the lease has passed.
+    tokio::time::timeout(JOB_DEADLINE, app.stop()).await.expect("shutdown hung on the unreachable database");
+}
