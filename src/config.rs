@@ -87,7 +87,7 @@ impl Settings {
             return Err(ConfigError { name: "JOB_TIMEOUT", message: "must not exceed MAX_JOB_TIMEOUT".into() });
         }
         Ok(Settings {
-            database_url: get("DATABASE_URL"),
+            database_url: database_url(&get)?,
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
             port: parse_or(&get, "PORT", 3000)?,
             workers,
@@ -206,6 +206,53 @@ pub fn procedure_limits(list: &str) -> Result<Vec<ProcedureLimit>, String> {
         .collect()
 }
 
+/// `DATABASE_URL`, or else the predecessor's `ORACLE_USER`, `ORACLE_PASSWORD`, `ORACLE_HOST`,
+/// `ORACLE_PORT` (default 1521) and `ORACLE_SERVICE` as the equivalent
+/// `oracle://user:password@host:port/service` (user and password URL-encoded).
+fn database_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    const ORACLE: [&str; 5] = ["ORACLE_USER", "ORACLE_PASSWORD", "ORACLE_HOST", "ORACLE_PORT", "ORACLE_SERVICE"];
+    if let Some(url) = get("DATABASE_URL") {
+        return Ok(Some(url));
+    }
+    if ORACLE.iter().all(|name| get(name).is_none()) {
+        return Ok(None);
+    }
+    let required = |name: &'static str| {
+        get(name).ok_or_else(|| ConfigError {
+            name,
+            message: "must be set along with the other ORACLE_* settings \
+                      (or set DATABASE_URL=oracle://user:password@host:port/service instead)"
+                .into(),
+        })
+    };
+    let (user, password) = (required("ORACLE_USER")?, required("ORACLE_PASSWORD")?);
+    let host = required("ORACLE_HOST")?;
+    let service = required("ORACLE_SERVICE")?;
+    let port: u16 = parse_or(get, "ORACLE_PORT", 1521)?;
+    if port == 0 {
+        return Err(ConfigError { name: "ORACLE_PORT", message: "must be between 1 and 65535".into() });
+    }
+    if host.contains(['/', '@', '?', '#']) || host.chars().any(char::is_whitespace) {
+        return Err(ConfigError { name: "ORACLE_HOST", message: format!("{host:?} is not a host name or address") });
+    }
+    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
+    let service_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '$' | '#');
+    if !service.chars().all(service_ok) {
+        return Err(ConfigError { name: "ORACLE_SERVICE", message: format!("{service:?} is not a service name") });
+    }
+    Ok(Some(format!("oracle://{}:{}@{host}:{port}/{service}", url_encode(&user), url_encode(&password))))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `INSTANCE_ID` fits the job table's `instance_id varchar(64)`.
 fn instance_id(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     match get("INSTANCE_ID") {
@@ -275,6 +322,49 @@ mod tests {
     fn serving_needs_tokens_or_explicit_no_auth() {
         assert_eq!(settings(&[]).unwrap().check_can_serve().unwrap_err().name, "API_TOKENS");
         assert!(settings(&[("API_NO_AUTH", "1")]).unwrap().check_can_serve().is_ok());
+    }
+
+    #[test]
+    fn oracle_settings_make_an_oracle_url() {
+        let oracle = [
+            ("API_TOKEN", "x"),
+            ("ORACLE_USER", "app_user"),
+            ("ORACLE_PASSWORD", "p@ss:w/rd% x"),
+            ("ORACLE_HOST", "db.example.com"),
+            ("ORACLE_SERVICE", "FREEPDB1"),
+        ];
+        let s = settings(&oracle).unwrap();
+        assert_eq!(
+            s.database_url.as_deref(),
+            Some("oracle://app_user:p%40ss%3Aw%2Frd%25%20x@db.example.com:1521/FREEPDB1")
+        );
+        let mut with_port = oracle.to_vec();
+        with_port.extend([("ORACLE_PORT", "1522"), ("ORACLE_HOST", "::1")]);
+        assert_eq!(
+            settings(&with_port).unwrap().database_url.unwrap(),
+            "oracle://app_user:p%40ss%3Aw%2Frd%25%20x@[::1]:1522/FREEPDB1"
+        );
+        // DATABASE_URL wins.
+        let mut both = oracle.to_vec();
+        both.push(("DATABASE_URL", "postgres://u:p@h/db"));
+        assert_eq!(settings(&both).unwrap().database_url.as_deref(), Some("postgres://u:p@h/db"));
+        assert_eq!(settings(&[("API_TOKEN", "x")]).unwrap().database_url, None);
+    }
+
+    #[test]
+    fn oracle_setting_errors_name_the_setting() {
+        let base = [("API_TOKEN", "x"), ("ORACLE_USER", "u"), ("ORACLE_PASSWORD", "p"), ("ORACLE_HOST", "h")];
+        assert_eq!(settings(&base).unwrap_err().name, "ORACLE_SERVICE");
+        for (name, value) in
+            [("ORACLE_PORT", "99999"), ("ORACLE_PORT", "0"), ("ORACLE_HOST", "h/x"), ("ORACLE_SERVICE", "a b")]
+        {
+            let mut pairs = base.to_vec();
+            pairs.push(("ORACLE_SERVICE", "S"));
+            pairs.push((name, value));
+            assert_eq!(settings(&pairs).unwrap_err().name, name, "{name}={value}");
+        }
+        assert_eq!(settings(&[("API_TOKEN", "x"), ("ORACLE_HOST", "h")]).unwrap_err().name, "ORACLE_USER");
+        assert_eq!(url_encode("aZ0-._~ é"), "aZ0-._~%20%C3%A9");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! bounded blocking pool behind them.
 
 pub mod error;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 pub mod postgres;
 
 use std::sync::Arc;
@@ -113,9 +115,16 @@ impl Database {
                 let pg = Arc::new(postgres::PgBackend::connect(url, pool_size).await?);
                 Ok(Database { store: pg.clone(), procedures: pg, kind: "postgres" })
             }
+            #[cfg(feature = "oracle")]
             "oracle" => {
-                anyhow::bail!("DATABASE_URL: the Oracle backend is not available in this build yet (oracle://)")
+                let ora = Arc::new(oracle::OracleBackend::connect(url, pool_size).await?);
+                Ok(Database { store: ora.clone(), procedures: ora, kind: "oracle" })
             }
+            #[cfg(not(feature = "oracle"))]
+            "oracle" => anyhow::bail!(
+                "DATABASE_URL: this procgate was built without the Oracle backend (cargo feature \"oracle\"); \
+                 rebuild with default features or --features oracle"
+            ),
             _ => anyhow::bail!("DATABASE_URL: unsupported scheme {scheme:?} (expected postgres:// or oracle://)"),
         }
     }

@@ -1,0 +1,201 @@
+-- procgate job table for Oracle (12.2 or later). Idempotent: safe to run again, never drops data.
+-- SQL*Plus users run it as they ran the predecessor's script:
+--   sqlplus user/password@//host:1521/service @sql/oracle/create_async_jobs_table.sql
+-- `procgate migrate` (and every `procgate serve` start) runs these same blocks.
+--
+-- Each step is a PL/SQL block that only creates what is missing, so an existing ASYNC_JOBS (the
+-- predecessor's, or an older procgate's) is upgraded in place: the predecessor's columns keep
+-- their names and types, procgate's own columns are added after them. Steps tolerate another
+-- instance doing the same thing at the same moment (ORA-00955, ORA-01430, ORA-01408, ...).
+-- Times are stored in UTC (SYS_EXTRACT_UTC(SYSTIMESTAMP)).
+
+-- 1. The table.
+DECLARE
+    n NUMBER;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_TABLES WHERE TABLE_NAME = 'ASYNC_JOBS';
+    IF n = 0 THEN
+        EXECUTE IMMEDIATE q'~
+CREATE TABLE ASYNC_JOBS (
+    JOB_ID           VARCHAR2(32)   PRIMARY KEY,
+    STATUS           VARCHAR2(20)   NOT NULL
+                     CONSTRAINT ASYNC_JOBS_STATUS_CK
+                     CHECK (STATUS IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    PROCEDURE_NAME   VARCHAR2(200)  NOT NULL,
+    PARAMS           CLOB,                      -- JSON: the parameters, directions and types filled in
+    START_TIME       TIMESTAMP      NOT NULL,   -- accepted until claimed, then the real start (UTC)
+    END_TIME         TIMESTAMP,
+    DURATION         VARCHAR2(50),              -- the predecessor's text, e.g. '5.02s'
+    RESULT           CLOB,                      -- JSON: the OUT parameters
+    ERROR_MSG        CLOB,
+    PROGRESS         NUMBER DEFAULT 0 CHECK (PROGRESS BETWEEN 0 AND 100),
+    CREATED_AT       TIMESTAMP DEFAULT SYS_EXTRACT_UTC(SYSTIMESTAMP),
+    -- procgate
+    OWNER            VARCHAR2(128)  DEFAULT 'default' NOT NULL,  -- the API token name that created it
+    IS_FUNCTION      NUMBER(1)      DEFAULT 0 NOT NULL,
+    PRIORITY         NUMBER(5)      DEFAULT 0 NOT NULL,          -- higher runs first
+    ATTEMPTS         NUMBER(10)     DEFAULT 0 NOT NULL,
+    ERROR_CODE       VARCHAR2(64),                               -- ORA-nnnnn, DPI-nnnn or procgate's own
+    MESSAGE          CLOB,
+    INSTANCE_ID      VARCHAR2(64),                               -- the gateway instance running it
+    HEARTBEAT_AT     TIMESTAMP,
+    CANCEL_REQUESTED NUMBER(1)      DEFAULT 0 NOT NULL,
+    RUN_AT           TIMESTAMP      DEFAULT SYS_EXTRACT_UTC(SYSTIMESTAMP) NOT NULL, -- not claimed before
+    MAX_ATTEMPTS     NUMBER(10)     DEFAULT 1 NOT NULL,
+    RETRY_POLICY     CLOB,                                       -- JSON
+    TIMEOUT_MS       NUMBER(19),                                 -- per-job timeout (NULL: JOB_TIMEOUT)
+    ATTEMPT_HISTORY  CLOB           DEFAULT '[]',                -- JSON: one entry per failed attempt
+    IDEMPOTENCY_KEY  VARCHAR2(200)                               -- unique per owner
+)~';
+    END IF;
+EXCEPTION
+    WHEN OTHERS THEN
+        IF SQLCODE != -955 THEN  -- ORA-00955: created meanwhile by another instance
+            RAISE;
+        END IF;
+END;
+/
+
+-- 2. procgate's columns on a table created by the predecessor's script or an older procgate.
+DECLARE
+    PROCEDURE add_column(p_name VARCHAR2, p_definition VARCHAR2) IS
+        n NUMBER;
+    BEGIN
+        SELECT COUNT(*) INTO n FROM USER_TAB_COLUMNS WHERE TABLE_NAME = 'ASYNC_JOBS' AND COLUMN_NAME = p_name;
+        IF n = 0 THEN
+            EXECUTE IMMEDIATE 'ALTER TABLE ASYNC_JOBS ADD (' || p_name || ' ' || p_definition || ')';
+        END IF;
+    EXCEPTION
+        WHEN OTHERS THEN
+            IF SQLCODE != -1430 THEN  -- ORA-01430: added meanwhile
+                RAISE;
+            END IF;
+    END;
+BEGIN
+    add_column('OWNER', q'~VARCHAR2(128) DEFAULT 'default' NOT NULL~');
+    add_column('IS_FUNCTION', 'NUMBER(1) DEFAULT 0 NOT NULL');
+    add_column('PRIORITY', 'NUMBER(5) DEFAULT 0 NOT NULL');
+    add_column('ATTEMPTS', 'NUMBER(10) DEFAULT 0 NOT NULL');
+    add_column('ERROR_CODE', 'VARCHAR2(64)');
+    add_column('MESSAGE', 'CLOB');
+    add_column('INSTANCE_ID', 'VARCHAR2(64)');
+    add_column('HEARTBEAT_AT', 'TIMESTAMP');
+    add_column('CANCEL_REQUESTED', 'NUMBER(1) DEFAULT 0 NOT NULL');
+    add_column('RUN_AT', 'TIMESTAMP DEFAULT SYS_EXTRACT_UTC(SYSTIMESTAMP) NOT NULL');
+    add_column('MAX_ATTEMPTS', 'NUMBER(10) DEFAULT 1 NOT NULL');
+    add_column('RETRY_POLICY', 'CLOB');
+    add_column('TIMEOUT_MS', 'NUMBER(19)');
+    add_column('ATTEMPT_HISTORY', q'~CLOB DEFAULT '[]'~');
+    add_column('IDEMPOTENCY_KEY', 'VARCHAR2(200)');
+END;
+/
+
+-- 3. The status check admits 'cancelled'. The predecessor's check (pending, running, completed,
+--    failed) is replaced: a constraint is dropped, never data.
+DECLARE
+    n NUMBER;
+    l_condition VARCHAR2(32767);
+    PROCEDURE ddl(p_sql VARCHAR2, p_ignore PLS_INTEGER) IS
+    BEGIN
+        EXECUTE IMMEDIATE p_sql;
+    EXCEPTION
+        WHEN OTHERS THEN
+            IF SQLCODE != p_ignore THEN
+                RAISE;
+            END IF;
+    END;
+BEGIN
+    FOR c IN (SELECT CONSTRAINT_NAME, SEARCH_CONDITION FROM USER_CONSTRAINTS
+               WHERE TABLE_NAME = 'ASYNC_JOBS' AND CONSTRAINT_TYPE = 'C') LOOP
+        l_condition := c.SEARCH_CONDITION;
+        IF INSTR(UPPER(l_condition), 'STATUS') > 0 AND INSTR(l_condition, 'pending') > 0
+           AND INSTR(l_condition, 'cancelled') = 0 THEN
+            -- ORA-02443: dropped meanwhile
+            ddl('ALTER TABLE ASYNC_JOBS DROP CONSTRAINT "' || c.CONSTRAINT_NAME || '"', -2443);
+        END IF;
+    END LOOP;
+    SELECT COUNT(*) INTO n FROM USER_CONSTRAINTS
+     WHERE TABLE_NAME = 'ASYNC_JOBS' AND CONSTRAINT_NAME = 'ASYNC_JOBS_STATUS_CK';
+    IF n = 0 THEN
+        -- ORA-02264: added meanwhile
+        ddl(q'~ALTER TABLE ASYNC_JOBS ADD CONSTRAINT ASYNC_JOBS_STATUS_CK
+               CHECK (STATUS IN ('pending', 'running', 'completed', 'failed', 'cancelled'))~', -2264);
+    END IF;
+END;
+/
+
+-- 4. Indexes. Oracle has no partial indexes; rows whose indexed columns are all NULL are not
+--    indexed, which makes ASYNC_JOBS_ENDED_IX hold ended jobs only and ASYNC_JOBS_IDEMPOTENCY_UX
+--    jobs with a key only.
+DECLARE
+    PROCEDURE create_index(p_name VARCHAR2, p_sql VARCHAR2) IS
+        n NUMBER;
+    BEGIN
+        SELECT COUNT(*) INTO n FROM USER_INDEXES WHERE INDEX_NAME = p_name;
+        IF n = 0 THEN
+            EXECUTE IMMEDIATE p_sql;
+        END IF;
+    EXCEPTION
+        WHEN OTHERS THEN
+            -- ORA-00955: created meanwhile; ORA-01408: these columns are indexed already
+            IF SQLCODE NOT IN (-955, -1408) THEN
+                RAISE;
+            END IF;
+    END;
+BEGIN
+    -- The claim: highest priority, then oldest pending first.
+    create_index('ASYNC_JOBS_PENDING_IX', 'CREATE INDEX ASYNC_JOBS_PENDING_IX ON ASYNC_JOBS (STATUS, PRIORITY DESC, CREATED_AT)');
+    -- Listings, newest first.
+    create_index('ASYNC_JOBS_CREATED_IX', 'CREATE INDEX ASYNC_JOBS_CREATED_IX ON ASYNC_JOBS (CREATED_AT)');
+    -- The rescuer: running jobs by heartbeat.
+    create_index('ASYNC_JOBS_RUNNING_IX', 'CREATE INDEX ASYNC_JOBS_RUNNING_IX ON ASYNC_JOBS (STATUS, HEARTBEAT_AT)');
+    -- Retention and bulk delete: ended jobs by end time.
+    create_index('ASYNC_JOBS_ENDED_IX', 'CREATE INDEX ASYNC_JOBS_ENDED_IX ON ASYNC_JOBS (END_TIME)');
+    -- Idempotency-Key: one job per owner and key.
+    create_index('ASYNC_JOBS_IDEMPOTENCY_UX', 'CREATE UNIQUE INDEX ASYNC_JOBS_IDEMPOTENCY_UX ON ASYNC_JOBS '
+        || '(CASE WHEN IDEMPOTENCY_KEY IS NOT NULL THEN OWNER END, IDEMPOTENCY_KEY)');
+END;
+/
+
+-- 5. An empty table whose lock serialises claimers that enforce PROCEDURE_CONCURRENCY limits
+--    (LOCK TABLE ... IN EXCLUSIVE MODE, held until commit; no DBMS_LOCK grant needed).
+DECLARE
+    n NUMBER;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_TABLES WHERE TABLE_NAME = 'ASYNC_JOBS_LOCK';
+    IF n = 0 THEN
+        EXECUTE IMMEDIATE 'CREATE TABLE ASYNC_JOBS_LOCK (ID NUMBER)';
+    END IF;
+EXCEPTION
+    WHEN OTHERS THEN
+        IF SQLCODE != -955 THEN
+            RAISE;
+        END IF;
+END;
+/
+
+-- 6. The predecessor's cleanup procedure, fixed: deletes completed, failed and cancelled jobs whose
+--    END_TIME is more than p_days_old days ago (pending and running jobs are never touched), and
+--    commits. Replaced only when it is not this version (so `serve` does not recompile it at every
+--    start).
+--      DECLARE v_deleted NUMBER;
+--      BEGIN CLEANUP_OLD_ASYNC_JOBS(p_days_old => 7, p_deleted_count => v_deleted); END;
+DECLARE
+    n NUMBER;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_SOURCE
+     WHERE NAME = 'CLEANUP_OLD_ASYNC_JOBS' AND TYPE = 'PROCEDURE' AND TEXT LIKE '%procgate:cleanup:1%';
+    IF n = 0 THEN
+        EXECUTE IMMEDIATE q'~
+CREATE OR REPLACE PROCEDURE CLEANUP_OLD_ASYNC_JOBS(p_days_old IN NUMBER DEFAULT 7, p_deleted_count OUT NUMBER) AS
+    -- procgate:cleanup:1
+BEGIN
+    DELETE FROM ASYNC_JOBS
+     WHERE STATUS IN ('completed', 'failed', 'cancelled')
+       AND END_TIME < SYS_EXTRACT_UTC(SYSTIMESTAMP) - NUMTODSINTERVAL(NVL(p_days_old, 7), 'DAY');
+    p_deleted_count := SQL%ROWCOUNT;
+    COMMIT;
+END;~';
+    END IF;
+END;
+/

@@ -1,0 +1,172 @@
+//! Running a planned call: the block from `block`, executed on a pooled session in the blocking
+//! pool, its OUT values read back; milestones relayed to the async side; cancellation by
+//! `Connection::break_execution` from another thread.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oracle::conn::CloseMode;
+use oracle::pool::Pool;
+use oracle::Connection;
+use serde_json::Map;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{DbError, DbErrorKind, OutValues};
+use crate::jobs::model::{Milestone, ProgressSink};
+use crate::procedure::plan::CallPlan;
+
+use super::block::{build_block, out_key};
+use super::convert::{as_declared, is_lob, needs_temp_lob, temp_lob, Arg, OutValue, PLSQL_INLINE_LOB};
+use super::error::{map_error, map_pool_error, USER_CANCEL};
+
+/// How often a break is sent again while a cancelled call has not returned (a break that
+/// arrives between two round trips can be missed).
+const BREAK_REPEAT: Duration = Duration::from_millis(500);
+
+/// The session a call runs on, shared with whoever has to interrupt it.
+type Running = Arc<Mutex<Option<Arc<Connection>>>>;
+
+pub(super) async fn execute(
+    pool: &Arc<Pool>,
+    plan: &CallPlan,
+    progress: &dyn ProgressSink,
+    cancel: &CancellationToken,
+) -> Result<OutValues, DbError> {
+    let (events, mut milestones) = mpsc::unbounded_channel();
+    let running: Running = Arc::default();
+    let mut task = {
+        let (pool, plan, cancel, running) = (pool.clone(), plan.clone(), cancel.clone(), running.clone());
+        tokio::task::spawn_blocking(move || run(&pool, &plan, &events, &cancel, &running))
+    };
+    let mut breaker: Option<tokio::time::Interval> = None;
+    let joined = loop {
+        tokio::select! {
+            biased;
+            Some(m) = milestones.recv() => progress.reached(m),
+            r = &mut task => break r,
+            _ = cancel.cancelled(), if breaker.is_none() => {
+                breaker = Some(tokio::time::interval(BREAK_REPEAT));
+            }
+            _ = tick(&mut breaker), if breaker.is_some() => send_break(&running),
+        }
+    };
+    while let Ok(m) = milestones.try_recv() {
+        progress.reached(m);
+    }
+    joined.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "Oracle call task failed");
+        Err(DbError::statement("internal_error", "the gateway failed while running this call"))
+    })
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Interrupts the running call, from a blocking thread (a break is a round trip).
+fn send_break(running: &Running) {
+    let conn = running.lock().expect("running lock").clone();
+    if let Some(conn) = conn {
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = conn.break_execution() {
+                tracing::debug!(error = %e, "break_execution failed");
+            }
+        });
+    }
+}
+
+fn cancelled() -> DbError {
+    DbError::new(DbErrorKind::Cancelled, USER_CANCEL, "user requested cancel of current operation")
+}
+
+/// ORA-01013 is `Cancelled` only when procgate asked for it.
+fn call_error(e: &oracle::Error, cancel: &CancellationToken) -> DbError {
+    let mut err = map_error(e);
+    if err.code == USER_CANCEL && cancel.is_cancelled() {
+        err.kind = DbErrorKind::Cancelled;
+    }
+    err
+}
+
+fn run(
+    pool: &Pool,
+    plan: &CallPlan,
+    events: &mpsc::UnboundedSender<Milestone>,
+    cancel: &CancellationToken,
+    running: &Running,
+) -> Result<OutValues, DbError> {
+    if cancel.is_cancelled() {
+        return Err(cancelled());
+    }
+    let conn = Arc::new(pool.get().map_err(|e| map_pool_error(&e))?);
+    let result = run_on(&conn, plan, events, cancel, running);
+    running.lock().expect("running lock").take();
+    let ended = match &result {
+        // The procedure's own work is committed with it, as a CALL in autocommit mode would be.
+        Ok(_) => conn.commit().map_err(|e| call_error(&e, cancel)),
+        Err(_) => conn.rollback().map_err(|e| map_error(&e)),
+    };
+    if cancel.is_cancelled() || ended.is_err() {
+        // A break may still be pending on this session, or its state is unknown: it leaves the pool.
+        if let Err(e) = conn.close_with_mode(CloseMode::Drop) {
+            tracing::debug!(error = %e, "could not drop an interrupted Oracle session");
+        }
+    }
+    match (result, ended) {
+        (Ok(out), Ok(())) => Ok(out),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), _) => Err(e),
+    }
+}
+
+fn run_on(
+    conn: &Arc<Connection>,
+    plan: &CallPlan,
+    events: &mpsc::UnboundedSender<Milestone>,
+    cancel: &CancellationToken,
+    running: &Running,
+) -> Result<OutValues, DbError> {
+    let block = build_block(plan)?;
+    let _ = events.send(Milestone::ParamsBound);
+    *running.lock().expect("running lock") = Some(conn.clone());
+    // A LOB value too long for an inline bind goes as a temporary LOB; the statement then binds
+    // (and returns) every LOB as a locator.
+    let locators = block.binds.iter().any(|b| needs_temp_lob(&b.spec, PLSQL_INLINE_LOB));
+    let mut builder = conn.statement(&block.sql);
+    if locators {
+        builder.lob_locator();
+    }
+    let mut stmt = builder.build().map_err(|e| call_error(&e, cancel))?;
+    for b in &block.binds {
+        let arg =
+            if locators && is_lob(&b.spec.oratype) { temp_lob(conn, &b.spec)? } else { Arg::Inline(b.spec.clone()) };
+        stmt.bind(b.position, &arg).map_err(|e| call_error(&e, cancel))?;
+    }
+    let _ = events.send(Milestone::Prepared);
+    if cancel.is_cancelled() {
+        return Err(cancelled());
+    }
+    stmt.execute(&[]).map_err(|e| call_error(&e, cancel))?;
+    let _ = events.send(Milestone::Executed);
+    let mut out = Map::new();
+    for b in block.binds.iter().filter(|b| b.returns) {
+        let key = out_key(plan, b.slot);
+        let OutValue(value) = stmt.bind_value::<usize, OutValue>(b.position).map_err(|e| call_error(&e, cancel))?;
+        let value = value.map_err(|mut e| {
+            if e.code == USER_CANCEL && cancel.is_cancelled() {
+                e.kind = DbErrorKind::Cancelled;
+            } else if e.code == "unsupported_type" {
+                e.message = format!("{key}: {}", e.message);
+            }
+            e
+        })?;
+        out.insert(key, as_declared(value, b.param_type));
+    }
+    Ok(out)
+}

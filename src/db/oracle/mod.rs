@@ -1,0 +1,208 @@
+//! The Oracle backend: the `oracle` crate (ODPI-C, which loads Oracle Instant Client 18.1+ at run
+//! time) with Oracle's own session pool (`oracle::pool::Pool`: health checks, statement cache,
+//! DRCP when the connect string asks for it).
+//!
+//! The driver is blocking: every call runs on tokio's blocking pool (`spawn_blocking`), never on
+//! the async runtime's threads. How many run at once is bounded by the engine's `WORKERS`
+//! semaphore and by the pool (`DB_POOL_SIZE` sessions; a caller waits at most 30 s for one).
+//!
+//! - `url.rs`: `oracle://user:password@host:port/service` → credentials and Easy Connect string
+//! - `catalog.rs`: name resolution (DBMS_UTILITY.NAME_RESOLVE) and signatures (ALL_ARGUMENTS)
+//! - `block.rs`: the PL/SQL anonymous block for a call
+//! - `convert.rs`: binds and OUT / cursor values, exactly
+//! - `call.rs`: running a call, milestones, cancellation (`break_execution`)
+//! - `store.rs`: every `ASYNC_JOBS` statement
+//! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
+
+mod block;
+mod call;
+mod catalog;
+mod convert;
+mod error;
+mod store;
+pub mod url;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use oracle::pool::{GetMode, Pool, PoolBuilder};
+use oracle::Connection;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{DbError, JobStore, OutValues, ProcedureBackend};
+use crate::jobs::model::{
+    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
+    ProgressSink, PurgeFilter, Rescued,
+};
+use crate::procedure::name::{IdentifierCase, ProcedureName};
+use crate::procedure::plan::CallPlan;
+use crate::procedure::signature::Signature;
+
+use error::{connect_failure, map_error, map_pool_error};
+use url::ConnectSettings;
+
+/// How long a caller waits for a free pooled session before the database counts as unavailable.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+/// How long startup waits for the pool's first session (an unreachable host can hang in TCP).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct OracleBackend {
+    pool: Arc<Pool>,
+}
+
+impl OracleBackend {
+    /// Loads the Oracle Client library and opens the session pool with its first session, so a
+    /// missing Instant Client or an unreachable database is reported here, at startup, with the fix.
+    pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Self> {
+        let settings = url::parse(url).map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid Oracle URL: {e}"))?;
+        let size = u32::try_from(pool_size.max(2)).unwrap_or(u32::MAX);
+        let build = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || build_pool(&settings, size))
+        };
+        let pool = match tokio::time::timeout(CONNECT_TIMEOUT, build).await {
+            Ok(Ok(Ok(pool))) => pool,
+            Ok(Ok(Err(e))) => anyhow::bail!(connect_failure(&map_error(&e), &settings)),
+            Ok(Err(e)) => anyhow::bail!("opening the Oracle session pool failed: {e}"),
+            Err(_) => anyhow::bail!(
+                "cannot connect to Oracle at {}: no answer within {} s (check the host, port and firewall)",
+                settings.connect_string,
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        };
+        tracing::info!(connect = %settings.connect_string, user = %settings.username, size, "Oracle session pool open");
+        Ok(Self { pool: Arc::new(pool) })
+    }
+
+    /// Runs `f` on a pooled session in the blocking pool. A failed `f` rolls back whatever it
+    /// left uncommitted before the session goes back to the pool.
+    async fn with_conn<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get().map_err(|e| map_pool_error(&e))?;
+            let result = f(&conn);
+            if result.is_err() {
+                let _ = conn.rollback();
+            }
+            result
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "Oracle task failed");
+            Err(DbError::statement("internal_error", "the gateway failed while talking to Oracle"))
+        })
+    }
+}
+
+fn build_pool(settings: &ConnectSettings, size: u32) -> oracle::Result<Pool> {
+    let mut builder = PoolBuilder::new(&settings.username, &settings.password, &settings.connect_string);
+    builder
+        .min_connections(1)
+        .max_connections(size)
+        .connection_increment(1)
+        .get_mode(GetMode::TimedWait(POOL_WAIT))
+        .stmt_cache_size(64)
+        .driver_name(concat!("procgate : ", env!("CARGO_PKG_VERSION")));
+    builder.build()
+}
+
+#[async_trait]
+impl JobStore for OracleBackend {
+    async fn migrate(&self) -> Result<(), DbError> {
+        self.with_conn(store::migrate).await
+    }
+
+    async fn ping(&self) -> Result<(), DbError> {
+        self.with_conn(store::ping).await
+    }
+
+    async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
+        let jobs = jobs.to_vec();
+        self.with_conn(move |c| store::insert(c, &jobs)).await
+    }
+
+    async fn claim(
+        &self,
+        instance_id: &str,
+        limit: usize,
+        limits: &[ProcedureLimit],
+    ) -> Result<Vec<ClaimedJob>, DbError> {
+        let (instance_id, limits) = (instance_id.to_string(), limits.to_vec());
+        self.with_conn(move |c| store::claim(c, &instance_id, limit, &limits)).await
+    }
+
+    async fn record_progress(&self, instance_id: &str, updates: &[(JobId, i16)]) -> Result<(), DbError> {
+        let (instance_id, updates) = (instance_id.to_string(), updates.to_vec());
+        self.with_conn(move |c| store::record_progress(c, &instance_id, &updates)).await
+    }
+
+    async fn finish(&self, instance_id: &str, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError> {
+        let (instance_id, outcomes) = (instance_id.to_string(), outcomes.to_vec());
+        self.with_conn(move |c| store::finish(c, &instance_id, &outcomes)).await
+    }
+
+    async fn heartbeat(&self, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
+        let (instance_id, running) = (instance_id.to_string(), running.to_vec());
+        self.with_conn(move |c| store::heartbeat(c, &instance_id, &running)).await
+    }
+
+    async fn cancel(&self, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, DbError> {
+        let (id, owner) = (id.clone(), owner.map(str::to_string));
+        self.with_conn(move |c| store::cancel(c, &id, owner.as_deref())).await
+    }
+
+    async fn rescue(&self, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError> {
+        self.with_conn(move |c| store::rescue(c, lease, retry_orphans)).await
+    }
+
+    async fn get(&self, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError> {
+        let (id, owner) = (id.clone(), owner.map(str::to_string));
+        self.with_conn(move |c| store::get(c, &id, owner.as_deref())).await
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
+        let filter = filter.clone();
+        self.with_conn(move |c| store::list(c, &filter)).await
+    }
+
+    async fn delete(&self, id: &JobId, owner: Option<&str>) -> Result<DeleteOutcome, DbError> {
+        let (id, owner) = (id.clone(), owner.map(str::to_string));
+        self.with_conn(move |c| store::delete(c, &id, owner.as_deref())).await
+    }
+
+    async fn purge_batch(&self, filter: &PurgeFilter, batch: i64) -> Result<u64, DbError> {
+        let filter = filter.clone();
+        self.with_conn(move |c| store::purge_batch(c, &filter, batch)).await
+    }
+
+    /// Oracle has no LISTEN/NOTIFY channel procgate uses: returns at once. Claimers poll
+    /// (`POLL_INTERVAL`) and cancellation requests arrive with the heartbeat.
+    async fn listen(&self, _wake: Arc<Notify>, _cancels: mpsc::UnboundedSender<JobId>, _stop: CancellationToken) {}
+}
+
+#[async_trait]
+impl ProcedureBackend for OracleBackend {
+    fn identifier_case(&self) -> IdentifierCase {
+        IdentifierCase::Upper
+    }
+
+    async fn describe(&self, name: &ProcedureName) -> Result<Vec<Signature>, DbError> {
+        let name = name.clone();
+        self.with_conn(move |c| catalog::describe(c, &name)).await
+    }
+
+    async fn call(
+        &self,
+        plan: &CallPlan,
+        progress: &dyn ProgressSink,
+        cancel: &CancellationToken,
+    ) -> Result<OutValues, DbError> {
+        call::execute(&self.pool, plan, progress, cancel).await
+    }
+}
