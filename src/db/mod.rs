@@ -59,8 +59,8 @@ pub trait JobStore: Send + Sync {
     /// it was for `cancelled` — end time, duration), or `pending` again at `retry_at`. Each
     /// failed attempt is appended to the job's attempt history. Returns the ids it changed.
     async fn finish(&self, instance_id: &str, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError>;
-    /// Renews the lease of this instance's running jobs; returns those whose cancellation
-    /// was requested.
+    /// Renews the lease of this instance's running jobs; returns those it must stop: their
+    /// cancellation was requested, or they no longer run here (rescued after a lost lease).
     async fn heartbeat(&self, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError>;
     /// Cancels a pending job at once, or flags a running one for its instance to interrupt.
     async fn cancel(&self, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, DbError>;

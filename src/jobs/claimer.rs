@@ -92,8 +92,8 @@ impl Claimer {
         let (run, running) = (self.run.clone(), self.running.clone());
         tasks.spawn(async move {
             let id = job.id.clone();
-            run_job(run, job, control).await;
-            running.remove(&id);
+            run_job(run, job, control.clone()).await;
+            running.remove(&id, &control);
             drop(permit);
         });
     }

@@ -50,8 +50,12 @@ impl RunningJobs {
         control
     }
 
-    pub fn remove(&self, id: &JobId) {
-        self.jobs.lock().expect("running jobs lock").remove(id);
+    /// Forgets this run of the job — not a newer run of the same job registered since.
+    pub fn remove(&self, id: &JobId, control: &JobControl) {
+        let mut jobs = self.jobs.lock().expect("running jobs lock");
+        if jobs.get(id).is_some_and(|c| Arc::ptr_eq(&c.reason, &control.reason)) {
+            jobs.remove(id);
+        }
     }
 
     /// Stops the job if it runs here; returns whether it did.
@@ -92,7 +96,10 @@ mod tests {
         control.stop(StopReason::Requested);
         assert_eq!(control.reason(), Some(StopReason::Timeout));
         assert!(control.token.is_cancelled());
-        running.remove(&id);
+        let newer = running.register(id.clone());
+        running.remove(&id, &control);
+        assert!(running.stop(&id, StopReason::Requested), "removing the old run dropped the newer one");
+        running.remove(&id, &newer);
         assert!(!running.stop(&id, StopReason::Requested));
         assert!(running.is_empty());
     }

@@ -23,6 +23,9 @@ pub async fn heartbeat(
     mut notified_cancels: mpsc::UnboundedReceiver<JobId>,
     stop: CancellationToken,
 ) {
+    // A fixed beat: notifications in between must never postpone a lease renewal.
+    let mut beat = tokio::time::interval(interval);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -32,17 +35,19 @@ pub async fn heartbeat(
                 }
                 continue;
             }
-            _ = tokio::time::sleep(interval) => {}
+            _ = beat.tick() => {}
         }
         let ids = running.ids();
         if ids.is_empty() {
             continue;
         }
         match store.heartbeat(&instance_id, &ids).await {
-            Ok(cancel) => {
-                for id in cancel {
+            Ok(to_stop) => {
+                for id in to_stop {
+                    // Cancelled on request, or no longer ours: either way the call must end here
+                    // (an outcome for a job that is no longer ours is refused by the store).
                     if running.stop(&id, StopReason::Requested) {
-                        tracing::info!(job_id = %id, "cancellation requested: interrupting the call");
+                        tracing::info!(job_id = %id, "job cancelled or no longer held here: interrupting the call");
                     }
                 }
             }

@@ -242,3 +242,58 @@ async fn a_stopped_instance_leaves_no_job_running() {
     assert_eq!(status, "failed", "code {code:?}");
     assert!(code.unwrap().starts_with("shutdown:"));
 }
+
+#[tokio::test]
+async fn rescue_and_heartbeat_respect_cancels_and_lost_leases() {
+    let db = TestDatabase::create().await;
+    let store = Database::connect(&db.url, 4).await.unwrap().store;
+    let retry = procgate::jobs::retry::RetryPolicy {
+        max_attempts: 3,
+        backoff: procgate::jobs::retry::Backoff::Fixed,
+        initial_delay_ms: 10,
+        max_delay_ms: 10,
+    };
+    let mut cancelled = new_job("PROC_TEST");
+    cancelled.retry = Some(retry.clone());
+    let mut lost = new_job("PROC_TEST");
+    lost.retry = Some(retry);
+    store.insert(&[cancelled.clone(), lost.clone()]).await.unwrap();
+    assert_eq!(store.claim("gone", 10, &[]).await.unwrap().len(), 2);
+    assert_eq!(store.cancel(&cancelled.id, None).await.unwrap(), CancelOutcome::Requested);
+    // The heartbeat tells the instance to stop the job whose cancel was requested.
+    assert_eq!(
+        store.heartbeat("gone", &[lost.id.clone(), cancelled.id.clone()]).await.unwrap(),
+        vec![cancelled.id.clone()]
+    );
+    let rescued = store.rescue(std::time::Duration::ZERO, true).await.unwrap();
+    assert_eq!(rescued.len(), 2);
+    let status = |id: &JobId| {
+        let store = store.clone();
+        let id = id.clone();
+        async move { store.get(&id, None).await.unwrap().unwrap().status }
+    };
+    // A requested cancel is not undone by a retry.
+    assert_eq!(status(&cancelled.id).await, JobStatus::Cancelled);
+    assert_eq!(status(&lost.id).await, JobStatus::Pending);
+    // The instance that lost its lease learns it at its next heartbeat.
+    assert_eq!(store.heartbeat("gone", std::slice::from_ref(&lost.id)).await.unwrap(), vec![lost.id.clone()]);
+}
+
+#[tokio::test]
+async fn a_storm_of_cancel_notifications_does_not_starve_the_heartbeat() {
+    let app =
+        spawn_app_with(&[("LEASE_TIMEOUT", "3s"), ("HEARTBEAT_INTERVAL", "1s"), ("RESCUE_INTERVAL", "500ms")]).await;
+    let id = app.submit(&demora(5.0)).await;
+    app.wait_for_job(&id, |j| j["status"] == "running").await;
+    let db = app.db.client().await;
+    // Cancels for other jobs, every 100 ms, for longer than the lease.
+    let storm = tokio::spawn(async move {
+        for _ in 0..60 {
+            db.execute("SELECT pg_notify('procgate_cancel', md5(random()::text))", &[]).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let job = app.wait_terminal(&id).await;
+    storm.abort();
+    assert_eq!(job["status"], "completed", "a live job was taken for an orphan: {job}");
+}

@@ -279,10 +279,12 @@ pub(super) const HEARTBEAT_SQL: &str = concat!(
  WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(:ids)) AND STATUS = 'running' AND INSTANCE_ID = :instance_id"
 );
 
-/// Read in the heartbeat's transaction, after its update has locked the rows.
-pub(super) const CANCEL_REQUESTED_SQL: &str = "SELECT JOB_ID FROM ASYNC_JOBS
- WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(:ids)) AND STATUS = 'running' AND INSTANCE_ID = :instance_id
-   AND CANCEL_REQUESTED = 1";
+/// Read in the heartbeat's transaction, after its update has locked the rows: the jobs this
+/// instance must stop — cancellation requested, or no longer running here (rescued, re-claimed).
+pub(super) const CANCEL_REQUESTED_SQL: &str = "SELECT COLUMN_VALUE FROM TABLE(:ids)
+ WHERE COLUMN_VALUE NOT IN (SELECT JOB_ID FROM ASYNC_JOBS
+                             WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(:ids)) AND STATUS = 'running'
+                               AND INSTANCE_ID = :instance_id AND CANCEL_REQUESTED = 0)";
 
 pub(super) const CANCEL_PENDING_SQL: &str = concat!(
     "UPDATE ASYNC_JOBS SET STATUS = 'cancelled', END_TIME = ",
@@ -316,24 +318,27 @@ BEGIN
     CLOSE c;
     FORALL i IN 1 .. l_ids.COUNT
         UPDATE ASYNC_JOBS
-           SET STATUS = CASE WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN 'pending' ELSE 'failed' END,
-               PROGRESS = CASE WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN 0 ELSE 100 END,
-               END_TIME = CASE WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN NULL ELSE ",
+           SET STATUS = CASE WHEN CANCEL_REQUESTED = 1 THEN 'cancelled'
+                             WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN 'pending' ELSE 'failed' END,
+               PROGRESS = CASE WHEN CANCEL_REQUESTED = 1 THEN PROGRESS
+                               WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN 0 ELSE 100 END,
+               END_TIME = CASE WHEN CANCEL_REQUESTED = 0 AND ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN NULL ELSE ",
     now!(),
     " END,
-               DURATION = CASE WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN NULL ELSE ",
+               DURATION = CASE WHEN CANCEL_REQUESTED = 0 AND ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN NULL ELSE ",
     duration!(),
     " END,
                RUN_AT = ",
     now!(),
     ",
-               ERROR_CODE = 'orphaned',
+               ERROR_CODE = CASE WHEN CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE 'orphaned' END,
                ERROR_MSG = 'the instance running this job (' || NVL(INSTANCE_ID, '?')
                            || ') stopped: no heartbeat for ' || :lease_seconds || ' s',
                ATTEMPT_HISTORY = ",
     history_append!("'orphaned'", "'no heartbeat'"),
     ",
-               INSTANCE_ID = CASE WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN NULL ELSE INSTANCE_ID END,
+               INSTANCE_ID = CASE WHEN CANCEL_REQUESTED = 0 AND ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1
+                                  THEN NULL ELSE INSTANCE_ID END,
                HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0
          WHERE JOB_ID = l_ids(i) AND STATUS = 'running'
         RETURNING JOB_ID BULK COLLECT INTO l_done;

@@ -131,20 +131,23 @@ UPDATE async_jobs SET cancel_requested = true
 RETURNING pg_notify('procgate_cancel', job_id)";
 
 /// Running jobs whose instance stopped renewing their lease: retried if attempts remain (and
-/// `$2`, orphaned jobs are retryable), failed with code `orphaned` otherwise.
+/// `$2`, orphaned jobs are retryable), failed with code `orphaned` otherwise — or `cancelled` if
+/// a cancellation was requested before the instance went away.
 const RESCUE_SQL: &str = "
 WITH lost AS (
-    SELECT job_id, (attempts < max_attempts AND $2) AS retry FROM async_jobs
+    SELECT job_id, cancel_requested AS cancelled,
+           (attempts < max_attempts AND $2 AND NOT cancel_requested) AS retry
+      FROM async_jobs
      WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
        FOR UPDATE SKIP LOCKED)
 UPDATE async_jobs j
-   SET status = CASE WHEN l.retry THEN 'pending' ELSE 'failed' END,
-       progress = CASE WHEN l.retry THEN 0 ELSE 100 END,
+   SET status = CASE WHEN l.cancelled THEN 'cancelled' WHEN l.retry THEN 'pending' ELSE 'failed' END,
+       progress = CASE WHEN l.retry THEN 0 WHEN l.cancelled THEN j.progress ELSE 100 END,
        end_time = CASE WHEN l.retry THEN NULL ELSE now() END,
        duration = CASE WHEN l.retry THEN NULL
                        ELSE round(extract(epoch FROM now() - j.start_time)::numeric, 2)::text || 's' END,
-       run_at = now(),
-       error_code = 'orphaned',
+       run_at = CASE WHEN l.retry THEN now() ELSE j.run_at END,
+       error_code = CASE WHEN l.cancelled THEN 'cancelled' ELSE 'orphaned' END,
        error_msg = 'the instance running this job (' || coalesce(j.instance_id, '?') || ') stopped: no heartbeat for '
                    || $1 || ' s',
        attempt_history = j.attempt_history || jsonb_build_array(jsonb_build_object(
@@ -344,7 +347,9 @@ pub(super) async fn heartbeat(
     let ids: Vec<&str> = running.iter().map(JobId::as_str).collect();
     let stmt = client.prepare_cached(HEARTBEAT_SQL).await.map_err(map_error)?;
     let rows = client.query(&stmt, &[&instance_id, &ids]).await.map_err(map_error)?;
-    Ok(rows.iter().filter(|r| r.get::<_, bool>(1)).map(|r| JobId::from_db(r.get(0))).collect())
+    // Still ours and not to be cancelled: every other job must stop here.
+    let keep: HashSet<String> = rows.iter().filter(|r| !r.get::<_, bool>(1)).map(|r| r.get(0)).collect();
+    Ok(running.iter().filter(|id| !keep.contains(id.as_str())).cloned().collect())
 }
 
 pub(super) async fn cancel(
