@@ -196,11 +196,20 @@ fn new_job(tag: &str) -> NewJob {
         retry: None,
         timeout_ms: None,
         idempotency_key: None,
+        capture_output: false,
     }
 }
 
 fn done(id: &JobId, attempt: i32, status: JobStatus) -> Outcome {
-    Outcome { id: id.clone(), attempt, status, result: Some(json!({"p_output": "x"})), error: None, retry_in: None }
+    Outcome {
+        id: id.clone(),
+        attempt,
+        status,
+        result: Some(json!({"p_output": "x"})),
+        error: None,
+        retry_in: None,
+        output: None,
+    }
 }
 
 #[tokio::test]
@@ -538,5 +547,46 @@ async fn oracle_live_hostile_names_are_refused() {
     }
     let (status, _) = app.get("/ready").await;
     assert_eq!(status, 200, "the job table is still there");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oracle_live_dbms_output_is_captured_when_asked() {
+    let Some(url) = live_url("oracle_live_dbms_output_is_captured_when_asked") else { return };
+    let _turn = SERIAL.lock().await;
+    setup(&url).await;
+    let app = spawn_app(&url, &[]).await;
+    let notice = |lines: i64, fail: i64, capture: bool| {
+        json!({"name": "PROC_TEST_NOTICE", "capture_output": capture,
+               "params": [{"name": "p_lines", "value": lines}, {"name": "p_fail", "value": fail}]})
+    };
+    let numbered = |n: usize| Json::from((1..=n).map(|i| format!("line {i}")).collect::<Vec<_>>());
+
+    // A job: the lines in the order written.
+    let job = app.wait_terminal(&app.submit(&notice(3, 0, true)).await).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["output"], numbered(3), "{job}");
+    // Not asked: null (and the session's buffer is left empty for the next caller).
+    let job = app.wait_terminal(&app.submit(&notice(2, 0, false)).await).await;
+    assert_eq!((&job["status"], &job["output"]), (&json!("completed"), &Json::Null), "{job}");
+
+    // Synchronous: next to `out` when asked, absent otherwise.
+    let (status, answer) = app.post("/procedure", &notice(2, 0, true)).await;
+    assert_eq!((status, &answer["output"]), (200, &numbered(2)), "{answer}");
+    let (status, answer) = app.post("/procedure", &notice(2, 0, false)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("output").is_none(), "{answer}");
+
+    // A failing call keeps the lines it wrote before its error.
+    let job = app.wait_terminal(&app.submit(&notice(2, 1, true)).await).await;
+    assert_eq!((&job["status"], &job["error"]["code"]), (&json!("failed"), &json!("ORA-20002")), "{job}");
+    assert_eq!(job["output"], numbered(2), "{job}");
+    let (status, answer) = app.post("/procedure", &notice(2, 1, true)).await;
+    assert_eq!((status, &answer["error"]["db_code"]), (422, &json!("ORA-20002")), "{answer}");
+    assert_eq!(answer["error"]["output"], numbered(2), "{answer}");
+
+    // More lines than one GET_LINES round trip reads, still in order.
+    let (status, answer) = app.post("/procedure", &notice(2500, 0, true)).await;
+    assert_eq!((status, &answer["output"]), (200, &numbered(2500)), "{answer}");
     app.stop().await;
 }

@@ -45,7 +45,9 @@ CREATE TABLE ASYNC_JOBS (
     RETRY_POLICY     CLOB,                                       -- JSON
     TIMEOUT_MS       NUMBER(19),                                 -- per-job timeout (NULL: JOB_TIMEOUT)
     ATTEMPT_HISTORY  CLOB           DEFAULT '[]',                -- JSON: one entry per failed attempt
-    IDEMPOTENCY_KEY  VARCHAR2(200)                               -- unique per owner
+    IDEMPOTENCY_KEY  VARCHAR2(200),                              -- unique per owner
+    CAPTURE_OUTPUT   NUMBER(1)      DEFAULT 0 NOT NULL,          -- keep the DBMS_OUTPUT lines of the call
+    OUTPUT           CLOB                                        -- JSON: those lines (latest attempt)
 )~';
     END IF;
 EXCEPTION
@@ -87,6 +89,8 @@ BEGIN
     add_column('TIMEOUT_MS', 'NUMBER(19)');
     add_column('ATTEMPT_HISTORY', q'~CLOB DEFAULT '[]'~');
     add_column('IDEMPOTENCY_KEY', 'VARCHAR2(200)');
+    add_column('CAPTURE_OUTPUT', 'NUMBER(1) DEFAULT 0 NOT NULL');
+    add_column('OUTPUT', 'CLOB');
 END;
 /
 

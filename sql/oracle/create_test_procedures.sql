@@ -131,6 +131,20 @@ CREATE OR REPLACE PACKAGE BODY PROC_TEST_PKG AS
 END PROC_TEST_PKG;
 /
 
+-- Writes p_lines numbered lines ('<p_tag> 1', '<p_tag> 2', ...) with DBMS_OUTPUT.PUT_LINE — the
+-- output procgate captures when a request asks for it; with p_fail = 1 it then fails (ORA-20002).
+CREATE OR REPLACE PROCEDURE PROC_TEST_NOTICE(p_lines IN INTEGER, p_tag IN VARCHAR2 DEFAULT 'line',
+                                             p_fail IN INTEGER DEFAULT 0) AS
+BEGIN
+    FOR i IN 1 .. p_lines LOOP
+        DBMS_OUTPUT.PUT_LINE(p_tag || ' ' || i);
+    END LOOP;
+    IF p_fail = 1 THEN
+        RAISE_APPLICATION_ERROR(-20002, 'failed after ' || p_lines || ' lines');
+    END IF;
+END;
+/
+
 -- Not on the demo allowlist (PROC_TEST*): calls to it must be refused.
 CREATE OR REPLACE PROCEDURE HIDDEN_PROC(p_input IN VARCHAR2) AS
 BEGIN

@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS async_jobs (
     retry_policy     jsonb,                                     -- {"max_attempts","backoff","initial_delay_ms",...}
     timeout_ms       bigint,                                    -- per-job timeout (NULL: JOB_TIMEOUT)
     attempt_history  jsonb        NOT NULL DEFAULT '[]',        -- one entry per failed attempt
-    idempotency_key  varchar(200)                               -- unique per owner
+    idempotency_key  varchar(200),                              -- unique per owner
+    capture_output   boolean      NOT NULL DEFAULT false,       -- keep the lines the call writes
+    output           jsonb                                      -- those lines (RAISE NOTICE ...), latest attempt
 );
 
 -- Upgrades a table created by an earlier procgate (or by the predecessor's script) in place.
@@ -51,6 +53,8 @@ ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS retry_policy     jsonb;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS timeout_ms       bigint;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS attempt_history  jsonb        NOT NULL DEFAULT '[]';
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS idempotency_key  varchar(200);
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS capture_output   boolean      NOT NULL DEFAULT false;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS output           jsonb;
 
 -- The claim query: highest priority, then oldest pending first (due ones: run_at <= now()).
 CREATE INDEX IF NOT EXISTS async_jobs_pending_idx ON async_jobs (priority DESC, created_at)

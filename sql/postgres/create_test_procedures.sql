@@ -120,3 +120,27 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Writes p_lines numbered lines ('<p_tag> 1', '<p_tag> 2', ...) with RAISE NOTICE — the output
+-- procgate captures when a request asks for it — pausing p_pause seconds after each; with
+-- p_levels, one INFO and one WARNING line follow; with p_fail = 1 it then fails (P0001).
+CREATE OR REPLACE PROCEDURE proc_test_notice(p_lines IN integer, p_tag IN varchar DEFAULT 'line',
+                                             p_pause IN numeric DEFAULT 0, p_levels IN boolean DEFAULT false,
+                                             p_fail IN integer DEFAULT 0)
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. p_lines LOOP
+        RAISE NOTICE '% %', p_tag, i;
+        IF p_pause > 0 THEN
+            PERFORM pg_sleep(p_pause);
+        END IF;
+    END LOOP;
+    IF p_levels THEN
+        RAISE INFO 'an info line';
+        RAISE WARNING 'a warning line';
+    END IF;
+    IF p_fail = 1 THEN
+        RAISE EXCEPTION 'failed after % lines', p_lines USING ERRCODE = 'P0001';
+    END IF;
+END
+$$;

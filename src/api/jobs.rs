@@ -213,6 +213,7 @@ pub fn job_json(job: &Job) -> Json {
         "duration_ms": duration_ms,
         "result": job.result,
         "error": job.error,
+        "output": job.output,
         "progress": job.progress,
         "created_at": job.created_at,
         "attempts": job.attempts,

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Caller;
 use crate::config::Settings;
-use crate::db::DbErrorKind;
+use crate::db::{CallFailure, DbErrorKind};
 use crate::jobs::model::{Inserted, JobId, NewJob, NoProgress, Priority};
 use crate::jobs::retry::RetryPolicy;
 use crate::procedure::CallRequest;
@@ -48,6 +48,7 @@ pub async fn call_async(
             retry: options.retry,
             timeout_ms: options.timeout_ms,
             idempotency_key,
+            capture_output: req.capture_output,
         })
         .await?;
     let (mut response, id, message) = match inserted {
@@ -130,7 +131,8 @@ pub async fn call_sync(
 ) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
     let params = req.params()?;
-    let prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
+    let mut prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
+    prepared.plan.capture_output = req.capture_output;
     let cancel = CancellationToken::new();
     let deadline = state.settings.sync_timeout;
     let timer = {
@@ -143,15 +145,23 @@ pub async fn call_sync(
     let result = state.procedures.backend().call(&prepared.plan, &NoProgress, &cancel).await;
     timer.abort();
     match result {
-        Ok(out) => Ok(HttpResponse::Ok().json(json!({ "status": "ok", "out": out }))),
-        Err(e) if e.kind == DbErrorKind::Cancelled => Err(ApiError::Timeout(format!(
+        Ok(done) => {
+            let mut answer = json!({ "status": "ok", "out": done.values });
+            if let Some(output) = done.output {
+                answer["output"] = json!(output);
+            }
+            Ok(HttpResponse::Ok().json(answer))
+        }
+        Err(CallFailure { error: e, .. }) if e.kind == DbErrorKind::Cancelled => Err(ApiError::Timeout(format!(
             "the call did not finish within SYNC_TIMEOUT ({deadline:?}) and was cancelled; use POST /procedure/async for long calls"
         ))),
-        Err(e) if e.kind == DbErrorKind::Unavailable => Err(e.into()),
-        Err(e) => Err(ApiError::Unprocessable {
-            code: "procedure_error",
-            message: e.message.clone(),
-            details: json!({ "db_code": e.code }),
-        }),
+        Err(CallFailure { error: e, .. }) if e.kind == DbErrorKind::Unavailable => Err(e.into()),
+        Err(CallFailure { error: e, output }) => {
+            let mut details = json!({ "db_code": e.code });
+            if let Some(output) = output {
+                details["output"] = json!(output);
+            }
+            Err(ApiError::Unprocessable { code: "procedure_error", message: e.message.clone(), details })
+        }
     }
 }

@@ -9,6 +9,7 @@
 pub mod error;
 #[cfg(feature = "oracle")]
 pub mod oracle;
+pub mod output;
 pub mod postgres;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{DbError, DbErrorKind};
+pub use output::{CallFailure, CallOutput};
 
 use crate::jobs::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
@@ -88,14 +90,15 @@ pub trait ProcedureBackend: Send + Sync {
     fn identifier_case(&self) -> IdentifierCase;
     /// Every routine the name resolves to (several for overloads; none when unknown).
     async fn describe(&self, name: &ProcedureName) -> Result<Vec<Signature>, DbError>;
-    /// Executes a planned call and returns its OUT values. Reports milestones 30, 50 and 80 as it
-    /// reaches them; interrupts the call when `cancel` fires.
+    /// Executes a planned call and returns its OUT values, and the lines it wrote when
+    /// `plan.capture_output` (on failure too, as far as it got). Reports milestones 30, 50 and 80
+    /// as it reaches them; interrupts the call when `cancel` fires.
     async fn call(
         &self,
         plan: &CallPlan,
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
-    ) -> Result<OutValues, DbError>;
+    ) -> Result<CallOutput, CallFailure>;
 }
 
 /// A connected database: its job store and its procedures.

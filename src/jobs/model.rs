@@ -189,6 +189,8 @@ pub struct Job {
     pub run_at: DateTime<Utc>,
     pub instance_id: Option<String>,
     pub cancel_requested: bool,
+    /// The lines its latest attempt wrote, when the request asked for them (`capture_output`).
+    pub output: Option<Vec<String>>,
 }
 
 /// A job to insert as `pending`.
@@ -208,6 +210,8 @@ pub struct NewJob {
     pub timeout_ms: Option<i64>,
     /// The client's `Idempotency-Key`, unique per owner.
     pub idempotency_key: Option<String>,
+    /// Capture the lines the call writes into the job's `output`.
+    pub capture_output: bool,
 }
 
 /// What inserting one job did.
@@ -229,6 +233,7 @@ pub struct ClaimedJob {
     pub attempt: i32,
     pub retry: Option<RetryPolicy>,
     pub timeout_ms: Option<i64>,
+    pub capture_output: bool,
 }
 
 /// The end of one attempt, written once by the store's writer: a terminal state, or back to
@@ -243,6 +248,8 @@ pub struct Outcome {
     pub error: Option<JobError>,
     /// Set (with status `pending`) when the job will be tried again after this wait.
     pub retry_in: Option<std::time::Duration>,
+    /// The lines this attempt wrote, when captured; written with the outcome.
+    pub output: Option<Vec<String>>,
 }
 
 /// A per-procedure cap on running jobs, across all instances (`PROCEDURE_CONCURRENCY`).

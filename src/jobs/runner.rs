@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::db::DbErrorKind;
+use crate::db::{CallFailure, DbErrorKind};
 use crate::procedure::plan::ParamRequest;
 use crate::procedure::{CallError, Procedures};
 
@@ -37,31 +37,13 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
     // The call runs in its own task so that even a panic below ends the job honestly.
     let task = {
         let (ctx, job, token) = (ctx.clone(), job.clone(), control.token.clone());
-        tokio::spawn(async move {
-            let params: Vec<ParamRequest> = match serde_json::from_value(job.params.clone()) {
-                Ok(p) => p,
-                Err(e) => return Err(error("invalid_params", format!("stored parameters are unreadable: {e}"))),
-            };
-            let prepared = ctx
-                .procedures
-                .prepare(&job.procedure_name, None, &params, job.is_function)
-                .await
-                .map_err(|e| error(call_error_code(&e), e.to_string()))?;
-            let sink = ctx.writer.sink_for(job.id.clone());
-            match ctx.procedures.backend().call(&prepared.plan, &sink, &token).await {
-                Ok(out) => Ok(Json::Object(out)),
-                Err(e) if e.kind == DbErrorKind::Cancelled => {
-                    Err(JobError { code: "cancelled".into(), message: e.message })
-                }
-                Err(e) => Err(e.to_job_error()),
-            }
-        })
+        tokio::spawn(async move { attempt(&ctx, &job, &token).await })
     };
-    let ended = match task.await {
+    let (ended, output) = match task.await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(job_id = %id, error = %e, "job task panicked");
-            Err(error("internal_error", "the gateway failed while running this job".into()))
+            (Err(error("internal_error", "the gateway failed while running this job".into())), None)
         }
     };
     timer.abort();
@@ -73,13 +55,40 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
             result: Some(result),
             error: None,
             retry_in: None,
+            output,
         },
-        Err(err) => failed_attempt(&ctx, &job, explain_stop(err, control.reason(), timeout)),
+        Err(err) => Outcome { output, ..failed_attempt(&ctx, &job, explain_stop(err, control.reason(), timeout)) },
     };
     if let Some(e) = &outcome.error {
         tracing::info!(job_id = %outcome.id, status = %outcome.status, code = %e.code, attempt = job.attempt, "job attempt ended");
     }
     ctx.writer.finish(outcome);
+}
+
+/// One attempt: plan the call again, run it; its result or error, and the lines it wrote when
+/// the job asked for them.
+async fn attempt(
+    ctx: &RunContext,
+    job: &ClaimedJob,
+    token: &tokio_util::sync::CancellationToken,
+) -> (Result<Json, JobError>, Option<Vec<String>>) {
+    let params: Vec<ParamRequest> = match serde_json::from_value(job.params.clone()) {
+        Ok(p) => p,
+        Err(e) => return (Err(error("invalid_params", format!("stored parameters are unreadable: {e}"))), None),
+    };
+    let mut prepared = match ctx.procedures.prepare(&job.procedure_name, None, &params, job.is_function).await {
+        Ok(p) => p,
+        Err(e) => return (Err(error(call_error_code(&e), e.to_string())), None),
+    };
+    prepared.plan.capture_output = job.capture_output;
+    let sink = ctx.writer.sink_for(job.id.clone());
+    match ctx.procedures.backend().call(&prepared.plan, &sink, token).await {
+        Ok(done) => (Ok(Json::Object(done.values)), done.output),
+        Err(CallFailure { error: e, output }) if e.kind == DbErrorKind::Cancelled => {
+            (Err(JobError { code: "cancelled".into(), message: e.message }), output)
+        }
+        Err(failure) => (Err(failure.error.to_job_error()), failure.output),
+    }
 }
 
 /// An interrupted call's error says why it was interrupted.
@@ -118,6 +127,7 @@ fn failed_attempt(ctx: &RunContext, job: &ClaimedJob, (status, err): (JobStatus,
         result: None,
         error: Some(err),
         retry_in,
+        output: None,
     }
 }
 

@@ -46,6 +46,10 @@ pub struct CallRequest {
     /// Retry policy; none: one attempt.
     #[serde(default)]
     pub retry: Option<crate::jobs::retry::RetryPolicy>,
+    /// Capture the lines the call writes (`DBMS_OUTPUT`, `RAISE NOTICE`) into the job's
+    /// `output` (or the synchronous answer's).
+    #[serde(default)]
+    pub capture_output: bool,
 }
 
 impl CallRequest {

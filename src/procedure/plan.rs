@@ -68,6 +68,9 @@ pub struct CallPlan {
     pub return_key: Option<String>,
     /// The request's parameters with direction and type filled in from the catalog.
     pub normalized: Vec<ParamRequest>,
+    /// Capture the lines the call writes (`DBMS_OUTPUT`, `RAISE NOTICE`): the request's
+    /// `capture_output`, set by whoever prepares the call (planning leaves it off).
+    pub capture_output: bool,
 }
 
 impl CallPlan {
@@ -244,7 +247,7 @@ fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Res
     }
     let return_key = (sig.kind == RoutineKind::Function)
         .then(|| slot.map(|s| s.name.clone()).unwrap_or_else(|| "return".to_string()));
-    Ok(CallPlan { signature: sig.clone(), args, return_key, normalized })
+    Ok(CallPlan { signature: sig.clone(), args, return_key, normalized, capture_output: false })
 }
 
 fn check_direction(arg: &Argument, p: &ParamRequest) -> Result<(), PlanError> {

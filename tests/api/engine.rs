@@ -24,6 +24,7 @@ fn new_job(name: &str) -> NewJob {
         retry: None,
         timeout_ms: None,
         idempotency_key: None,
+        capture_output: false,
     }
 }
 
@@ -45,6 +46,7 @@ async fn a_terminal_job_never_changes_again() {
         result: Some(json!({"p": 1})),
         error: None,
         retry_in: None,
+        output: Some(vec!["kept".into()]),
     };
     // Another instance, or an earlier attempt, cannot end it.
     assert!(store.finish("instance-b", std::slice::from_ref(&done)).await.unwrap().is_empty());
@@ -60,6 +62,7 @@ async fn a_terminal_job_never_changes_again() {
         result: None,
         error: Some(JobError { code: "late".into(), message: "late".into() }),
         retry_in: None,
+        output: Some(vec!["late".into()]),
     };
     assert!(
         store.finish("instance-a", std::slice::from_ref(&late)).await.unwrap().is_empty(),
@@ -74,6 +77,7 @@ async fn a_terminal_job_never_changes_again() {
     assert_eq!(row.status, JobStatus::Completed);
     assert_eq!(row.progress, 100);
     assert_eq!(row.result, Some(json!({"p": 1})));
+    assert_eq!(row.output, Some(vec!["kept".to_string()]), "the output is written with the outcome, once");
     assert_eq!(row.error, None);
     assert_eq!(row.attempts, 1);
 }

@@ -7,6 +7,13 @@
 //! BEGIN :1 := "APP"."FUNC"("P_A" => :2); END;
 //! ```
 //!
+//! When the request asks for the call's output, the block first empties and enables the
+//! session's `DBMS_OUTPUT` buffer (`output::ENABLE_OUTPUT`; no binds, so numbering is unchanged):
+//!
+//! ```text
+//! BEGIN DBMS_OUTPUT.DISABLE; DBMS_OUTPUT.ENABLE(NULL); "APP"."PROC"("P_INPUT" => :1); END;
+//! ```
+//!
 //! JSON arguments (Oracle 21c+) cannot be bound directly; they go through a `JSON` local filled
 //! from the bind's text and serialized back into it after the call. Binds are numbered in the
 //! order they first appear in the text, which is how Oracle numbers PL/SQL binds.
@@ -19,6 +26,7 @@ use crate::procedure::types::{Direction, ParamType};
 use crate::procedure::value::Value;
 
 use super::convert::{bind_spec, is_json, BindSpec};
+use super::output::ENABLE_OUTPUT;
 
 /// Which value a bind carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +132,11 @@ pub(super) fn build_block(plan: &CallPlan) -> Result<Block, DbError> {
         post.push(format!("SELECT JSON_SERIALIZE(l_0 RETURNING CLOB) INTO t_0 FROM DUAL; :{pos} := t_0;"));
     }
 
-    let mut statements = pre;
+    let mut statements = Vec::new();
+    if plan.capture_output {
+        statements.push(ENABLE_OUTPUT.to_string());
+    }
+    statements.extend(pre);
     statements.push(format!("{assign}{call};"));
     statements.extend(post);
     let body = format!("BEGIN {} END;", statements.join(" "));
@@ -215,6 +227,43 @@ mod tests {
         assert!(!b.binds[0].returns && b.binds[1].returns);
         assert_eq!(b.binds[1].spec.oratype, OracleType::Varchar2(32767));
         assert_eq!(out_key(&p, b.binds[1].slot), "p_output");
+    }
+
+    #[test]
+    fn output_is_enabled_in_the_calls_own_block_when_asked() {
+        let params = json!([{"name": "p_input", "value": "x"}, {"name": "p_output", "direction": "OUT"}]);
+        let mut p = plan(&proc_test(), params, false);
+        let without = build_block(&p).unwrap();
+        assert!(!without.sql.contains("DBMS_OUTPUT"), "{}", without.sql);
+        p.capture_output = true;
+        let with = build_block(&p).unwrap();
+        assert_eq!(
+            with.sql,
+            "BEGIN DBMS_OUTPUT.DISABLE; DBMS_OUTPUT.ENABLE(NULL); \"APP\".\"PROC_TEST\"(\"P_INPUT\" => :1, \"P_OUTPUT\" => :2); END;"
+        );
+        assert_eq!(with.binds, without.binds, "enabling the output adds no bind");
+
+        // A function, and a block with a DECLARE section: the buffer is enabled before anything runs.
+        let f = sig(
+            None,
+            "F",
+            RoutineKind::Function,
+            vec![arg("P_DOC", Direction::In, ParamType::Json, "JSON", false)],
+            Some(arg("return", Direction::Out, ParamType::Number, "NUMBER", false)),
+        );
+        let mut p = plan(&f, json!([{"name": "p_doc", "value": {"a": 1}}]), true);
+        p.capture_output = true;
+        assert_eq!(
+            build_block(&p).unwrap().sql,
+            "DECLARE l_1 JSON; t_1 CLOB; BEGIN DBMS_OUTPUT.DISABLE; DBMS_OUTPUT.ENABLE(NULL); \
+             t_1 := :1; SELECT JSON(t_1) INTO l_1 FROM DUAL; :2 := \"APP\".\"F\"(\"P_DOC\" => l_1); END;"
+        );
+        let p = plan(&sig(None, "NOARGS", RoutineKind::Procedure, vec![], None), json!([]), false);
+        let p = CallPlan { capture_output: true, ..p };
+        assert_eq!(
+            build_block(&p).unwrap().sql,
+            "BEGIN DBMS_OUTPUT.DISABLE; DBMS_OUTPUT.ENABLE(NULL); \"APP\".\"NOARGS\"; END;"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Running a planned call: the block from `block`, executed on a pooled session in the blocking
-//! pool, its OUT values read back; milestones relayed to the async side; cancellation by
-//! `Connection::break_execution` from another thread.
+//! pool, its OUT values read back, and its `DBMS_OUTPUT` lines when asked (`output`); milestones
+//! relayed to the async side; cancellation by `Connection::break_execution` from another thread.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,13 +12,14 @@ use serde_json::Map;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{DbError, DbErrorKind, OutValues};
+use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, OutValues};
 use crate::jobs::model::{Milestone, ProgressSink};
 use crate::procedure::plan::CallPlan;
 
 use super::block::{build_block, out_key};
 use super::convert::{as_declared, is_lob, needs_temp_lob, temp_lob, Arg, OutValue, PLSQL_INLINE_LOB};
 use super::error::{map_error, map_pool_error, USER_CANCEL};
+use super::output;
 
 /// How often a break is sent again while a cancelled call has not returned (a break that
 /// arrives between two round trips can be missed).
@@ -32,7 +33,7 @@ pub(super) async fn execute(
     plan: &CallPlan,
     progress: &dyn ProgressSink,
     cancel: &CancellationToken,
-) -> Result<OutValues, DbError> {
+) -> Result<CallOutput, CallFailure> {
     let (events, mut milestones) = mpsc::unbounded_channel();
     let running: Running = Arc::default();
     let mut task = {
@@ -56,7 +57,7 @@ pub(super) async fn execute(
     }
     joined.unwrap_or_else(|e| {
         tracing::error!(error = %e, "Oracle call task failed");
-        Err(DbError::statement("internal_error", "the gateway failed while running this call"))
+        Err(DbError::statement("internal_error", "the gateway failed while running this call").into())
     })
 }
 
@@ -100,28 +101,33 @@ fn run(
     events: &mpsc::UnboundedSender<Milestone>,
     cancel: &CancellationToken,
     running: &Running,
-) -> Result<OutValues, DbError> {
+) -> Result<CallOutput, CallFailure> {
     if cancel.is_cancelled() {
-        return Err(cancelled());
+        return Err(cancelled().into());
     }
     let conn = Arc::new(pool.get().map_err(|e| map_pool_error(&e))?);
     let result = run_on(&conn, plan, events, cancel, running);
     running.lock().expect("running lock").take();
+    // The lines are read on this same session, after a failed call too. Not after an
+    // interrupted one: a break may still be pending on the session, which is dropped anyway.
+    let collected = (plan.capture_output && !cancel.is_cancelled()).then(|| output::collect(&conn));
+    let output_clean = collected.as_ref().map_or(true, |c| c.clean);
+    let output = collected.map(|c| c.lines);
     let ended = match &result {
         // The procedure's own work is committed with it, as a CALL in autocommit mode would be.
         Ok(_) => conn.commit().map_err(|e| call_error(&e, cancel)),
         Err(_) => conn.rollback().map_err(|e| map_error(&e)),
     };
-    if cancel.is_cancelled() || ended.is_err() {
-        // A break may still be pending on this session, or its state is unknown: it leaves the pool.
+    if cancel.is_cancelled() || ended.is_err() || !output_clean {
+        // A break may still be pending on this session, its state is unknown, or its output
+        // buffer may still hold lines: it leaves the pool.
         if let Err(e) = conn.close_with_mode(CloseMode::Drop) {
             tracing::debug!(error = %e, "could not drop an interrupted Oracle session");
         }
     }
     match (result, ended) {
-        (Ok(out), Ok(())) => Ok(out),
-        (Ok(_), Err(e)) => Err(e),
-        (Err(e), _) => Err(e),
+        (Ok(values), Ok(())) => Ok(CallOutput { values, output }),
+        (Ok(_), Err(error)) | (Err(error), _) => Err(CallFailure { error, output }),
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `block.rs`: the PL/SQL anonymous block for a call
 //! - `convert.rs`: binds and OUT / cursor values, exactly
 //! - `call.rs`: running a call, milestones, cancellation (`break_execution`)
+//! - `output.rs`: the call's `DBMS_OUTPUT` lines, when the request asks for them
 //! - `store.rs`: every `ASYNC_JOBS` statement
 //! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
 
@@ -19,6 +20,7 @@ mod call;
 mod catalog;
 mod convert;
 mod error;
+mod output;
 mod store;
 pub mod url;
 
@@ -31,7 +33,7 @@ use oracle::Connection;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{DbError, JobStore, OutValues, ProcedureBackend};
+use crate::db::{CallFailure, CallOutput, DbError, JobStore, ProcedureBackend};
 use crate::jobs::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
     ProgressSink, PurgeFilter, Rescued,
@@ -202,7 +204,7 @@ impl ProcedureBackend for OracleBackend {
         plan: &CallPlan,
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
-    ) -> Result<OutValues, DbError> {
+    ) -> Result<CallOutput, CallFailure> {
         call::execute(&self.pool, plan, progress, cancel).await
     }
 }

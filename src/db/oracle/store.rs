@@ -95,13 +95,13 @@ macro_rules! job_columns {
     () => {
         "JOB_ID, STATUS, PROCEDURE_NAME, PARAMS, OWNER, PROGRESS, CREATED_AT, START_TIME, END_TIME, DURATION, \
          RESULT, ERROR_CODE, ERROR_MSG, ATTEMPTS, PRIORITY, MAX_ATTEMPTS, ATTEMPT_HISTORY, RUN_AT, INSTANCE_ID, \
-         CANCEL_REQUESTED"
+         CANCEL_REQUESTED, OUTPUT"
     };
 }
 
 macro_rules! claimed_columns {
     () => {
-        "JOB_ID, PROCEDURE_NAME, PARAMS, IS_FUNCTION, ATTEMPTS, RETRY_POLICY, TIMEOUT_MS"
+        "JOB_ID, PROCEDURE_NAME, PARAMS, IS_FUNCTION, ATTEMPTS, RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT"
     };
 }
 
@@ -136,15 +136,15 @@ pub(super) const PING_SQL: &str = "SELECT 1 FROM DUAL";
 /// ASYNC_JOBS_IDEMPOTENCY_UX); the job holding it is then looked up.
 pub(super) const INSERT_SQL: &str = concat!(
     "INSERT INTO ASYNC_JOBS (JOB_ID, STATUS, PROCEDURE_NAME, START_TIME, CREATED_AT, PROGRESS, OWNER, IS_FUNCTION,
-                        PRIORITY, RUN_AT, MAX_ATTEMPTS, TIMEOUT_MS, IDEMPOTENCY_KEY, ATTEMPTS, CANCEL_REQUESTED,
-                        ATTEMPT_HISTORY, PARAMS, RETRY_POLICY)
+                        PRIORITY, RUN_AT, MAX_ATTEMPTS, TIMEOUT_MS, IDEMPOTENCY_KEY, CAPTURE_OUTPUT, ATTEMPTS,
+                        CANCEL_REQUESTED, ATTEMPT_HISTORY, PARAMS, RETRY_POLICY)
 VALUES (:job_id, 'pending', :procedure_name, ",
     now!(),
     ", ",
     now!(),
     ", 0, :owner, :is_function, :priority, NVL(:run_at, ",
     now!(),
-    "), :max_attempts, :timeout_ms, :idempotency_key, 0, 0, '[]', :params, :retry_policy)"
+    "), :max_attempts, :timeout_ms, :idempotency_key, :capture_output, 0, 0, '[]', :params, :retry_policy)"
 );
 
 /// Matches the unique index's expression, so the lookup uses it.
@@ -246,9 +246,9 @@ END;";
 
 /// Ends one attempt: terminal, or back to pending (retry) when `:status` is `pending`.
 /// Conditional on the job still running here, in the same attempt: a late or stale write
-/// changes nothing. `:result` and `:message` are assigned whole, as the last binds before the
-/// small WHERE binds (LOB values may be temporary LOBs); the history entry gets a shortened
-/// `:history_message`.
+/// changes nothing. `:result`, `:message` and `:output` (the captured lines, JSON) are assigned
+/// whole, as the last binds before the small WHERE binds (LOB values may be temporary LOBs); the
+/// history entry gets a shortened `:history_message`.
 pub(super) const FINISH_SQL: &str = concat!(
     "UPDATE ASYNC_JOBS
    SET STATUS = :status,
@@ -268,7 +268,7 @@ pub(super) const FINISH_SQL: &str = concat!(
     " END,
        INSTANCE_ID = CASE WHEN :status = 'pending' THEN NULL ELSE INSTANCE_ID END,
        HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0,
-       RESULT = :result, ERROR_MSG = :message
+       RESULT = :result, ERROR_MSG = :message, OUTPUT = :output
  WHERE JOB_ID = :job_id AND STATUS = 'running' AND INSTANCE_ID = :instance_id AND ATTEMPTS = :attempt"
 );
 
@@ -476,6 +476,7 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
             ("retry_policy", &clob_column(conn, policy)?),
             ("timeout_ms", &j.timeout_ms),
             ("idempotency_key", &varchar_opt(j.idempotency_key.as_deref())),
+            ("capture_output", &i64::from(j.capture_output)),
         ]);
         match result {
             Ok(()) => out.push(Inserted::New),
@@ -519,6 +520,7 @@ fn claimed_rows(cursor: &mut RefCursor) -> Result<Vec<ClaimedJob>, DbError> {
             attempt: r.get::<usize, Option<i32>>(4).map_err(db)?.unwrap_or(1),
             retry: r.get::<usize, Option<String>>(5).map_err(db)?.and_then(|p| serde_json::from_str(&p).ok()),
             timeout_ms: r.get(6).map_err(db)?,
+            capture_output: r.get::<usize, Option<i64>>(7).map_err(db)?.unwrap_or(0) != 0,
         });
     }
     Ok(out)
@@ -667,6 +669,7 @@ pub(super) fn finish(conn: &Connection, instance_id: &str, outcomes: &[Outcome])
             ("result", &clob_column(conn, o.result.as_ref().map(json_text))?),
             ("code", &varchar_opt(code)),
             ("message", &clob_column(conn, message)?),
+            ("output", &clob_column(conn, o.output.as_ref().and_then(|lines| serde_json::to_string(lines).ok()))?),
             ("retry_in", &o.retry_in.map_or(0.0, |d| d.as_secs_f64())),
             ("history_message", &varchar_opt(short.as_deref())),
             ("job_id", &varchar(o.id.as_str())),
@@ -856,6 +859,7 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         run_at: time(17)?.unwrap_or(created_at),
         instance_id: text(18)?,
         cancel_requested: number(19)?.unwrap_or(0) != 0,
+        output: parse_json(text(20)?).and_then(|o| serde_json::from_value(o).ok()),
     })
 }
 
@@ -900,13 +904,26 @@ mod tests {
         assert!(FINISH_SQL
             .contains("PROGRESS = CASE :status WHEN 'pending' THEN 0 WHEN 'cancelled' THEN PROGRESS ELSE 100 END"));
         // LOB binds last, then only the small WHERE binds.
-        assert!(FINISH_SQL.contains("RESULT = :result, ERROR_MSG = :message\n WHERE JOB_ID = :job_id"));
+        assert!(
+            FINISH_SQL.contains("RESULT = :result, ERROR_MSG = :message, OUTPUT = :output\n WHERE JOB_ID = :job_id")
+        );
         assert!(INSERT_SQL.ends_with(":params, :retry_policy)"));
         assert!(HEARTBEAT_SQL.contains("AND STATUS = 'running' AND INSTANCE_ID = :instance_id"));
         assert!(CANCEL_PENDING_SQL.ends_with("AND STATUS = 'pending'"));
         assert!(CANCEL_RUNNING_SQL.ends_with("AND STATUS = 'running'"));
         assert!(RESCUE_SQL.contains("WHERE JOB_ID = l_ids(i) AND STATUS = 'running'"));
         assert!(RESCUE_SQL.contains("FOR UPDATE SKIP LOCKED;"));
+    }
+
+    #[test]
+    fn output_columns_are_inserted_claimed_written_and_read() {
+        assert!(INSERT_SQL.contains(":idempotency_key, :capture_output, 0, 0, '[]', :params, :retry_policy)"));
+        for claim in [CLAIM_SQL, CLAIM_PICKED_SQL] {
+            assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS"), "{claim}");
+        }
+        // Written by the outcome's own statement, as a LOB bind before the WHERE binds.
+        assert!(FINISH_SQL.contains("ERROR_MSG = :message, OUTPUT = :output\n WHERE"));
+        assert!(GET_SQL.contains("CANCEL_REQUESTED, OUTPUT FROM ASYNC_JOBS") && PAGE_SQL.contains("OUTPUT FROM"));
     }
 
     #[test]
@@ -972,6 +989,8 @@ mod tests {
             "TIMEOUT_MS",
             "ATTEMPT_HISTORY",
             "IDEMPOTENCY_KEY",
+            "CAPTURE_OUTPUT",
+            "OUTPUT",
         ] {
             assert!(all.contains(&format!("add_column('{column}'")), "{column} is not added to an old table");
         }
@@ -1100,6 +1119,8 @@ mod tests {
             ("PURGE", PURGE_SQL),
             ("DESCRIBE", super::super::catalog::DESCRIBE_SQL),
             ("RESOLVE", super::super::catalog::RESOLVE_SQL),
+            ("READ_OUTPUT", super::super::output::READ_LINES_SQL),
+            ("DISABLE_OUTPUT", super::super::output::DISABLE_OUTPUT_SQL),
         ];
         for (name, sql) in statements {
             let code = lex_check(sql).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -4,16 +4,17 @@
 
 use postgres_types::{ToSql, Type};
 use serde_json::{Map, Value as Json};
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{DbError, DbErrorKind, OutValues};
+use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, OutValues};
 use crate::jobs::model::{Milestone, ProgressSink};
 use crate::procedure::name::quote_identifier;
 use crate::procedure::plan::CallPlan;
 use crate::procedure::signature::RoutineKind;
 use crate::procedure::types::ParamType;
 
+use super::connect::{Object, Pool};
 use super::decode::PgJson;
 use super::error::{map_error, map_pool_error, QUERY_CANCELED};
 
@@ -51,11 +52,11 @@ pub(super) fn build_statement(plan: &CallPlan) -> CallStatement {
 }
 
 pub(super) async fn execute(
-    pool: &deadpool_postgres::Pool,
+    pool: &Pool,
     plan: &CallPlan,
     progress: &dyn ProgressSink,
     cancel: &CancellationToken,
-) -> Result<OutValues, DbError> {
+) -> Result<CallOutput, CallFailure> {
     let client = pool.get().await.map_err(map_pool_error)?;
     let stmt = build_statement(plan);
     progress.reached(Milestone::ParamsBound);
@@ -64,17 +65,43 @@ pub(super) async fn execute(
     progress.reached(Milestone::Prepared);
     let params: Vec<&(dyn ToSql + Sync)> = stmt.binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
 
+    // From here to `end_call` the connection carries this call's statements only (see notices.rs).
+    client.notices.begin_call(plan.capture_output);
+    let (result, reusable) = run(&client, plan, &prepared, &params, progress, cancel).await;
+    let output = client.notices.end_call();
+    if !reusable {
+        // The connection is in an unknown state: do not hand it back to the pool.
+        let _ = Object::take(client);
+    }
+    match result {
+        Ok(values) => Ok(CallOutput { values, output }),
+        Err(error) => Err(CallFailure { error, output }),
+    }
+}
+
+/// Runs the prepared call (in a transaction when it returns cursors) and reads its OUT values.
+/// Also says whether the connection may go back to the pool.
+async fn run(
+    client: &Object,
+    plan: &CallPlan,
+    prepared: &Statement,
+    params: &[&(dyn ToSql + Sync)],
+    progress: &dyn ProgressSink,
+    cancel: &CancellationToken,
+) -> (Result<OutValues, DbError>, bool) {
     // A refcursor only lives until its transaction ends: run such calls in one.
     let with_cursor = plan.has_cursor_output();
     if with_cursor {
-        client.batch_execute("BEGIN").await.map_err(map_error)?;
+        if let Err(e) = client.batch_execute("BEGIN").await {
+            return (Err(map_error(e)), true);
+        }
     }
     let result = async {
-        let rows = cancellable(&client, cancel, client.query(&prepared, &params)).await?;
+        let rows = cancellable(client, cancel, client.query(prepared, params)).await?;
         progress.reached(Milestone::Executed);
         let mut out = row_values(plan, rows.first())?;
         if with_cursor {
-            fetch_cursors(&client, plan, &mut out, cancel).await?;
+            fetch_cursors(client, plan, &mut out, cancel).await?;
         }
         Ok(out)
     }
@@ -82,12 +109,10 @@ pub(super) async fn execute(
     if with_cursor {
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         if client.batch_execute(end).await.is_err() {
-            // The connection is in an unknown state: do not hand it back to the pool.
-            let _ = deadpool_postgres::Object::take(client);
-            return result;
+            return (result, false);
         }
     }
-    result
+    (result, true)
 }
 
 /// Runs `query`; when `cancel` fires, asks the server to cancel it and waits for the statement
@@ -206,6 +231,7 @@ mod tests {
             args,
             return_key: None,
             normalized: vec![],
+            capture_output: false,
         }
     }
 

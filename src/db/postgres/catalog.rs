@@ -5,6 +5,7 @@ use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::signature::{Argument, RoutineKind, Signature};
 use crate::procedure::types::{Direction, ParamType};
 
+use super::connect::Object;
 use super::error::map_error;
 
 /// Every procedure or function named `$1` in schema `$2` (or, without a schema, in the first
@@ -32,10 +33,7 @@ SELECT n.nspname::text, p.proname::text, p.prokind::text,
 
 const VOID_OID: i64 = 2278;
 
-pub(super) async fn describe(
-    client: &deadpool_postgres::Object,
-    name: &ProcedureName,
-) -> Result<Vec<Signature>, DbError> {
+pub(super) async fn describe(client: &Object, name: &ProcedureName) -> Result<Vec<Signature>, DbError> {
     let parts = name.parts();
     let (schema, routine) = match parts {
         [routine] => (None, routine),

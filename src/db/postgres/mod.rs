@@ -5,19 +5,20 @@ mod catalog;
 mod connect;
 pub(crate) mod decode;
 mod error;
+mod notices;
 mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::Runtime;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{DbError, JobStore, OutValues, ProcedureBackend};
+use crate::db::{CallFailure, CallOutput, DbError, JobStore, ProcedureBackend};
 use crate::jobs::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
     ProgressSink, PurgeFilter, Rescued,
@@ -26,6 +27,7 @@ use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
 use crate::procedure::signature::Signature;
 
+use connect::{Object, PgManager, Pool};
 use error::{map_error, map_pool_error};
 
 pub struct PgBackend {
@@ -43,11 +45,7 @@ impl PgBackend {
             config.application_name("procgate");
         }
         config.connect_timeout(Duration::from_secs(10));
-        let manager = Manager::from_connect(
-            config.clone(),
-            connect::MainRuntimeConnect { runtime: tokio::runtime::Handle::current() },
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
+        let manager = PgManager { config: config.clone(), runtime: tokio::runtime::Handle::current() };
         let pool = Pool::builder(manager)
             .max_size(pool_size)
             .runtime(Runtime::Tokio1)
@@ -58,7 +56,7 @@ impl PgBackend {
         Ok(Self { pool, config })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
+    async fn client(&self) -> Result<Object, DbError> {
         self.pool.get().await.map_err(map_pool_error)
     }
 
@@ -191,7 +189,7 @@ impl ProcedureBackend for PgBackend {
         plan: &CallPlan,
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
-    ) -> Result<OutValues, DbError> {
+    ) -> Result<CallOutput, CallFailure> {
         call::execute(&self.pool, plan, progress, cancel).await
     }
 }

@@ -15,6 +15,7 @@ use crate::jobs::model::{
 };
 use crate::procedure::name::ProcedureName;
 
+use super::connect::Object;
 use super::error::map_error;
 
 /// The channel other instances LISTEN on for new jobs.
@@ -32,13 +33,13 @@ pub(super) const CANCEL_CHANNEL: &str = "procgate_cancel";
 const INSERT_SQL: &str = "
 WITH ins AS (
     INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, is_function, priority, run_at,
-                            max_attempts, retry_policy, timeout_ms, idempotency_key)
+                            max_attempts, retry_policy, timeout_ms, idempotency_key, capture_output)
     SELECT t.id, 'pending', t.name, t.params, t.owner, t.is_function, t.priority, coalesce(t.run_at, now()),
-           t.max_attempts, t.retry_policy, t.timeout_ms, t.idempotency_key
+           t.max_attempts, t.retry_policy, t.timeout_ms, t.idempotency_key, t.capture_output
       FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::int2[], $7::timestamptz[],
-                  $8::int4[], $9::jsonb[], $10::int8[], $11::text[]) WITH ORDINALITY
+                  $8::int4[], $9::jsonb[], $10::int8[], $11::text[], $12::bool[]) WITH ORDINALITY
            AS t(id, name, params, owner, is_function, priority, run_at, max_attempts, retry_policy, timeout_ms,
-                idempotency_key, ord)
+                idempotency_key, capture_output, ord)
      ORDER BY t.ord
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING job_id)
@@ -62,7 +63,8 @@ UPDATE async_jobs j
             LIMIT $2
               FOR UPDATE SKIP LOCKED))
    AND j.status = 'pending'
-RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms";
+RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
+          j.capture_output";
 
 /// With per-procedure limits: due pending jobs in claim order (locked), except those of
 /// procedures already at their limit; the caller picks within each procedure's room.
@@ -79,7 +81,8 @@ UPDATE async_jobs j
    SET status = 'running', progress = 10, start_time = now(), instance_id = $1,
        heartbeat_at = now(), attempts = j.attempts + 1, cancel_requested = false
  WHERE j.job_id = ANY ($2) AND j.status = 'pending'
-RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms";
+RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
+          j.capture_output";
 
 /// Claimers that enforce per-procedure limits take turns, so two never count the same free slot.
 const LIMITED_CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(7305825160237150002)";
@@ -101,7 +104,7 @@ UPDATE async_jobs j
        end_time = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END,
        duration = CASE WHEN o.status = 'pending' THEN NULL
                        ELSE round(extract(epoch FROM now() - j.start_time)::numeric, 2)::text || 's' END,
-       result = o.result, error_code = o.code, error_msg = o.message,
+       result = o.result, error_code = o.code, error_msg = o.message, output = o.output,
        run_at = CASE WHEN o.status = 'pending' THEN now() + make_interval(secs => o.retry_in) ELSE j.run_at END,
        attempt_history = CASE WHEN o.code IS NULL THEN j.attempt_history
                               ELSE j.attempt_history || jsonb_build_array(jsonb_build_object(
@@ -109,8 +112,8 @@ UPDATE async_jobs j
                                    'started_at', j.start_time, 'ended_at', now(), 'instance_id', j.instance_id)) END,
        instance_id = CASE WHEN o.status = 'pending' THEN NULL ELSE j.instance_id END,
        heartbeat_at = NULL, cancel_requested = false
-  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[])
-       AS o(id, status, result, code, message, retry_in, attempt)
+  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[], $9::jsonb[])
+       AS o(id, status, result, code, message, retry_in, attempt, output)
  WHERE j.job_id = o.id AND j.status = 'running' AND j.instance_id = $8 AND j.attempts = o.attempt
 RETURNING j.job_id";
 
@@ -161,7 +164,7 @@ RETURNING j.job_id, j.status";
 
 const JOB_COLUMNS: &str = "job_id, status, procedure_name, params, owner, progress, created_at, start_time,
        end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
-       run_at, instance_id, cancel_requested";
+       run_at, instance_id, cancel_requested, output";
 
 const LIST_WHERE: &str = "
  WHERE ($1::text[] IS NULL OR status = ANY ($1))
@@ -183,7 +186,7 @@ DELETE FROM async_jobs
               FOR UPDATE SKIP LOCKED))
    AND status = ANY ($1)";
 
-pub(super) async fn insert(client: &deadpool_postgres::Object, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
+pub(super) async fn insert(client: &Object, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
     let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
     let names: Vec<&str> = jobs.iter().map(|j| j.procedure_name.as_str()).collect();
     let params: Vec<&Json> = jobs.iter().map(|j| &j.params).collect();
@@ -196,11 +199,25 @@ pub(super) async fn insert(client: &deadpool_postgres::Object, jobs: &[NewJob]) 
         jobs.iter().map(|j| j.retry.as_ref().and_then(|r| serde_json::to_value(r).ok())).collect();
     let timeouts: Vec<Option<i64>> = jobs.iter().map(|j| j.timeout_ms).collect();
     let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
+    let capture: Vec<bool> = jobs.iter().map(|j| j.capture_output).collect();
     let stmt = client.prepare_cached(INSERT_SQL).await.map_err(map_error)?;
     let rows = client
         .query(
             &stmt,
-            &[&ids, &names, &params, &owners, &fns, &prios, &run_at, &max_attempts, &policies, &timeouts, &keys],
+            &[
+                &ids,
+                &names,
+                &params,
+                &owners,
+                &fns,
+                &prios,
+                &run_at,
+                &max_attempts,
+                &policies,
+                &timeouts,
+                &keys,
+                &capture,
+            ],
         )
         .await
         .map_err(map_error)?;
@@ -234,7 +251,7 @@ pub(super) async fn insert(client: &deadpool_postgres::Object, jobs: &[NewJob]) 
 }
 
 pub(super) async fn claim(
-    client: &mut deadpool_postgres::Object,
+    client: &mut Object,
     instance_id: &str,
     limit: usize,
     limits: &[ProcedureLimit],
@@ -304,11 +321,12 @@ fn claimed_from_row(r: &Row) -> ClaimedJob {
         attempt: r.get(4),
         retry: r.get::<_, Option<Json>>(5).and_then(|p| serde_json::from_value(p).ok()),
         timeout_ms: r.get(6),
+        capture_output: r.get(7),
     }
 }
 
 pub(super) async fn record_progress(
-    client: &deadpool_postgres::Object,
+    client: &Object,
     instance_id: &str,
     updates: &[(JobId, i16)],
 ) -> Result<(), DbError> {
@@ -319,11 +337,7 @@ pub(super) async fn record_progress(
     Ok(())
 }
 
-pub(super) async fn finish(
-    client: &deadpool_postgres::Object,
-    instance_id: &str,
-    outcomes: &[Outcome],
-) -> Result<Vec<JobId>, DbError> {
+pub(super) async fn finish(client: &Object, instance_id: &str, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError> {
     let ids: Vec<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
     let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
     let results: Vec<Option<&Json>> = outcomes.iter().map(|o| o.result.as_ref()).collect();
@@ -331,19 +345,17 @@ pub(super) async fn finish(
     let messages: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_ref().map(|e| e.message.as_str())).collect();
     let retry_in: Vec<f64> = outcomes.iter().map(|o| o.retry_in.map_or(0.0, |d| d.as_secs_f64())).collect();
     let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
+    let output: Vec<Option<Json>> =
+        outcomes.iter().map(|o| o.output.as_ref().and_then(|lines| serde_json::to_value(lines).ok())).collect();
     let stmt = client.prepare_cached(FINISH_SQL).await.map_err(map_error)?;
     let rows = client
-        .query(&stmt, &[&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id])
+        .query(&stmt, &[&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output])
         .await
         .map_err(map_error)?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
 }
 
-pub(super) async fn heartbeat(
-    client: &deadpool_postgres::Object,
-    instance_id: &str,
-    running: &[JobId],
-) -> Result<Vec<JobId>, DbError> {
+pub(super) async fn heartbeat(client: &Object, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
     let ids: Vec<&str> = running.iter().map(JobId::as_str).collect();
     let stmt = client.prepare_cached(HEARTBEAT_SQL).await.map_err(map_error)?;
     let rows = client.query(&stmt, &[&instance_id, &ids]).await.map_err(map_error)?;
@@ -352,11 +364,7 @@ pub(super) async fn heartbeat(
     Ok(running.iter().filter(|id| !keep.contains(id.as_str())).cloned().collect())
 }
 
-pub(super) async fn cancel(
-    client: &deadpool_postgres::Object,
-    id: &JobId,
-    owner: Option<&str>,
-) -> Result<CancelOutcome, DbError> {
+pub(super) async fn cancel(client: &Object, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, DbError> {
     // Each step is one conditional statement; a job that moves on between them is caught by the next.
     if client.query_opt(CANCEL_PENDING_SQL, &[&id.as_str(), &owner]).await.map_err(map_error)?.is_some() {
         return Ok(CancelOutcome::Cancelled);
@@ -382,11 +390,7 @@ pub(super) async fn cancel(
     })
 }
 
-pub(super) async fn rescue(
-    client: &deadpool_postgres::Object,
-    lease: Duration,
-    retry_orphans: bool,
-) -> Result<Vec<Rescued>, DbError> {
+pub(super) async fn rescue(client: &Object, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError> {
     let rows = client.query(RESCUE_SQL, &[&lease.as_secs_f64(), &retry_orphans]).await.map_err(map_error)?;
     rows.iter()
         .map(|r| {
@@ -396,18 +400,14 @@ pub(super) async fn rescue(
         .collect()
 }
 
-pub(super) async fn get(
-    client: &deadpool_postgres::Object,
-    id: &JobId,
-    owner: Option<&str>,
-) -> Result<Option<Job>, DbError> {
+pub(super) async fn get(client: &Object, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM async_jobs WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2)");
     let stmt = client.prepare_cached(&sql).await.map_err(map_error)?;
     let row = client.query_opt(&stmt, &[&id.as_str(), &owner]).await.map_err(map_error)?;
     row.as_ref().map(job_from_row).transpose()
 }
 
-pub(super) async fn list(client: &deadpool_postgres::Object, f: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
+pub(super) async fn list(client: &Object, f: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
     let statuses: Option<Vec<&str>> = (!f.statuses.is_empty()).then(|| f.statuses.iter().map(|s| s.as_str()).collect());
     let count_sql = format!("SELECT count(*) FROM async_jobs {LIST_WHERE}");
     let page_sql = format!(
@@ -423,11 +423,7 @@ pub(super) async fn list(client: &deadpool_postgres::Object, f: &ListFilter) -> 
     Ok((total, jobs))
 }
 
-pub(super) async fn delete(
-    client: &deadpool_postgres::Object,
-    id: &JobId,
-    owner: Option<&str>,
-) -> Result<DeleteOutcome, DbError> {
+pub(super) async fn delete(client: &Object, id: &JobId, owner: Option<&str>) -> Result<DeleteOutcome, DbError> {
     let deleted = client.query_opt(DELETE_SQL, &[&id.as_str(), &owner]).await.map_err(map_error)?;
     if deleted.is_some() {
         return Ok(DeleteOutcome::Deleted);
@@ -445,11 +441,7 @@ pub(super) async fn delete(
     })
 }
 
-pub(super) async fn purge_batch(
-    client: &deadpool_postgres::Object,
-    f: &PurgeFilter,
-    batch: i64,
-) -> Result<u64, DbError> {
+pub(super) async fn purge_batch(client: &Object, f: &PurgeFilter, batch: i64) -> Result<u64, DbError> {
     let statuses: Vec<&str> = f.statuses.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
     let days = f.older_than_days.map(|d| d.min(i32::MAX as u32) as i32);
     client.execute(PURGE_SQL, &[&statuses, &days, &f.owner, &batch]).await.map_err(map_error)
@@ -486,5 +478,6 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         run_at: r.get(17),
         instance_id: r.get(18),
         cancel_requested: r.get(19),
+        output: r.get::<_, Option<Json>>(20).and_then(|o| serde_json::from_value(o).ok()),
     })
 }

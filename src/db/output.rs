@@ -1,0 +1,99 @@
+//! What a call returns through [`super::ProcedureBackend::call`]: its OUT values and, when the
+//! request asked for it (`capture_output`), the lines the procedure wrote as it ran — Oracle's
+//! `DBMS_OUTPUT`, PostgreSQL's `RAISE NOTICE`/`INFO`/`WARNING` messages. A failed call keeps
+//! the lines written before its error.
+//!
+//! Both backends collect lines through [`OutputLines`], so the limits are the same everywhere.
+
+use super::{DbError, OutValues};
+
+/// Most lines kept from one call.
+pub const MAX_OUTPUT_LINES: usize = 10_000;
+/// Most bytes of text kept from one call (the lines' lengths added up).
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// The last line of an output that went past a limit.
+pub const TRUNCATED_LINE: &str = "[procgate: output truncated; later lines were not kept]";
+
+/// A call that ran to its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutput {
+    pub values: OutValues,
+    /// The captured lines, in the order written; `None` when the request did not ask for them.
+    pub output: Option<Vec<String>>,
+}
+
+/// A call that failed, with the lines it wrote before the error (`None`: not asked for, or not
+/// readable after an interrupted call).
+#[derive(Debug, Clone)]
+pub struct CallFailure {
+    pub error: DbError,
+    pub output: Option<Vec<String>>,
+}
+
+impl From<DbError> for CallFailure {
+    fn from(error: DbError) -> Self {
+        Self { error, output: None }
+    }
+}
+
+/// Lines collected from one call, within [`MAX_OUTPUT_LINES`] and [`MAX_OUTPUT_BYTES`]; past
+/// either limit further lines are dropped and the output ends with [`TRUNCATED_LINE`].
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct OutputLines {
+    lines: Vec<String>,
+    bytes: usize,
+    truncated: bool,
+}
+
+impl OutputLines {
+    pub fn push(&mut self, line: String) {
+        if self.truncated || self.lines.len() >= MAX_OUTPUT_LINES || self.bytes + line.len() > MAX_OUTPUT_BYTES {
+            self.truncated = true;
+            return;
+        }
+        self.bytes += line.len();
+        self.lines.push(line);
+    }
+
+    /// A line was dropped: nothing more will be kept.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    pub fn into_lines(mut self) -> Vec<String> {
+        if self.truncated {
+            self.lines.push(TRUNCATED_LINE.to_string());
+        }
+        self.lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_kept_in_order_within_the_limits() {
+        let mut out = OutputLines::default();
+        out.push("a".into());
+        out.push(String::new());
+        out.push("c".into());
+        assert!(!out.is_truncated());
+        assert_eq!(out.into_lines(), vec!["a", "", "c"]);
+
+        let mut many = OutputLines::default();
+        for i in 0..MAX_OUTPUT_LINES + 5 {
+            many.push(i.to_string());
+        }
+        assert!(many.is_truncated());
+        let lines = many.into_lines();
+        assert_eq!(lines.len(), MAX_OUTPUT_LINES + 1);
+        assert_eq!((lines[MAX_OUTPUT_LINES - 1].as_str(), lines[MAX_OUTPUT_LINES].as_str()), ("9999", TRUNCATED_LINE));
+
+        let mut big = OutputLines::default();
+        big.push("x".repeat(MAX_OUTPUT_BYTES - 1));
+        big.push("yy".into()); // over the byte limit: dropped, and so is everything after it
+        big.push("z".into());
+        assert_eq!(big.into_lines().len(), 2);
+    }
+}
