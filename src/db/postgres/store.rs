@@ -187,6 +187,26 @@ DELETE FROM async_jobs
    AND status = ANY ($1)";
 
 pub(super) async fn insert(client: &Object, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
+    let mut answers: Vec<Option<Inserted>> = vec![None; jobs.len()];
+    // A key whose job is deleted between the INSERT and the look-up is free again: insert anew.
+    for _ in 0..3 {
+        let open: Vec<usize> = (0..jobs.len()).filter(|&i| answers[i].is_none()).collect();
+        if open.is_empty() {
+            break;
+        }
+        let batch: Vec<NewJob> = open.iter().map(|&i| jobs[i].clone()).collect();
+        for (i, answer) in open.into_iter().zip(insert_once(client, &batch).await?) {
+            answers[i] = answer;
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.ok_or_else(|| DbError::unavailable("an idempotency key kept changing hands; try again")))
+        .collect()
+}
+
+/// One INSERT; `None` for a job whose key is taken by a job that no longer exists.
+async fn insert_once(client: &Object, jobs: &[NewJob]) -> Result<Vec<Option<Inserted>>, DbError> {
     let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
     let names: Vec<&str> = jobs.iter().map(|j| j.procedure_name.as_str()).collect();
     let params: Vec<&Json> = jobs.iter().map(|j| &j.params).collect();
@@ -222,7 +242,7 @@ pub(super) async fn insert(client: &Object, jobs: &[NewJob]) -> Result<Vec<Inser
         .await
         .map_err(map_error)?;
     if rows.len() == jobs.len() {
-        return Ok(vec![Inserted::New; jobs.len()]);
+        return Ok(vec![Some(Inserted::New); jobs.len()]);
     }
     // Some keys were taken: find the jobs that hold them.
     let inserted: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
@@ -242,10 +262,10 @@ pub(super) async fn insert(client: &Object, jobs: &[NewJob]) -> Result<Vec<Inser
         .iter()
         .map(|j| {
             if inserted.contains(j.id.as_str()) {
-                return Inserted::New;
+                return Some(Inserted::New);
             }
             let key = (j.owner.clone(), j.idempotency_key.clone().unwrap_or_default());
-            existing.get(&key).map(|id| Inserted::Existing(JobId::from_db(id.clone()))).unwrap_or(Inserted::New)
+            existing.get(&key).map(|id| Inserted::Existing(JobId::from_db(id.clone())))
         })
         .collect())
 }
