@@ -38,8 +38,11 @@ async fn cancelling_a_running_call_interrupts_it_and_keeps_the_pool_healthy() {
     let app = spawn_app_with(&[("WORKERS", "1"), ("DB_POOL_SIZE", "3"), ("PROGRESS_FLUSH_INTERVAL", "20ms")]).await;
     let id = app.submit(&demora(120.0)).await;
     app.wait_for_job(&id, |j| j["progress"].as_i64().unwrap() >= 50).await;
+    let asked = std::time::Instant::now();
     let resp = app.post(&format!("/jobs/{id}/cancel"), ADMIN, &json!({})).await;
-    // 200 means it ended within CANCEL_WAIT (5 s), far sooner than the call's 120 s.
+    // 200 means it ended within CANCEL_WAIT (5 s), far sooner than the call's 120 s. The time
+    // is reported, not asserted: speed lives in benchmarks.
+    eprintln!("cancel of a running call answered after {:?}", asked.elapsed());
     assert_eq!(resp.status(), 200);
     let job: Json = resp.json().await.unwrap();
     assert_eq!(job["status"], "cancelled", "{job}");
