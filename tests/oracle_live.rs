@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use procgate::config::Settings;
 use procgate::db::Database;
-use procgate::jobs::model::{CancelOutcome, DeleteOutcome, JobId, JobStatus, NewJob, Outcome, Priority};
+use procgate::jobs::model::{CancelOutcome, DeleteOutcome, JobId, JobStatus, NewJob, Outcome};
 use procgate::procedure::name::ProcedureName;
 use procgate::startup::Application;
 use serde_json::{json, Value as Json};
@@ -185,19 +185,7 @@ fn proc_test(input: &str) -> Json {
 }
 
 fn new_job(tag: &str) -> NewJob {
-    NewJob {
-        id: JobId::generate(),
-        procedure_name: "PROC_TEST".into(),
-        params: json!([{"name": "p_input", "value": tag, "direction": "IN", "type": "STRING"}]),
-        owner: OWNER.into(),
-        is_function: false,
-        priority: Priority::Normal,
-        run_at: None,
-        retry: None,
-        timeout_ms: None,
-        idempotency_key: None,
-        capture_output: false,
-    }
+    NewJob::new("PROC_TEST", json!([{"name": "p_input", "value": tag, "direction": "IN", "type": "STRING"}]), OWNER)
 }
 
 fn done(id: &JobId, attempt: i32, status: JobStatus) -> Outcome {

@@ -214,6 +214,26 @@ pub struct NewJob {
     pub capture_output: bool,
 }
 
+impl NewJob {
+    /// A job with a fresh id and every option at its default: normal priority, due now, one
+    /// attempt, `JOB_TIMEOUT`, no idempotency key, no output capture.
+    pub fn new(procedure_name: impl Into<String>, params: Json, owner: impl Into<String>) -> Self {
+        NewJob {
+            id: JobId::generate(),
+            procedure_name: procedure_name.into(),
+            params,
+            owner: owner.into(),
+            is_function: false,
+            priority: Priority::Normal,
+            run_at: None,
+            retry: None,
+            timeout_ms: None,
+            idempotency_key: None,
+            capture_output: false,
+        }
+    }
+}
+
 /// What inserting one job did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {

@@ -7,25 +7,13 @@ use std::sync::Arc;
 
 use procgate::db::Database;
 use procgate::jobs::model::CancelOutcome;
-use procgate::jobs::model::{JobError, JobId, JobStatus, NewJob, Outcome, Priority};
+use procgate::jobs::model::{JobError, JobId, JobStatus, NewJob, Outcome};
 use serde_json::json;
 
 use crate::helpers::*;
 
 fn new_job(name: &str) -> NewJob {
-    NewJob {
-        id: JobId::generate(),
-        procedure_name: name.into(),
-        params: json!([]),
-        owner: "admin".into(),
-        is_function: false,
-        priority: Priority::Normal,
-        run_at: None,
-        retry: None,
-        timeout_ms: None,
-        idempotency_key: None,
-        capture_output: false,
-    }
+    NewJob::new(name, json!([]), "admin")
 }
 
 #[tokio::test]
@@ -138,8 +126,7 @@ async fn two_instances_run_each_job_exactly_once() {
     }
     let db = first.db.client().await;
     eventually("all 200 jobs to complete", || async {
-        let n: i64 =
-            db.query_one("SELECT count(*) FROM async_jobs WHERE status = 'completed'", &[]).await.unwrap().get(0);
+        let n: i64 = count(&db, "SELECT count(*) FROM async_jobs WHERE status = 'completed'").await;
         (n == 200).then_some(())
     })
     .await;
@@ -168,11 +155,7 @@ async fn another_instance_wakes_on_notify_without_polling() {
     let app = spawn_app_with(&[("POLL_INTERVAL", "1h")]).await;
     let db = app.db.client().await;
     eventually("the gateway's LISTEN session", || async {
-        let n: i64 = db
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN procgate_jobs%'", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let n: i64 = count(&db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN procgate_jobs%'").await;
         (n == 1).then_some(())
     })
     .await;
@@ -225,7 +208,7 @@ async fn cleanup_deletes_exactly_the_old_ended_jobs() {
         _ => None,
     });
     assert_eq!(value.as_deref(), Some("1"));
-    let n: i64 = client.query_one("SELECT count(*) FROM async_jobs", &[]).await.unwrap().get(0);
+    let n: i64 = count(&client, "SELECT count(*) FROM async_jobs").await;
     assert_eq!(n, 2);
 }
 

@@ -5,7 +5,7 @@ use serde_json::{json, Value as Json};
 use crate::helpers::*;
 
 async fn jobs_in_table(app: &TestApp) -> i64 {
-    app.db.client().await.query_one("SELECT count(*) FROM async_jobs", &[]).await.unwrap().get(0)
+    count(&app.db.client().await, "SELECT count(*) FROM async_jobs").await
 }
 
 #[tokio::test]

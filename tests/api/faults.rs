@@ -27,7 +27,7 @@ async fn cancelling_a_pending_job_means_it_never_runs() {
     assert_eq!(job["error"]["code"], "cancelled");
     // Free the worker; the cancelled job must not run.
     assert_eq!(app.post(&format!("/jobs/{busy}/cancel"), ADMIN, &json!({})).await.status(), 200);
-    let ran: i64 = app.db.client().await.query_one("SELECT count(*) FROM proc_test_calls", &[]).await.unwrap().get(0);
+    let ran: i64 = count(&app.db.client().await, "SELECT count(*) FROM proc_test_calls").await;
     assert_eq!(ran, 0);
     let err = error_code(app.post(&format!("/jobs/{waiting}/cancel"), ADMIN, &json!({})).await, 409).await;
     assert_eq!(err["code"], "job_ended");
@@ -255,7 +255,7 @@ async fn an_idempotency_key_returns_the_same_job() {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
-    let n: i64 = app.db.client().await.query_one("SELECT count(*) FROM async_jobs", &[]).await.unwrap().get(0);
+    let n: i64 = count(&app.db.client().await, "SELECT count(*) FROM async_jobs").await;
     assert_eq!(n, 3);
     let bad = app
         .client
@@ -339,8 +339,7 @@ async fn shutdown_refuses_new_jobs_and_leaves_nothing_running() {
     assert_eq!(error_code(err, 503).await["code"], "shutting_down");
     let db = app.db.client().await;
     eventually("the interrupted jobs to be written", || async {
-        let n: i64 =
-            db.query_one("SELECT count(*) FROM async_jobs WHERE status = 'running'", &[]).await.unwrap().get(0);
+        let n: i64 = count(&db, "SELECT count(*) FROM async_jobs WHERE status = 'running'").await;
         (n == 0).then_some(())
     })
     .await;

@@ -280,3 +280,8 @@ pub async fn no_call_running(app: &TestApp, procedure: &str) {
     })
     .await;
 }
+
+/// The single `count(*)` a query returns.
+pub async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}

@@ -188,6 +188,6 @@ async fn bulk_delete_of_many_jobs_goes_in_batches() {
     .unwrap();
     let body: Json = app.delete("/jobs?status=completed&older_than=7", ADMIN).await.json().await.unwrap();
     assert_eq!(body["deleted"], 12000);
-    let n: i64 = db.query_one("SELECT count(*) FROM async_jobs", &[]).await.unwrap().get(0);
+    let n: i64 = count(&db, "SELECT count(*) FROM async_jobs").await;
     assert_eq!(n, 0);
 }

@@ -141,7 +141,7 @@ async fn dml_procedure_reports_rows_created() {
         .await;
     let job = app.wait_terminal(&id).await;
     assert_eq!(job["result"], json!({"p_rows_created": 3}), "{job}");
-    let n: i64 = app.db.client().await.query_one("SELECT count(*) FROM demo_rows", &[]).await.unwrap().get(0);
+    let n: i64 = count(&app.db.client().await, "SELECT count(*) FROM demo_rows").await;
     assert_eq!(n, 3);
 }
 

@@ -83,25 +83,19 @@ async fn after_kill_9_and_a_restart_no_job_stays_running_or_runs_twice() {
     }
     let sql = db.client().await;
     eventually("slow jobs to be running", || async {
-        let n: i64 =
-            sql.query_one("SELECT count(*) FROM async_jobs WHERE status = 'running'", &[]).await.unwrap().get(0);
+        let n: i64 = count(&sql, "SELECT count(*) FROM async_jobs WHERE status = 'running'").await;
         (n >= 8).then_some(())
     })
     .await;
     first.child.kill().unwrap(); // SIGKILL: no shutdown of any kind
     first.child.wait().unwrap();
-    let orphaned: i64 =
-        sql.query_one("SELECT count(*) FROM async_jobs WHERE status = 'running'", &[]).await.unwrap().get(0);
+    let orphaned: i64 = count(&sql, "SELECT count(*) FROM async_jobs WHERE status = 'running'").await;
     assert!(orphaned > 0, "the killed instance left no running job behind; the test proves nothing");
 
     let second = Gateway::start(&db.url, "second-instance");
     second.wait_ready(&client).await;
     eventually("every job to end", || async {
-        let n: i64 = sql
-            .query_one("SELECT count(*) FROM async_jobs WHERE status IN ('pending', 'running')", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let n: i64 = count(&sql, "SELECT count(*) FROM async_jobs WHERE status IN ('pending', 'running')").await;
         (n == 0).then_some(())
     })
     .await;
@@ -133,13 +127,8 @@ async fn after_kill_9_and_a_restart_no_job_stays_running_or_runs_twice() {
             other => panic!("{tag} ended {other}"),
         }
     }
-    let retried: i64 = sql
-        .query_one("SELECT count(*) FROM async_jobs WHERE attempts > 1 AND status = 'completed'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let failed: i64 =
-        sql.query_one("SELECT count(*) FROM async_jobs WHERE error_code = 'orphaned'", &[]).await.unwrap().get(0);
+    let retried: i64 = count(&sql, "SELECT count(*) FROM async_jobs WHERE attempts > 1 AND status = 'completed'").await;
+    let failed: i64 = count(&sql, "SELECT count(*) FROM async_jobs WHERE error_code = 'orphaned'").await;
     assert!(retried + failed >= orphaned, "{orphaned} orphaned jobs, {retried} retried, {failed} failed as orphaned");
 }
 
