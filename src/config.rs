@@ -70,8 +70,16 @@ impl Settings {
             return Err(ConfigError { name: "WORKERS", message: "must be between 1 and 1024".into() });
         }
         let db_pool_size: usize = parse_or(&get, "DB_POOL_SIZE", workers + 8)?;
-        if db_pool_size < 2 {
-            return Err(ConfigError { name: "DB_POOL_SIZE", message: "must be at least 2".into() });
+        // Every worker may hold a connection for its call; the heartbeat, the writer, the claimer
+        // and requests need a few more, or leases starve and live jobs look orphaned.
+        if db_pool_size < workers + 2 {
+            return Err(ConfigError {
+                name: "DB_POOL_SIZE",
+                message: format!(
+                    "must be at least WORKERS + 2 ({}), so job bookkeeping never waits behind calls",
+                    workers + 2
+                ),
+            });
         }
         let lease_timeout = duration_or(&get, "LEASE_TIMEOUT", "30s")?;
         let heartbeat_interval = duration_or(&get, "HEARTBEAT_INTERVAL", "1s")?;
@@ -303,6 +311,7 @@ mod tests {
             (vec![("API_TOKEN", "x"), ("PORT", "http")], "PORT"),
             (vec![("API_TOKEN", "x"), ("SYNC_TIMEOUT", "soon")], "SYNC_TIMEOUT"),
             (vec![("API_TOKEN", "x"), ("WORKERS", "0")], "WORKERS"),
+            (vec![("API_TOKEN", "x"), ("WORKERS", "8"), ("DB_POOL_SIZE", "9")], "DB_POOL_SIZE"),
             (vec![("API_TOKEN", "x"), ("API_NO_AUTH", "perhaps")], "API_NO_AUTH"),
             (vec![("API_TOKEN", "x"), ("API_ALLOWED_IPS", "10.0.0.0/99")], "API_ALLOWED_IPS"),
             (vec![("API_TOKENS", "a:1,a:2")], "API_TOKENS"),

@@ -144,3 +144,8 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Returns a json value PostgreSQL cannot store as jsonb (a NUL escape): the job's result cannot
+-- be written, and the job must still end honestly.
+CREATE OR REPLACE PROCEDURE proc_test_bad_json(o_doc OUT json)
+LANGUAGE plpgsql AS $$ BEGIN o_doc := '{"a": "\u0000"}'::json; END $$;

@@ -113,6 +113,12 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e.kind {
             DbErrorKind::Unavailable => ApiError::Unavailable(e.message),
+            // SQLSTATE class 22, data exception: the request's data, not the gateway, is at fault.
+            _ if e.code.starts_with("22") => ApiError::Unprocessable {
+                code: "invalid_value",
+                message: format!("the database refused a value: {}", e.message),
+                details: serde_json::json!({ "db_code": e.code }),
+            },
             _ => ApiError::Internal(e.to_string()),
         }
     }

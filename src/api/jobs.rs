@@ -15,6 +15,8 @@ use super::AppState;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 1000;
+/// About 270 years: larger values would overflow the database's date arithmetic.
+const MAX_OLDER_THAN_DAYS: u32 = 100_000;
 
 fn parse_id(raw: &str) -> Result<JobId, ApiError> {
     // Anything that is not a job id cannot name a job.
@@ -170,10 +172,9 @@ pub async fn delete_jobs(
     let mut statuses = statuses(query.status.as_deref())?;
     let older_than = match query.older_than.as_deref() {
         None | Some("") => None,
-        Some(v) => Some(
-            v.parse::<u32>()
-                .map_err(|_| ApiError::bad_request("invalid_query", "older_than must be a whole number of days"))?,
-        ),
+        Some(v) => Some(v.parse::<u32>().ok().filter(|d| *d <= MAX_OLDER_THAN_DAYS).ok_or_else(|| {
+            ApiError::bad_request("invalid_query", "older_than must be a whole number of days (at most 100000)")
+        })?),
     };
     if statuses.is_empty() && older_than.is_none() {
         return Err(ApiError::bad_request(

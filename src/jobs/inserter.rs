@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
-use crate::db::{DbError, JobStore};
+use crate::db::{DbError, DbErrorKind, JobStore};
 
 use super::model::{Inserted, NewJob};
 
@@ -56,18 +56,29 @@ async fn run(store: Arc<dyn JobStore>, rx: Arc<Mutex<mpsc::Receiver<Request>>>, 
             }
         }
         let (jobs, waiters): (Vec<NewJob>, Vec<_>) = batch.into_iter().unzip();
-        match store.insert(&jobs).await {
-            Ok(answers) => {
-                wake.notify_one();
-                for (w, answer) in waiters.into_iter().zip(answers) {
-                    let _ = w.send(Ok(answer));
-                }
+        let answers = insert_isolated(&*store, &jobs).await;
+        if answers.iter().any(Result::is_ok) {
+            wake.notify_one();
+        }
+        for (w, answer) in waiters.into_iter().zip(answers) {
+            let _ = w.send(answer);
+        }
+    }
+}
+
+/// Inserts the batch in one statement; if the database refuses it for a reason other than being
+/// unavailable, one job's data is to blame: each job is then tried on its own, so only that
+/// request fails.
+async fn insert_isolated(store: &dyn JobStore, jobs: &[NewJob]) -> Vec<Result<Inserted, DbError>> {
+    match store.insert(jobs).await {
+        Ok(answers) => answers.into_iter().map(Ok).collect(),
+        Err(e) if e.kind == DbErrorKind::Unavailable || jobs.len() == 1 => vec![Err(e); jobs.len()],
+        Err(_) => {
+            let mut answers = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                answers.push(store.insert(std::slice::from_ref(job)).await.map(|mut a| a.remove(0)));
             }
-            Err(e) => {
-                for w in waiters {
-                    let _ = w.send(Err(e.clone()));
-                }
-            }
+            answers
         }
     }
 }

@@ -39,6 +39,8 @@ fn default_max_delay() -> u64 {
 
 /// Most attempts a request may ask for.
 pub const MAX_ATTEMPTS: i32 = 100;
+/// Longest wait between attempts a request may ask for: 30 days.
+pub const MAX_DELAY_MS: u64 = 30 * 24 * 3_600_000;
 
 impl RetryPolicy {
     pub fn validate(&self) -> Result<(), String> {
@@ -47,6 +49,9 @@ impl RetryPolicy {
         }
         if self.initial_delay_ms > self.max_delay_ms {
             return Err("retry.initial_delay_ms must not exceed retry.max_delay_ms".into());
+        }
+        if self.max_delay_ms > MAX_DELAY_MS {
+            return Err(format!("retry.max_delay_ms must be at most {MAX_DELAY_MS} (30 days)"));
         }
         Ok(())
     }
@@ -60,7 +65,8 @@ impl RetryPolicy {
             Backoff::Fixed => self.initial_delay_ms,
             Backoff::Exponential => self.initial_delay_ms.saturating_mul(1u64 << retries_so_far.min(40)),
         }
-        .min(self.max_delay_ms);
+        .min(self.max_delay_ms)
+        .min(MAX_DELAY_MS);
         let half = nominal / 2;
         Duration::from_millis(half + ((nominal - half) as f64 * jitter.clamp(0.0, 1.0)) as u64)
     }
@@ -107,6 +113,10 @@ mod tests {
     fn validation_and_codes() {
         assert!(RetryPolicy { max_attempts: 0, ..policy(Backoff::Fixed) }.validate().is_err());
         assert!(RetryPolicy { initial_delay_ms: 9000, ..policy(Backoff::Fixed) }.validate().is_err());
+        let huge =
+            RetryPolicy { initial_delay_ms: u64::MAX / 2, max_delay_ms: u64::MAX, ..policy(Backoff::Exponential) };
+        assert!(huge.validate().is_err());
+        assert!(huge.delay_before(50, 1.0) <= Duration::from_millis(MAX_DELAY_MS));
         let codes = RetryableErrors::parse(RetryableErrors::DEFAULT);
         assert!(codes.contains(&JobError { code: "40P01".into(), message: String::new() }));
         assert!(codes.contains(&JobError { code: "ora-00060".into(), message: String::new() }));

@@ -57,7 +57,11 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
             retry_in: None,
             output,
         },
-        Err(err) => Outcome { output, ..failed_attempt(&ctx, &job, explain_stop(err, control.reason(), timeout)) },
+        Err(err) => {
+            let requested = control.reason() == Some(StopReason::Requested);
+            let ended = explain_stop(err, control.reason(), timeout);
+            Outcome { output, ..failed_attempt(&ctx, &job, ended, requested) }
+        }
     };
     if let Some(e) = &outcome.error {
         tracing::info!(job_id = %outcome.id, status = %outcome.status, code = %e.code, attempt = job.attempt, "job attempt ended");
@@ -112,9 +116,17 @@ fn explain_stop(err: JobError, reason: Option<StopReason>, timeout: Duration) ->
 }
 
 /// A failed attempt ends the job, or sends it back to `pending` when its policy allows another.
-fn failed_attempt(ctx: &RunContext, job: &ClaimedJob, (status, err): (JobStatus, JobError)) -> Outcome {
+/// A job whose cancellation was requested is never retried, whatever its last error.
+fn failed_attempt(
+    ctx: &RunContext,
+    job: &ClaimedJob,
+    (status, err): (JobStatus, JobError),
+    cancel_requested: bool,
+) -> Outcome {
     let retry_in = match (&job.retry, status) {
-        (Some(policy), JobStatus::Failed) if job.attempt < policy.max_attempts && ctx.retryable.contains(&err) => {
+        (Some(policy), JobStatus::Failed)
+            if !cancel_requested && job.attempt < policy.max_attempts && ctx.retryable.contains(&err) =>
+        {
             let jitter = uuid::Uuid::new_v4().as_u128() as f64 / u128::MAX as f64;
             Some(policy.delay_before(job.attempt + 1, jitter))
         }

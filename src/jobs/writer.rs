@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::db::{DbError, DbErrorKind, JobStore};
 
-use super::model::{JobId, Milestone, Outcome, ProgressSink};
+use super::model::{JobError, JobId, JobStatus, Milestone, Outcome, ProgressSink};
 
 /// Most outcomes written by one statement.
 const MAX_BATCH: usize = 1000;
@@ -136,7 +136,8 @@ async fn flush_progress(target: &Target, pending: &mut HashMap<JobId, i16>) {
 
 /// Writes outcomes, retrying while the database is unavailable — until the jobs' lease has
 /// passed: from then on the rescuer settles them (retried or failed `orphaned`), so a shutdown
-/// never hangs on a database that is gone.
+/// never hangs on a database that is gone. A batch the database refuses for another reason
+/// (one job's result it cannot store) is written job by job, so the others are not held back.
 async fn write_outcomes(target: &Target, outcomes: &[Outcome]) {
     let started = Instant::now();
     let mut delay = Duration::from_millis(50);
@@ -151,14 +152,43 @@ async fn write_outcomes(target: &Target, outcomes: &[Outcome]) {
                 }
                 return;
             }
-            Err(e @ DbError { kind: DbErrorKind::Unavailable, .. }) if started.elapsed() < target.give_up_after => {
+            Err(e @ DbError { kind: DbErrorKind::Unavailable, .. }) => {
+                if started.elapsed() >= target.give_up_after {
+                    let ids: Vec<String> = outcomes.iter().map(|o| o.id.to_string()).collect();
+                    tracing::error!(error = %e, jobs = ?ids, "job outcomes could not be written; the rescuer will settle these jobs");
+                    return;
+                }
                 tracing::warn!(error = %e, retry_in = ?delay, "could not write job outcomes; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
+            Err(e) if outcomes.len() > 1 => {
+                tracing::warn!(error = %e, jobs = outcomes.len(), "outcome batch refused; writing one by one");
+                for outcome in outcomes {
+                    Box::pin(write_outcomes(target, std::slice::from_ref(outcome))).await;
+                }
+                return;
+            }
+            Err(e) if outcomes[0].result.is_some() || outcomes[0].output.is_some() => {
+                // The database cannot store this job's result or output: end the job honestly.
+                let o = &outcomes[0];
+                tracing::error!(job_id = %o.id, error = %e, "job result could not be stored");
+                let failed = Outcome {
+                    status: JobStatus::Failed,
+                    result: None,
+                    output: None,
+                    retry_in: None,
+                    error: Some(JobError {
+                        code: "unwritable_result".into(),
+                        message: format!("the call ended, but its result could not be stored: {}", e.message),
+                    }),
+                    ..o.clone()
+                };
+                Box::pin(write_outcomes(target, std::slice::from_ref(&failed))).await;
+                return;
+            }
             Err(e) => {
-                let ids: Vec<String> = outcomes.iter().map(|o| o.id.to_string()).collect();
-                tracing::error!(error = %e, jobs = ?ids, "job outcomes could not be written; the rescuer will settle these jobs");
+                tracing::error!(job_id = %outcomes[0].id, error = %e, "job outcome refused by the database");
                 return;
             }
         }

@@ -33,6 +33,10 @@ impl Value {
         if v.is_null() {
             return Ok(Value::Null);
         }
+        // Neither database stores a NUL character in text (PostgreSQL refuses it outright).
+        if contains_nul(v) {
+            return Err("text may not contain the NUL character (U+0000)".into());
+        }
         match ty {
             ParamType::String | ParamType::Clob => match v {
                 Json::String(s) => Ok(Value::Text(s.clone())),
@@ -92,6 +96,15 @@ impl Value {
                 format!("\\x{hex}")
             }
         })
+    }
+}
+
+fn contains_nul(v: &Json) -> bool {
+    match v {
+        Json::String(s) => s.contains('\0'),
+        Json::Array(items) => items.iter().any(contains_nul),
+        Json::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
     }
 }
 
@@ -216,6 +229,14 @@ mod tests {
         assert_eq!(format_zoned(&z), "2024-12-16T15:30:00+02:00");
         assert!(parse_temporal("16-12-2024x").is_err());
         assert!(parse_temporal("2024-13-01").is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_anywhere() {
+        assert!(Value::from_json(&json!("a\u{0}b"), ParamType::String).is_err());
+        assert!(Value::from_json(&json!({"k": ["x\u{0}"]}), ParamType::Json).is_err());
+        assert!(Value::from_json(&json!({"k\u{0}": 1}), ParamType::Json).is_err());
+        assert!(Value::from_json(&json!("fine"), ParamType::Clob).is_ok());
     }
 
     #[test]

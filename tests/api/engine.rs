@@ -299,3 +299,34 @@ async fn statistics_are_refreshed_after_a_burst() {
     .await;
     assert!(!store.refresh_statistics().await.unwrap(), "fresh statistics were refreshed again");
 }
+
+#[tokio::test]
+async fn a_requested_cancel_wins_over_a_retry() {
+    let db = TestDatabase::create().await;
+    let store = Database::connect(&db.url, 4).await.unwrap().store;
+    let mut job = new_job("PROC_TEST");
+    job.retry = Some(procgate::jobs::retry::RetryPolicy {
+        max_attempts: 3,
+        backoff: procgate::jobs::retry::Backoff::Fixed,
+        initial_delay_ms: 10,
+        max_delay_ms: 10,
+    });
+    store.insert(std::slice::from_ref(&job)).await.unwrap();
+    store.claim("a", 1, &[]).await.unwrap();
+    assert_eq!(store.cancel(&job.id, None).await.unwrap(), CancelOutcome::Requested);
+    // The attempt ends with a retryable error before the instance heard of the cancel.
+    let retry = Outcome {
+        id: job.id.clone(),
+        attempt: 1,
+        status: JobStatus::Pending,
+        result: None,
+        error: Some(JobError { code: "40001".into(), message: "serialization failure".into() }),
+        retry_in: Some(std::time::Duration::ZERO),
+        output: None,
+    };
+    assert_eq!(store.finish("a", &[retry]).await.unwrap(), vec![job.id.clone()]);
+    let row = store.get(&job.id, None).await.unwrap().unwrap();
+    assert_eq!(row.status, JobStatus::Cancelled);
+    assert_eq!(row.error.unwrap().code, "cancelled");
+    assert!(store.claim("b", 1, &[]).await.unwrap().is_empty(), "the cancelled job was claimed again");
+}

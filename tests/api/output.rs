@@ -114,7 +114,7 @@ async fn an_interrupted_call_keeps_the_lines_written_before_it_stopped() {
 /// captured call gets exactly its own lines.
 #[tokio::test]
 async fn calls_sharing_pooled_connections_get_only_their_own_lines() {
-    let app = spawn_app_with(&[("DB_POOL_SIZE", "2"), ("WORKERS", "4")]).await;
+    let app = spawn_app_with(&[("DB_POOL_SIZE", "3"), ("WORKERS", "1")]).await;
     let pause = json!({"name": "p_pause", "value": 0.002});
     let with_tag = |tag: &str| {
         let mut more = vec![json!({"name": "p_tag", "value": tag}), pause.clone()];

@@ -249,24 +249,26 @@ END;";
 /// changes nothing. `:result`, `:message` and `:output` (the captured lines, JSON) are assigned
 /// whole, as the last binds before the small WHERE binds (LOB values may be temporary LOBs); the
 /// history entry gets a shortened `:history_message`.
+/// A retry (`:status` = 'pending') of a job whose cancellation was requested meanwhile ends it
+/// `cancelled` instead: a requested cancel always wins over a retry.
 pub(super) const FINISH_SQL: &str = concat!(
     "UPDATE ASYNC_JOBS
-   SET STATUS = :status,
-       PROGRESS = CASE :status WHEN 'pending' THEN 0 WHEN 'cancelled' THEN PROGRESS ELSE 100 END,
-       END_TIME = CASE WHEN :status = 'pending' THEN NULL ELSE ",
+   SET STATUS = (CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :status END),
+       PROGRESS = CASE (CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :status END) WHEN 'pending' THEN 0 WHEN 'cancelled' THEN PROGRESS ELSE 100 END,
+       END_TIME = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE ",
     now!(),
     " END,
-       DURATION = CASE WHEN :status = 'pending' THEN NULL ELSE ",
+       DURATION = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE ",
     duration!(),
     " END,
-       ERROR_CODE = :code,
-       RUN_AT = CASE WHEN :status = 'pending' THEN ",
+       ERROR_CODE = CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :code END,
+       RUN_AT = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN ",
     now!(),
     " + NUMTODSINTERVAL(:retry_in, 'SECOND') ELSE RUN_AT END,
        ATTEMPT_HISTORY = CASE WHEN :code IS NULL THEN ATTEMPT_HISTORY ELSE ",
     history_append!(":code", ":history_message"),
     " END,
-       INSTANCE_ID = CASE WHEN :status = 'pending' THEN NULL ELSE INSTANCE_ID END,
+       INSTANCE_ID = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE INSTANCE_ID END,
        HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0,
        RESULT = :result, ERROR_MSG = :message, OUTPUT = :output
  WHERE JOB_ID = :job_id AND STATUS = 'running' AND INSTANCE_ID = :instance_id AND ATTEMPTS = :attempt"
@@ -901,8 +903,12 @@ mod tests {
         assert!(FINISH_SQL.ends_with(
             "WHERE JOB_ID = :job_id AND STATUS = 'running' AND INSTANCE_ID = :instance_id AND ATTEMPTS = :attempt"
         ));
-        assert!(FINISH_SQL
-            .contains("PROGRESS = CASE :status WHEN 'pending' THEN 0 WHEN 'cancelled' THEN PROGRESS ELSE 100 END"));
+        assert!(FINISH_SQL.contains(
+            "PROGRESS = CASE (CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :status END) \
+             WHEN 'pending' THEN 0 WHEN 'cancelled' THEN PROGRESS ELSE 100 END"
+        ));
+        // A requested cancel wins over a retry.
+        assert!(FINISH_SQL.contains("END_TIME = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL"));
         // LOB binds last, then only the small WHERE binds.
         assert!(
             FINISH_SQL.contains("RESULT = :result, ERROR_MSG = :message, OUTPUT = :output\n WHERE JOB_ID = :job_id")

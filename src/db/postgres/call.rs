@@ -69,8 +69,10 @@ pub(super) async fn execute(
     client.notices.begin_call(plan.capture_output);
     let (result, reusable) = run(&client, plan, &prepared, &params, progress, cancel).await;
     let output = client.notices.end_call();
-    if !reusable {
-        // The connection is in an unknown state: do not hand it back to the pool.
+    // A connection in an unknown state is not handed back to the pool; neither is one a cancel
+    // request was sent for: the request travels on its own connection and may land after the
+    // statement ended on its own, cancelling whatever the next holder runs.
+    if !reusable || cancel.is_cancelled() {
         let _ = Object::take(client);
     }
     match result {

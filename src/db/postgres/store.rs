@@ -94,28 +94,59 @@ UPDATE async_jobs j SET progress = u.progress
   FROM unnest($1::text[], $2::int2[]) AS u(id, progress)
  WHERE j.job_id = u.id AND j.status = 'running' AND j.instance_id = $3 AND j.progress < u.progress";
 
+/// A retry (outcome `pending`) of a job whose cancellation was requested meanwhile ends it
+/// `cancelled` instead: a requested cancel always wins over a retry.
+macro_rules! retrying {
+    () => {
+        "(o.status = 'pending' AND NOT j.cancel_requested)"
+    };
+}
+macro_rules! finish_status {
+    () => {
+        "(CASE WHEN o.status = 'pending' AND j.cancel_requested THEN 'cancelled' ELSE o.status END)"
+    };
+}
+
 /// Ends attempts: terminal, or back to pending (retry) when the outcome's status is `pending`.
 /// Conditional on the job still running here, in the same attempt: a late or stale write
 /// (after a rescue, a cancel, another instance's claim) changes nothing.
-const FINISH_SQL: &str = "
+const FINISH_SQL: &str = concat!(
+    "
 UPDATE async_jobs j
-   SET status = o.status,
-       progress = CASE o.status WHEN 'pending' THEN 0 WHEN 'cancelled' THEN j.progress ELSE 100 END,
-       end_time = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END,
-       duration = CASE WHEN o.status = 'pending' THEN NULL
+   SET status = ",
+    finish_status!(),
+    ",
+       progress = CASE ",
+    finish_status!(),
+    " WHEN 'pending' THEN 0 WHEN 'cancelled' THEN j.progress ELSE 100 END,
+       end_time = CASE WHEN ",
+    retrying!(),
+    " THEN NULL ELSE now() END,
+       duration = CASE WHEN ",
+    retrying!(),
+    " THEN NULL
                        ELSE round(extract(epoch FROM now() - j.start_time)::numeric, 2)::text || 's' END,
-       result = o.result, error_code = o.code, error_msg = o.message, output = o.output,
-       run_at = CASE WHEN o.status = 'pending' THEN now() + make_interval(secs => o.retry_in) ELSE j.run_at END,
+       result = o.result,
+       error_code = CASE WHEN o.status = 'pending' AND j.cancel_requested THEN 'cancelled' ELSE o.code END,
+       error_msg = CASE WHEN o.status = 'pending' AND j.cancel_requested
+                        THEN 'cancelled by request (its last attempt failed: ' || o.message || ')' ELSE o.message END,
+       output = o.output,
+       run_at = CASE WHEN ",
+    retrying!(),
+    " THEN now() + make_interval(secs => o.retry_in) ELSE j.run_at END,
        attempt_history = CASE WHEN o.code IS NULL THEN j.attempt_history
                               ELSE j.attempt_history || jsonb_build_array(jsonb_build_object(
                                    'attempt', j.attempts, 'code', o.code, 'message', o.message,
                                    'started_at', j.start_time, 'ended_at', now(), 'instance_id', j.instance_id)) END,
-       instance_id = CASE WHEN o.status = 'pending' THEN NULL ELSE j.instance_id END,
+       instance_id = CASE WHEN ",
+    retrying!(),
+    " THEN NULL ELSE j.instance_id END,
        heartbeat_at = NULL, cancel_requested = false
   FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[], $9::jsonb[])
        AS o(id, status, result, code, message, retry_in, attempt, output)
  WHERE j.job_id = o.id AND j.status = 'running' AND j.instance_id = $8 AND j.attempts = o.attempt
-RETURNING j.job_id";
+RETURNING j.job_id"
+);
 
 const HEARTBEAT_SQL: &str = "
 UPDATE async_jobs SET heartbeat_at = now()
