@@ -78,12 +78,6 @@ pub trait JobStore: Send + Sync {
     async fn delete(&self, id: &JobId, owner: Option<&str>) -> Result<DeleteOutcome, DbError>;
     /// Deletes at most `batch` terminal jobs matching the filter in one statement; returns how many.
     async fn purge_batch(&self, filter: &PurgeFilter, batch: i64) -> Result<u64, DbError>;
-    /// Keeps the job table's planner statistics fresh after bursts (the claim's plan depends on
-    /// them); returns whether it refreshed them. Backends whose own statistics jobs suffice do
-    /// nothing.
-    async fn refresh_statistics(&self) -> Result<bool, DbError> {
-        Ok(false)
-    }
     /// Wakes `wake` whenever another instance inserts jobs, and sends the ids of jobs whose
     /// cancellation is requested to `cancels` (PostgreSQL LISTEN/NOTIFY). Backends without such a
     /// channel return at once; claimers then poll and cancellations arrive with the heartbeat.

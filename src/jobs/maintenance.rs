@@ -2,8 +2,7 @@
 //! - the heartbeat renews the lease of the jobs running here and picks up cancellation requests
 //!   (the fallback for NOTIFY, so a request reaches the right instance within one interval);
 //! - the rescuer ends running jobs whose instance stopped renewing their lease (killed, or cut
-//!   off from the database), retrying them where their policy allows; on the same beat it keeps
-//!   the job table's statistics fresh after bursts.
+//!   off from the database), retrying them where their policy allows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,11 +71,6 @@ pub async fn rescuer(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "rescuing orphaned jobs failed"),
-        }
-        match store.refresh_statistics().await {
-            Ok(true) => tracing::debug!("refreshed the job table's statistics after a burst"),
-            Ok(false) => {}
-            Err(e) => tracing::debug!(error = %e, "could not refresh the job table's statistics"),
         }
         tokio::select! {
             _ = stop.cancelled() => return,

@@ -286,21 +286,6 @@ async fn a_storm_of_cancel_notifications_does_not_starve_the_heartbeat() {
 }
 
 #[tokio::test]
-async fn statistics_are_refreshed_after_a_burst() {
-    let db = TestDatabase::create().await;
-    let store = Database::connect(&db.url, 2).await.unwrap().store;
-    let jobs: Vec<NewJob> = (0..3000).map(|_| new_job("PROC_TEST")).collect();
-    store.insert(&jobs).await.unwrap();
-    // Statistics reach pg_stat_user_tables asynchronously: wait until the burst is visible.
-    eventually("the burst to be seen and analyzed", || {
-        let store = store.clone();
-        async move { store.refresh_statistics().await.unwrap().then_some(()) }
-    })
-    .await;
-    assert!(!store.refresh_statistics().await.unwrap(), "fresh statistics were refreshed again");
-}
-
-#[tokio::test]
 async fn a_requested_cancel_wins_over_a_retry() {
     let db = TestDatabase::create().await;
     let store = Database::connect(&db.url, 4).await.unwrap().store;

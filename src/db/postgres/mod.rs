@@ -158,10 +158,6 @@ impl JobStore for PgBackend {
         store::purge_batch(&self.client().await?, filter, batch).await
     }
 
-    async fn refresh_statistics(&self) -> Result<bool, DbError> {
-        store::refresh_statistics(&self.client().await?).await
-    }
-
     async fn listen(&self, wake: Arc<Notify>, cancels: mpsc::UnboundedSender<JobId>, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         while !stop.is_cancelled() {

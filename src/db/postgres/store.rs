@@ -441,23 +441,6 @@ pub(super) async fn cancel(client: &Object, id: &JobId, owner: Option<&str>) -> 
     })
 }
 
-/// How far the job table may drift from its last ANALYZE before procgate runs one itself:
-/// autovacuum wakes once a minute at best, and a burst of thousands of jobs in between makes the
-/// claim's plan sort every pending row (measured: 2.5 ms per claim at 5,000 pending, 0.3 ms after
-/// ANALYZE).
-const STALE_STATISTICS_SQL: &str = "
-SELECT n_mod_since_analyze > greatest(1000, n_live_tup / 5) FROM pg_stat_user_tables
- WHERE relid = 'async_jobs'::regclass";
-
-pub(super) async fn refresh_statistics(client: &Object) -> Result<bool, DbError> {
-    let stale = client.query_opt(STALE_STATISTICS_SQL, &[]).await.map_err(map_error)?;
-    if !stale.is_some_and(|r| r.get::<_, bool>(0)) {
-        return Ok(false);
-    }
-    client.batch_execute("ANALYZE async_jobs").await.map_err(map_error)?;
-    Ok(true)
-}
-
 pub(super) async fn rescue(client: &Object, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError> {
     let rows = client.query(RESCUE_SQL, &[&lease.as_secs_f64(), &retry_orphans]).await.map_err(map_error)?;
     rows.iter()
