@@ -12,16 +12,18 @@
 
 #![cfg(feature = "oracle")]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use procgate::config::Settings;
 use procgate::db::Database;
 use procgate::jobs::model::{CancelOutcome, DeleteOutcome, JobId, JobStatus, NewJob, Outcome};
 use procgate::procedure::name::ProcedureName;
 use procgate::startup::Application;
 use serde_json::{json, Value as Json};
+
+#[path = "common/settings.rs"]
+mod settings;
 use tokio_util::sync::CancellationToken;
 
 const URL_VAR: &str = "PROCGATE_TEST_ORACLE_URL";
@@ -95,23 +97,18 @@ struct LiveApp {
 }
 
 async fn spawn_app(url: &str, overrides: &[(&str, &str)]) -> LiveApp {
-    let mut env: HashMap<String, String> = [
+    let tokens = format!("admin:{ADMIN}:admin");
+    let defaults = [
         ("DATABASE_URL", url),
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
         ("WORKERS", "4"),
-        ("API_TOKENS", &format!("admin:{ADMIN}:admin")),
+        ("API_TOKENS", tokens.as_str()),
         ("PROCEDURE_ALLOWLIST", "PROC_TEST*,PROC_TEST_PKG.*"),
         ("POLL_INTERVAL", "200ms"),
         ("SHUTDOWN_GRACE", "5s"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in overrides {
-        env.insert(k.to_string(), v.to_string());
-    }
-    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("valid settings");
+    ];
+    let settings = settings::settings_from(&defaults, overrides);
     let app = Application::build(settings).await.expect("build the gateway on Oracle");
     let address = format!("http://127.0.0.1:{}", app.port());
     let stop = app.stop_token();

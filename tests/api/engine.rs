@@ -130,13 +130,7 @@ async fn two_instances_run_each_job_exactly_once() {
         (n == 200).then_some(())
     })
     .await;
-    let calls: Vec<(String, i64)> = db
-        .query("SELECT tag, count(*) FROM proc_test_calls GROUP BY tag", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let calls = calls_per_tag(&db).await;
     assert_eq!(calls.len(), 200);
     assert!(calls.iter().all(|(_, n)| *n == 1), "some job ran twice: {calls:?}");
     let attempts: i64 = db.query_one("SELECT max(attempts)::int8 FROM async_jobs", &[]).await.unwrap().get(0);

@@ -111,23 +111,28 @@ impl Drop for TestDatabase {
 
 /// Settings every test app starts from; `overrides` change or add any of them.
 pub fn settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
-    let mut env: HashMap<String, String> = [
+    let tokens = format!("admin:{ADMIN}:admin,alice:{ALICE},bob:{BOB}");
+    let defaults = [
         ("DATABASE_URL", db_url),
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
         ("WORKERS", "4"),
-        ("API_TOKENS", &format!("admin:{ADMIN}:admin,alice:{ALICE},bob:{BOB}")),
+        ("API_TOKENS", tokens.as_str()),
         ("PROCEDURE_ALLOWLIST", "PROC_TEST*"),
         ("POLL_INTERVAL", "1s"),
         ("SHUTDOWN_GRACE", "5s"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in overrides {
-        env.insert(k.to_string(), v.to_string());
-    }
-    Settings::from_lookup(|k| env.get(k).cloned()).expect("valid test settings")
+    ];
+    crate::settings::settings_from(&defaults, overrides)
+}
+
+/// Each `proc_test_log` tag with how many of its calls committed.
+pub async fn calls_per_tag(db: &tokio_postgres::Client) -> HashMap<String, i64> {
+    db.query("SELECT tag, count(*) FROM proc_test_calls GROUP BY tag", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
 }
 
 pub struct TestApp {

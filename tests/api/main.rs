@@ -14,3 +14,5 @@ mod output;
 mod params;
 mod predecessor;
 mod processes;
+#[path = "../common/settings.rs"]
+mod settings;

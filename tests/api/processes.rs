@@ -100,13 +100,7 @@ async fn after_kill_9_and_a_restart_no_job_stays_running_or_runs_twice() {
     })
     .await;
 
-    let calls: HashMap<String, i64> = sql
-        .query("SELECT tag, count(*) FROM proc_test_calls GROUP BY tag", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let calls = calls_per_tag(&sql).await;
     let rows = sql.query("SELECT job_id, status, error_code, attempts FROM async_jobs", &[]).await.unwrap();
     assert_eq!(rows.len(), 200, "a job was lost");
     for r in rows {
