@@ -16,6 +16,8 @@ pub struct Settings {
     pub port: u16,
     pub workers: usize,
     pub db_pool_size: usize,
+    pub db_read_pool_size: usize,
+    pub sync_concurrency: usize,
     pub sync_timeout: Duration,
     pub cleanup_interval: Duration,
     pub job_retention_days: u32,
@@ -69,17 +71,22 @@ impl Settings {
         if workers == 0 || workers > 1024 {
             return Err(ConfigError { name: "WORKERS", message: "must be between 1 and 1024".into() });
         }
-        let db_pool_size: usize = parse_or(&get, "DB_POOL_SIZE", workers + 8)?;
-        // Every worker may hold a connection for its call; the heartbeat, the writer, the claimer
-        // and requests need a few more, or leases starve and live jobs look orphaned.
-        if db_pool_size < workers + 2 {
+        let sync_concurrency: usize = parse_or(&get, "SYNC_CONCURRENCY", 8)?;
+        if sync_concurrency == 0 || sync_concurrency > 1024 {
+            return Err(ConfigError { name: "SYNC_CONCURRENCY", message: "must be between 1 and 1024".into() });
+        }
+        // The call pool: one connection per worker and per synchronous call. The job store has
+        // its own connections (see db::ENGINE_CONNECTIONS), so calls never starve a lease.
+        let db_pool_size: usize = parse_or(&get, "DB_POOL_SIZE", workers + sync_concurrency)?;
+        if db_pool_size < workers {
             return Err(ConfigError {
                 name: "DB_POOL_SIZE",
-                message: format!(
-                    "must be at least WORKERS + 2 ({}), so job bookkeeping never waits behind calls",
-                    workers + 2
-                ),
+                message: format!("must be at least WORKERS ({workers}): every worker holds a connection for its call"),
             });
+        }
+        let db_read_pool_size: usize = parse_or(&get, "DB_READ_POOL_SIZE", 4)?;
+        if db_read_pool_size == 0 {
+            return Err(ConfigError { name: "DB_READ_POOL_SIZE", message: "must be at least 1".into() });
         }
         let lease_timeout = duration_or(&get, "LEASE_TIMEOUT", "30s")?;
         let heartbeat_interval = duration_or(&get, "HEARTBEAT_INTERVAL", "1s")?;
@@ -100,6 +107,8 @@ impl Settings {
             port: parse_or(&get, "PORT", 3000)?,
             workers,
             db_pool_size,
+            db_read_pool_size,
+            sync_concurrency,
             sync_timeout: duration_or(&get, "SYNC_TIMEOUT", "30s")?,
             cleanup_interval: duration_or(&get, "CLEANUP_INTERVAL", "24h")?,
             job_retention_days: parse_or(&get, "JOB_RETENTION_DAYS", 7)?,
@@ -297,7 +306,7 @@ mod tests {
         assert_eq!(s.host, "127.0.0.1");
         assert_eq!(s.cleanup_interval, Duration::from_secs(86400));
         assert_eq!(s.job_retention_days, 7);
-        assert_eq!(s.db_pool_size, s.workers + 8);
+        assert_eq!(s.db_pool_size, s.workers + s.sync_concurrency);
         assert!(s.auth.tokens[0].admin);
         assert_eq!(s.lease_timeout, Duration::from_secs(30));
         assert!(s.procedure_limits.is_empty());
@@ -311,7 +320,8 @@ mod tests {
             (vec![("API_TOKEN", "x"), ("PORT", "http")], "PORT"),
             (vec![("API_TOKEN", "x"), ("SYNC_TIMEOUT", "soon")], "SYNC_TIMEOUT"),
             (vec![("API_TOKEN", "x"), ("WORKERS", "0")], "WORKERS"),
-            (vec![("API_TOKEN", "x"), ("WORKERS", "8"), ("DB_POOL_SIZE", "9")], "DB_POOL_SIZE"),
+            (vec![("API_TOKEN", "x"), ("WORKERS", "8"), ("DB_POOL_SIZE", "7")], "DB_POOL_SIZE"),
+            (vec![("API_TOKEN", "x"), ("SYNC_CONCURRENCY", "0")], "SYNC_CONCURRENCY"),
             (vec![("API_TOKEN", "x"), ("API_NO_AUTH", "perhaps")], "API_NO_AUTH"),
             (vec![("API_TOKEN", "x"), ("API_ALLOWED_IPS", "10.0.0.0/99")], "API_ALLOWED_IPS"),
             (vec![("API_TOKENS", "a:1,a:2")], "API_TOKENS"),

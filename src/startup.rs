@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
-use crate::db::Database;
+use crate::db::{ConnectOptions, Database};
 use crate::jobs::{Engine, EngineSettings};
 use crate::procedure::Procedures;
 
@@ -32,7 +32,15 @@ impl Application {
         let url = settings.database_url.clone().context(
             "DATABASE_URL is not set (or run `procgate demo` for a private PostgreSQL with demo procedures)",
         )?;
-        let db = Database::connect(&url, settings.db_pool_size).await?;
+        let db = Database::connect(
+            &url,
+            &ConnectOptions {
+                instance_id: settings.instance_id.clone(),
+                call_connections: settings.db_pool_size,
+                read_connections: settings.db_read_pool_size,
+            },
+        )
+        .await?;
         db.store.migrate().await.map_err(|e| anyhow::anyhow!("cannot prepare the ASYNC_JOBS table: {e}"))?;
         if settings.auth.no_auth {
             tracing::warn!("API_NO_AUTH=1: every caller is an admin without a token. For local work only!");
@@ -68,6 +76,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{} (HOST/PORT)", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
         let max_body = settings.max_body_bytes;
+        let sync_calls = Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency));
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             db: db.clone(),
@@ -75,6 +84,7 @@ impl Application {
             inserter: engine.inserter.clone(),
             running: engine.running.clone(),
             draining: engine.draining.clone(),
+            sync_calls,
         });
         let server = HttpServer::new(move || {
             App::new()

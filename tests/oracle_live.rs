@@ -16,8 +16,8 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use procgate::db::Database;
-use procgate::jobs::model::{CancelOutcome, DeleteOutcome, JobId, JobStatus, NewJob, Outcome};
+use procgate::db::{ConnectOptions, Database};
+use procgate::jobs::model::{CancelOutcome, DeleteOutcome, JobId, JobStatus, NewJob, Outcome, ProgressUpdate};
 use procgate::procedure::name::ProcedureName;
 use procgate::startup::Application;
 use serde_json::{json, Value as Json};
@@ -65,7 +65,7 @@ fn script_statements(script: &str) -> Vec<String> {
 /// Connects, migrates (twice: it must be idempotent) and installs the test procedures, once.
 async fn setup(url: &str) -> Database {
     static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    let db = Database::connect(url, 8).await.expect("connect to the live Oracle");
+    let db = Database::connect(url, &ConnectOptions::new("test", 8)).await.expect("connect to the live Oracle");
     assert_eq!(db.kind, "oracle");
     INSTALLED
         .get_or_init(|| async {
@@ -397,9 +397,9 @@ async fn oracle_live_terminal_state_never_regresses() {
     let running = db.store.get(&job.id, Some(OWNER)).await.unwrap().unwrap();
     assert_eq!((running.status, running.progress, running.attempts), (JobStatus::Running, 10, 1));
 
-    db.store.record_progress("live-a", &[(job.id.clone(), 50)]).await.unwrap();
-    db.store.record_progress("live-a", &[(job.id.clone(), 30)]).await.unwrap(); // never lowers
-    db.store.record_progress("live-b", &[(job.id.clone(), 80)]).await.unwrap(); // not its job
+    db.store.record_progress("live-a", &[ProgressUpdate::new(job.id.clone(), 50)]).await.unwrap();
+    db.store.record_progress("live-a", &[ProgressUpdate::new(job.id.clone(), 30)]).await.unwrap(); // never lowers
+    db.store.record_progress("live-b", &[ProgressUpdate::new(job.id.clone(), 80)]).await.unwrap(); // not its job
     assert_eq!(db.store.get(&job.id, None).await.unwrap().unwrap().progress, 50);
     assert!(db.store.finish("live-b", &[done(&job.id, 1, JobStatus::Failed)]).await.unwrap().is_empty());
     assert!(db.store.finish("live-a", &[done(&job.id, 2, JobStatus::Failed)]).await.unwrap().is_empty());
@@ -408,7 +408,7 @@ async fn oracle_live_terminal_state_never_regresses() {
     assert_eq!(written, vec![job.id.clone()]);
     // Late writes change nothing.
     assert!(db.store.finish("live-a", &[done(&job.id, 1, JobStatus::Failed)]).await.unwrap().is_empty());
-    db.store.record_progress("live-a", &[(job.id.clone(), 80)]).await.unwrap();
+    db.store.record_progress("live-a", &[ProgressUpdate::new(job.id.clone(), 80)]).await.unwrap();
     let ended = db.store.get(&job.id, None).await.unwrap().unwrap();
     assert_eq!((ended.status, ended.progress), (JobStatus::Completed, 100));
     assert_eq!(ended.result, Some(json!({"p_output": "x"})));
@@ -423,7 +423,7 @@ async fn oracle_live_claims_are_never_shared() {
     let Some(url) = live_url("oracle_live_claims_are_never_shared") else { return };
     let _turn = SERIAL.lock().await;
     let a = setup(&url).await;
-    let b = Database::connect(&url, 8).await.expect("a second instance");
+    let b = Database::connect(&url, &ConnectOptions::new("test", 8)).await.expect("a second instance");
     let jobs: Vec<NewJob> = (0..30).map(|i| new_job(&format!("share-{i}"))).collect();
     a.store.insert(&jobs).await.expect("insert");
     let ours: Vec<JobId> = jobs.iter().map(|j| j.id.clone()).collect();

@@ -149,3 +149,23 @@ $$;
 -- be written, and the job must still end honestly.
 CREATE OR REPLACE PROCEDURE proc_test_bad_json(o_doc OUT json)
 LANGUAGE plpgsql AS $$ BEGIN o_doc := '{"a": "\u0000"}'::json; END $$;
+
+-- PROC_TEST_COMMIT: commits by itself, halfway. Inside a transaction block its COMMIT fails
+-- (SQLSTATE 2D000), so procgate runs it on its own: its jobs are at-least-once.
+CREATE OR REPLACE PROCEDURE proc_test_commit(p_tag IN varchar)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO proc_test_calls (tag) VALUES (p_tag || ':before');
+    COMMIT;
+    INSERT INTO proc_test_calls (tag) VALUES (p_tag || ':after');
+END
+$$;
+
+-- PROC_TEST_LOG_THEN_FAIL: records its call, then fails: the record must not survive.
+CREATE OR REPLACE PROCEDURE proc_test_log_then_fail(p_tag IN varchar)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO proc_test_calls (tag) VALUES (p_tag);
+    RAISE EXCEPTION 'failing after the insert' USING ERRCODE = 'P0001';
+END
+$$;

@@ -34,10 +34,13 @@ pub enum ApiError {
     Unavailable(String),
     #[error("the gateway is shutting down and accepts no new jobs")]
     ShuttingDown,
-    #[error("{0}")]
-    Timeout(String),
+    #[error("{message}")]
+    Timeout { message: String, details: Json },
     #[error("internal error")]
     Internal(String),
+    /// Every slot for this kind of work is taken: try again shortly (503 with `Retry-After`).
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u32 },
 }
 
 impl ApiError {
@@ -63,8 +66,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable(_) => "database_unavailable",
             ApiError::ShuttingDown => "shutting_down",
-            ApiError::Timeout(_) => "timeout",
+            ApiError::Timeout { .. } => "timeout",
             ApiError::Internal(_) => "internal_error",
+            ApiError::Busy { .. } => "busy",
         }
     }
 }
@@ -82,8 +86,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -98,12 +103,17 @@ impl ResponseError for ApiError {
             _ => self.to_string(),
         };
         body.insert("message".into(), json!(message));
-        if let ApiError::Unprocessable { details: Json::Object(extra), .. } = self {
+        if let ApiError::Unprocessable { details: Json::Object(extra), .. }
+        | ApiError::Timeout { details: Json::Object(extra), .. } = self
+        {
             body.extend(extra.clone());
         }
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let ApiError::Busy { retry_after_secs, .. } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(json!({ "error": body }))
     }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub running: RunningJobs,
     /// True once shutdown has begun: new jobs are refused.
     pub draining: Arc<AtomicBool>,
+    /// One permit per synchronous call that may run at once (`SYNC_CONCURRENCY`).
+    pub sync_calls: Arc<tokio::sync::Semaphore>,
 }
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {

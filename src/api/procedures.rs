@@ -2,6 +2,7 @@
 
 use actix_web::http::header;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -11,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Caller;
 use crate::config::Settings;
 use crate::db::{CallFailure, DbErrorKind};
-use crate::jobs::model::{Inserted, JobId, NewJob, NoProgress, Priority};
+use crate::jobs::model::{Inserted, JobId, NewJob, Priority};
 use crate::jobs::retry::RetryPolicy;
 use crate::procedure::CallRequest;
 
@@ -123,45 +124,91 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Runs the call at once and waits up to `SYNC_TIMEOUT`; then interrupts it and answers 504.
+/// Runs the call at once and waits up to `SYNC_TIMEOUT`, counted from the request's arrival;
+/// then interrupts it and answers 504. At most `SYNC_CONCURRENCY` run at once on an instance:
+/// past that the answer is an immediate 503 with `Retry-After`, never a queue. The answer says
+/// how long the call waited for a connection and how long it took in all (the `Server-Timing`
+/// header; and `timing` in the body of an error).
 pub async fn call_sync(
     state: web::Data<AppState>,
     _caller: Caller,
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let arrived = Instant::now();
+    let Ok(_slot) = state.sync_calls.clone().try_acquire_owned() else {
+        return Err(ApiError::Busy {
+            message: format!(
+                "this instance is running its maximum of {} synchronous calls (SYNC_CONCURRENCY); try again \
+                 shortly, or use POST /procedure/async",
+                state.settings.sync_concurrency
+            ),
+            retry_after_secs: 1,
+        });
+    };
     let req = body.into_inner();
     let params = req.params()?;
     let mut prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     prepared.plan.capture_output = req.capture_output;
-    let cancel = CancellationToken::new();
     let deadline = state.settings.sync_timeout;
+    let cancel = CancellationToken::new();
     let timer = {
         let cancel = cancel.clone();
+        let remaining = deadline.saturating_sub(arrived.elapsed());
         tokio::spawn(async move {
-            tokio::time::sleep(deadline).await;
+            tokio::time::sleep(remaining).await;
             cancel.cancel();
         })
     };
-    let result = state.procedures.backend().call(&prepared.plan, &NoProgress, &cancel).await;
+    let result = state.procedures.backend().call(&prepared.plan, &cancel).await;
     timer.abort();
+    let waited = match &result {
+        Ok(done) => done.waited,
+        Err(failure) => failure.waited,
+    };
+    let timing = Timing { total: arrived.elapsed(), waited };
     match result {
         Ok(done) => {
+            // The predecessor's shape; the time spent is in the `Server-Timing` header.
             let mut answer = json!({ "status": "ok", "out": done.values });
             if let Some(output) = done.output {
                 answer["output"] = json!(output);
             }
-            Ok(HttpResponse::Ok().json(answer))
+            Ok(HttpResponse::Ok().insert_header(timing.header()).json(answer))
         }
-        Err(CallFailure { error: e, .. }) if e.kind == DbErrorKind::Cancelled => Err(ApiError::Timeout(format!(
-            "the call did not finish within SYNC_TIMEOUT ({deadline:?}) and was cancelled; use POST /procedure/async for long calls"
-        ))),
+        Err(CallFailure { error: e, .. }) if e.kind == DbErrorKind::Cancelled => Err(ApiError::Timeout {
+            message: format!(
+                "the call did not finish within SYNC_TIMEOUT ({deadline:?}, of which {} ms waiting for a free \
+                 connection) and was cancelled; use POST /procedure/async for long calls",
+                waited.as_millis()
+            ),
+            details: json!({ "timing": timing.json() }),
+        }),
         Err(CallFailure { error: e, .. }) if e.kind == DbErrorKind::Unavailable => Err(e.into()),
-        Err(CallFailure { error: e, output }) => {
-            let mut details = json!({ "db_code": e.code });
+        Err(CallFailure { error: e, output, .. }) => {
+            let mut details = json!({ "db_code": e.code, "timing": timing.json() });
             if let Some(output) = output {
                 details["output"] = json!(output);
             }
             Err(ApiError::Unprocessable { code: "procedure_error", message: e.message.clone(), details })
         }
+    }
+}
+
+/// Where a synchronous call's time went.
+struct Timing {
+    /// From the request's arrival to the answer.
+    total: Duration,
+    /// Waiting for a free call connection.
+    waited: Duration,
+}
+
+impl Timing {
+    fn json(&self) -> serde_json::Value {
+        json!({ "total_ms": self.total.as_millis() as u64, "waited_ms": self.waited.as_millis() as u64 })
+    }
+
+    fn header(&self) -> (&'static str, String) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        ("Server-Timing", format!("wait;dur={:.1}, total;dur={:.1}", ms(self.waited), ms(self.total)))
     }
 }

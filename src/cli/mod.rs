@@ -112,5 +112,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     let url = settings.database_url.as_deref().ok_or_else(|| anyhow::anyhow!("DATABASE_URL is not set"))?;
-    Database::connect(url, 2).await
+    Database::connect(url, &crate::db::ConnectOptions::new("procgate-cli", 1)).await
 }

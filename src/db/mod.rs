@@ -21,11 +21,11 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{DbError, DbErrorKind};
-pub use output::{CallFailure, CallOutput};
+pub use output::{CallFailure, CallOutput, JobCall};
 
 use crate::jobs::model::{
-    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
-    ProgressSink, PurgeFilter, Rescued,
+    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
+    ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -54,9 +54,9 @@ pub trait JobStore: Send + Sync {
         limit: usize,
         limits: &[ProcedureLimit],
     ) -> Result<Vec<ClaimedJob>, DbError>;
-    /// Raises this instance's running jobs' progress; never lowers it, never touches a job that
-    /// is not running here.
-    async fn record_progress(&self, instance_id: &str, updates: &[(JobId, i16)]) -> Result<(), DbError>;
+    /// Raises this instance's running jobs' progress, and records the session each call runs on;
+    /// never lowers progress, never touches a job that is not running here.
+    async fn record_progress(&self, instance_id: &str, updates: &[ProgressUpdate]) -> Result<(), DbError>;
     /// Ends attempts of jobs this instance is running: a terminal state (progress 100 — kept as
     /// it was for `cancelled` — end time, duration), or `pending` again at `retry_at`. Each
     /// failed attempt is appended to the job's attempt history. Returns the ids it changed.
@@ -66,9 +66,11 @@ pub trait JobStore: Send + Sync {
     async fn heartbeat(&self, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError>;
     /// Cancels a pending job at once, or flags a running one for its instance to interrupt.
     async fn cancel(&self, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, DbError>;
-    /// Ends running jobs whose heartbeat is older than `lease`: their instance is gone. Jobs
-    /// with attempts left go back to `pending` when `retry_orphans` (the code `orphaned` is
-    /// retryable), the others fail with code `orphaned`.
+    /// Ends running jobs whose heartbeat is older than `lease`: their instance is gone. First
+    /// it ends the database sessions that instance left running their calls (where the
+    /// gateway's user may), so no orphaned call goes on; then jobs with attempts left go back to
+    /// `pending` when `retry_orphans` (the code `orphaned` is retryable), the others fail with
+    /// code `orphaned`.
     async fn rescue(&self, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError>;
     /// One job; with `owner`, only if that caller owns it.
     async fn get(&self, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError>;
@@ -90,16 +92,49 @@ pub trait ProcedureBackend: Send + Sync {
     fn identifier_case(&self) -> IdentifierCase;
     /// Every routine the name resolves to (several for overloads; none when unknown).
     async fn describe(&self, name: &ProcedureName) -> Result<Vec<Signature>, DbError>;
-    /// Executes a planned call and returns its OUT values, and the lines it wrote when
-    /// `plan.capture_output` (on failure too, as far as it got). Reports milestones 30, 50 and 80
-    /// as it reaches them; interrupts the call when `cancel` fires.
-    async fn call(
+    /// Executes a planned call (the synchronous endpoint: not a job) and returns its OUT values,
+    /// and the lines it wrote when `plan.capture_output` (on failure too, as far as it got).
+    /// Interrupts the call when `cancel` fires, also while it waits for a connection.
+    async fn call(&self, plan: &CallPlan, cancel: &CancellationToken) -> Result<CallOutput, CallFailure>;
+
+    /// Runs one attempt of a job: in one transaction, the call and the conditional UPDATE that
+    /// completes the job (fenced by `fence`: still `running`, on this instance, in this
+    /// attempt), committed together — or rolled back together when the fence no longer holds.
+    /// A failed call's effects are rolled back before it returns; its outcome is the caller's to
+    /// write. A routine that commits by itself cannot run inside the transaction: it runs on
+    /// its own (see [`JobCall::RanOnItsOwn`]). Reports the session it runs on and milestones 30,
+    /// 50 and 80 to `progress`; interrupts the call when `cancel` fires.
+    async fn call_job(
         &self,
         plan: &CallPlan,
+        fence: &AttemptFence,
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
-    ) -> Result<CallOutput, CallFailure>;
+    ) -> Result<JobCall, CallFailure>;
 }
+
+/// How an instance connects: its name in the database's session list, and how many
+/// connections its pools may open. Calls (async and sync) and the job store never share a
+/// pool, so a flood of calls cannot delay a heartbeat, a claim, an insert or an outcome.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub instance_id: String,
+    /// Connections for procedure calls: workers and synchronous calls (`DB_POOL_SIZE`).
+    pub call_connections: usize,
+    /// Connections for API reads and deletes (`DB_READ_POOL_SIZE`).
+    pub read_connections: usize,
+}
+
+impl ConnectOptions {
+    /// For tools and tests: `calls` call connections and two for reads.
+    pub fn new(instance_id: impl Into<String>, calls: usize) -> Self {
+        Self { instance_id: instance_id.into(), call_connections: calls, read_connections: 2 }
+    }
+}
+
+/// Connections reserved for the engine's own statements: heartbeat, claimer, writer, the two
+/// inserters and the rescuer/cleaner, one each.
+pub const ENGINE_CONNECTIONS: usize = 6;
 
 /// A connected database: its job store and its procedures.
 #[derive(Clone)]
@@ -111,16 +146,16 @@ pub struct Database {
 
 impl Database {
     /// Connects to the database named by the URL's scheme.
-    pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Database> {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Database> {
         let scheme = url.split("://").next().unwrap_or_default().to_ascii_lowercase();
         match scheme.as_str() {
             "postgres" | "postgresql" => {
-                let pg = Arc::new(postgres::PgBackend::connect(url, pool_size).await?);
+                let pg = Arc::new(postgres::PgBackend::connect(url, options).await?);
                 Ok(Database { store: pg.clone(), procedures: pg, kind: "postgres" })
             }
             #[cfg(feature = "oracle")]
             "oracle" => {
-                let ora = Arc::new(oracle::OracleBackend::connect(url, pool_size).await?);
+                let ora = Arc::new(oracle::OracleBackend::connect(url, options).await?);
                 Ok(Database { store: ora.clone(), procedures: ora, kind: "oracle" })
             }
             #[cfg(not(feature = "oracle"))]

@@ -20,6 +20,21 @@ pub struct CallOutput {
     pub values: OutValues,
     /// The captured lines, in the order written; `None` when the request did not ask for them.
     pub output: Option<Vec<String>>,
+    /// How long the call waited for a free connection before it started.
+    pub waited: std::time::Duration,
+}
+
+/// How a job's attempt ended when its call succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobCall {
+    /// The call's effects and the job's completion are committed, together.
+    Completed(CallOutput),
+    /// The job was no longer this attempt's when the call ended (rescued, or taken over): the
+    /// call's effects were rolled back and the job left as it is.
+    Fenced,
+    /// The routine commits by itself, so it ran outside the job's transaction and its effects
+    /// are committed; the job's completion is still to be written (at-least-once).
+    RanOnItsOwn(CallOutput),
 }
 
 /// A call that failed, with the lines it wrote before the error (`None`: not asked for, or not
@@ -28,11 +43,13 @@ pub struct CallOutput {
 pub struct CallFailure {
     pub error: DbError,
     pub output: Option<Vec<String>>,
+    /// How long the call waited for a free connection (zero if it never got one).
+    pub waited: std::time::Duration,
 }
 
 impl From<DbError> for CallFailure {
     fn from(error: DbError) -> Self {
-        Self { error, output: None }
+        Self { error, output: None, waited: std::time::Duration::ZERO }
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::JobStore;
@@ -26,6 +27,7 @@ pub async fn heartbeat(
     // A fixed beat: notifications in between must never postpone a lease renewal.
     let mut beat = tokio::time::interval(interval);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_renewed = Instant::now();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -41,8 +43,16 @@ pub async fn heartbeat(
         if ids.is_empty() {
             continue;
         }
-        match store.heartbeat(&instance_id, &ids).await {
+        let started = Instant::now();
+        let renewed = store.heartbeat(&instance_id, &ids).await;
+        // A lease renewed late is a lease about to be lost: say so while it can still be helped.
+        let took = started.elapsed();
+        if took > interval {
+            tracing::warn!(took = ?took, since_last_renewal = ?last_renewed.elapsed(), jobs = ids.len(), "heartbeat delayed: running jobs' leases were renewed late");
+        }
+        match renewed {
             Ok(to_stop) => {
+                last_renewed = Instant::now();
                 for id in to_stop {
                     // Cancelled on request, or no longer ours: either way the call must end here
                     // (an outcome for a job that is no longer ours is refused by the store).

@@ -85,6 +85,7 @@ impl Engine {
             run: Arc::new(RunContext {
                 procedures,
                 writer: writer.clone(),
+                instance_id: settings.instance_id.clone(),
                 default_timeout: settings.job_timeout,
                 retryable,
             }),

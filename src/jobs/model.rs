@@ -123,6 +123,9 @@ impl Milestone {
 /// Where a running call reports its milestones (the runner forwards them to the store's writer).
 pub trait ProgressSink: Send + Sync {
     fn reached(&self, milestone: Milestone);
+    /// The call runs on this database session (PostgreSQL: the backend pid; Oracle:
+    /// `SID,SERIAL#`): recorded on the job so a rescuer can end it if this instance dies.
+    fn attached(&self, _session: &str) {}
 }
 
 /// A sink for calls that are not jobs (the synchronous endpoint).
@@ -270,6 +273,52 @@ pub struct Outcome {
     pub retry_in: Option<std::time::Duration>,
     /// The lines this attempt wrote, when captured; written with the outcome.
     pub output: Option<Vec<String>>,
+}
+
+impl Outcome {
+    /// The attempt completed with these OUT values (and captured lines).
+    pub fn completed(
+        id: JobId,
+        attempt: i32,
+        values: serde_json::Map<String, Json>,
+        output: Option<Vec<String>>,
+    ) -> Self {
+        Outcome {
+            id,
+            attempt,
+            status: JobStatus::Completed,
+            result: Some(Json::Object(values)),
+            error: None,
+            retry_in: None,
+            output,
+        }
+    }
+}
+
+/// A running job's progress as the writer records it, with the session its call runs on once
+/// known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressUpdate {
+    pub id: JobId,
+    pub progress: i16,
+    pub session: Option<String>,
+}
+
+impl ProgressUpdate {
+    /// Progress alone, the session unknown.
+    pub fn new(id: JobId, progress: i16) -> Self {
+        Self { id, progress, session: None }
+    }
+}
+
+/// Which attempt a call belongs to: its completion is written only while the job is still
+/// `running` on this instance in this attempt. Anything else (a rescue, another instance's
+/// claim) makes the write match no row, and the call's effects are rolled back.
+#[derive(Debug, Clone)]
+pub struct AttemptFence {
+    pub job_id: JobId,
+    pub instance_id: String,
+    pub attempt: i32,
 }
 
 /// A per-procedure cap on running jobs, across all instances (`PROCEDURE_CONCURRENCY`).

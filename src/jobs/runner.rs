@@ -1,18 +1,17 @@
 //! Runs one claimed job: re-checks and plans the call (the procedure may have changed since it
-//! was accepted), executes it through the backend under the job's timeout, and hands the end of
-//! the attempt to the writer — terminal, or pending again when its retry policy allows.
+//! was accepted), executes it through the backend under the job's timeout — a successful call
+//! commits with the job's completion — and hands any other end of the attempt to the writer:
+//! failed, or pending again when its retry policy allows.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value as Json;
-
-use crate::db::{CallFailure, DbErrorKind};
+use crate::db::{CallFailure, DbErrorKind, JobCall, OutValues};
 use crate::procedure::plan::ParamRequest;
 use crate::procedure::{CallError, Procedures};
 
 use super::control::{JobControl, StopReason};
-use super::model::{ClaimedJob, JobError, JobStatus, Outcome};
+use super::model::{AttemptFence, ClaimedJob, JobError, JobStatus, Outcome};
 use super::retry::RetryableErrors;
 use super::writer::JobWriter;
 
@@ -20,8 +19,23 @@ use super::writer::JobWriter;
 pub struct RunContext {
     pub procedures: Arc<Procedures>,
     pub writer: JobWriter,
+    pub instance_id: String,
     pub default_timeout: Duration,
     pub retryable: RetryableErrors,
+}
+
+/// How one attempt ended.
+enum Ended {
+    /// Its call and the job's completion were committed together.
+    Committed,
+    /// The job stopped being this attempt's while the call ran: the call's effects were rolled
+    /// back, and the job is someone else's to settle.
+    Fenced,
+    /// The call succeeded on its own (a routine that commits by itself): the completion is
+    /// still to be written.
+    Ran(OutValues, Option<Vec<String>>),
+    /// The call failed (its effects rolled back), with the lines it wrote when asked.
+    Failed(JobError, Option<Vec<String>>),
 }
 
 pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl) {
@@ -39,25 +53,19 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
         let (ctx, job, token) = (ctx.clone(), job.clone(), control.token.clone());
         tokio::spawn(async move { attempt(&ctx, &job, &token).await })
     };
-    let (ended, output) = match task.await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(job_id = %id, error = %e, "job task panicked");
-            (Err(error("internal_error", "the gateway failed while running this job".into())), None)
-        }
-    };
+    let ended = task.await.unwrap_or_else(|e| {
+        tracing::error!(job_id = %id, error = %e, "job task panicked");
+        Ended::Failed(error("internal_error", "the gateway failed while running this job".into()), None)
+    });
     timer.abort();
     let outcome = match ended {
-        Ok(result) => Outcome {
-            id,
-            attempt: job.attempt,
-            status: JobStatus::Completed,
-            result: Some(result),
-            error: None,
-            retry_in: None,
-            output,
-        },
-        Err(err) => {
+        Ended::Committed => return ctx.writer.done(&id),
+        Ended::Fenced => {
+            tracing::warn!(job_id = %id, attempt = job.attempt, "the job was taken over while its call ran: the call's effects were rolled back");
+            return ctx.writer.done(&id);
+        }
+        Ended::Ran(values, output) => Outcome::completed(id, job.attempt, values, output),
+        Ended::Failed(err, output) => {
             let requested = control.reason() == Some(StopReason::Requested);
             let ended = explain_stop(err, control.reason(), timeout);
             Outcome { output, ..failed_attempt(&ctx, &job, ended, requested) }
@@ -69,29 +77,29 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
     ctx.writer.finish(outcome);
 }
 
-/// One attempt: plan the call again, run it; its result or error, and the lines it wrote when
-/// the job asked for them.
-async fn attempt(
-    ctx: &RunContext,
-    job: &ClaimedJob,
-    token: &tokio_util::sync::CancellationToken,
-) -> (Result<Json, JobError>, Option<Vec<String>>) {
+/// One attempt: plan the call again, run it with the job's completion.
+async fn attempt(ctx: &RunContext, job: &ClaimedJob, token: &tokio_util::sync::CancellationToken) -> Ended {
     let params: Vec<ParamRequest> = match serde_json::from_value(job.params.clone()) {
         Ok(p) => p,
-        Err(e) => return (Err(error("invalid_params", format!("stored parameters are unreadable: {e}"))), None),
+        Err(e) => {
+            return Ended::Failed(error("invalid_params", format!("stored parameters are unreadable: {e}")), None)
+        }
     };
     let mut prepared = match ctx.procedures.prepare(&job.procedure_name, None, &params, job.is_function).await {
         Ok(p) => p,
-        Err(e) => return (Err(error(call_error_code(&e), e.to_string())), None),
+        Err(e) => return Ended::Failed(error(call_error_code(&e), e.to_string()), None),
     };
     prepared.plan.capture_output = job.capture_output;
     let sink = ctx.writer.sink_for(job.id.clone());
-    match ctx.procedures.backend().call(&prepared.plan, &sink, token).await {
-        Ok(done) => (Ok(Json::Object(done.values)), done.output),
-        Err(CallFailure { error: e, output }) if e.kind == DbErrorKind::Cancelled => {
-            (Err(JobError { code: "cancelled".into(), message: e.message }), output)
+    let fence = AttemptFence { job_id: job.id.clone(), instance_id: ctx.instance_id.clone(), attempt: job.attempt };
+    match ctx.procedures.backend().call_job(&prepared.plan, &fence, &sink, token).await {
+        Ok(JobCall::Completed(_)) => Ended::Committed,
+        Ok(JobCall::Fenced) => Ended::Fenced,
+        Ok(JobCall::RanOnItsOwn(done)) => Ended::Ran(done.values, done.output),
+        Err(CallFailure { error: e, output, .. }) if e.kind == DbErrorKind::Cancelled => {
+            Ended::Failed(JobError { code: "cancelled".into(), message: e.message }, output)
         }
-        Err(failure) => (Err(failure.error.to_job_error()), failure.output),
+        Err(failure) => Ended::Failed(failure.error.to_job_error(), failure.output),
     }
 }
 

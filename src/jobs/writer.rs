@@ -13,14 +13,18 @@ use tokio::time::Instant;
 
 use crate::db::{DbError, DbErrorKind, JobStore};
 
-use super::model::{JobError, JobId, JobStatus, Milestone, Outcome, ProgressSink};
+use super::model::{JobError, JobId, JobStatus, Milestone, Outcome, ProgressSink, ProgressUpdate};
 
 /// Most outcomes written by one statement.
 const MAX_BATCH: usize = 1000;
 
 enum Op {
     Progress(JobId, i16),
+    /// The session a job's call runs on.
+    Attached(JobId, String),
     Finish(Outcome),
+    /// The job's completion was committed with its call: forget what is pending for it.
+    Done(JobId),
 }
 
 /// A handle to the writer task.
@@ -48,6 +52,11 @@ impl JobWriter {
         let _ = self.tx.send(Op::Progress(id.clone(), milestone.percent()));
     }
 
+    /// The job's attempt ended and its completion is already committed (with its call).
+    pub fn done(&self, id: &JobId) {
+        let _ = self.tx.send(Op::Done(id.clone()));
+    }
+
     pub fn finish(&self, outcome: Outcome) {
         if self.tx.send(Op::Finish(outcome)).is_err() {
             tracing::error!("job writer stopped before an outcome could be written");
@@ -69,6 +78,17 @@ impl ProgressSink for JobProgress {
     fn reached(&self, milestone: Milestone) {
         self.writer.progress(&self.id, milestone);
     }
+
+    fn attached(&self, session: &str) {
+        let _ = self.writer.tx.send(Op::Attached(self.id.clone(), session.to_string()));
+    }
+}
+
+/// What is waiting to be written for one running job.
+#[derive(Default)]
+struct Pending {
+    progress: i16,
+    session: Option<String>,
 }
 
 /// Where the writer writes: this instance's rows in the store.
@@ -79,7 +99,7 @@ struct Target {
 }
 
 async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval: Duration) {
-    let mut pending_progress: HashMap<JobId, i16> = HashMap::new();
+    let mut pending_progress: HashMap<JobId, Pending> = HashMap::new();
     let mut next_flush = Instant::now() + flush_interval;
     loop {
         let first = if pending_progress.is_empty() {
@@ -100,8 +120,12 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
         while let Some(o) = op.take() {
             match o {
                 Op::Progress(id, p) => {
-                    let slot = pending_progress.entry(id).or_insert(p);
-                    *slot = (*slot).max(p);
+                    let slot = pending_progress.entry(id).or_default();
+                    slot.progress = slot.progress.max(p);
+                }
+                Op::Attached(id, session) => pending_progress.entry(id).or_default().session = Some(session),
+                Op::Done(id) => {
+                    pending_progress.remove(&id);
                 }
                 Op::Finish(outcome) => {
                     pending_progress.remove(&outcome.id);
@@ -123,11 +147,12 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
     flush_progress(&store, &mut pending_progress).await;
 }
 
-async fn flush_progress(target: &Target, pending: &mut HashMap<JobId, i16>) {
+async fn flush_progress(target: &Target, pending: &mut HashMap<JobId, Pending>) {
     if pending.is_empty() {
         return;
     }
-    let updates: Vec<(JobId, i16)> = pending.drain().collect();
+    let updates: Vec<ProgressUpdate> =
+        pending.drain().map(|(id, p)| ProgressUpdate { id, progress: p.progress, session: p.session }).collect();
     // Progress is advisory: a failed flush is logged, not retried (the outcome will follow).
     if let Err(e) = target.store.record_progress(&target.instance_id, &updates).await {
         tracing::warn!(error = %e, jobs = updates.len(), "could not record job progress");

@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use procgate::db::Database;
+use procgate::db::{ConnectOptions, Database};
 use procgate::jobs::model::CancelOutcome;
-use procgate::jobs::model::{JobError, JobId, JobStatus, NewJob, Outcome};
+use procgate::jobs::model::{JobError, JobId, JobStatus, NewJob, Outcome, ProgressUpdate};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -19,14 +19,14 @@ fn new_job(name: &str) -> NewJob {
 #[tokio::test]
 async fn a_terminal_job_never_changes_again() {
     let db = TestDatabase::create().await;
-    let database = Database::connect(&db.url, 4).await.unwrap();
+    let database = Database::connect(&db.url, &ConnectOptions::new("test", 4)).await.unwrap();
     let store = &database.store;
     let job = new_job("PROC_TEST");
     store.insert(std::slice::from_ref(&job)).await.unwrap();
     let claimed = store.claim("instance-a", 10, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 10);
-    store.record_progress("instance-a", &[(job.id.clone(), 50)]).await.unwrap();
+    store.record_progress("instance-a", &[ProgressUpdate::new(job.id.clone(), 50)]).await.unwrap();
     let done = Outcome {
         id: job.id.clone(),
         attempt: 1,
@@ -42,7 +42,7 @@ async fn a_terminal_job_never_changes_again() {
     assert_eq!(store.finish("instance-a", std::slice::from_ref(&done)).await.unwrap(), vec![job.id.clone()]);
 
     // Late writes of every kind: a stale milestone, a second outcome, a retry, a rescue, a cancel.
-    store.record_progress("instance-a", &[(job.id.clone(), 80)]).await.unwrap();
+    store.record_progress("instance-a", &[ProgressUpdate::new(job.id.clone(), 80)]).await.unwrap();
     let late = Outcome {
         id: job.id.clone(),
         attempt: 1,
@@ -73,22 +73,22 @@ async fn a_terminal_job_never_changes_again() {
 #[tokio::test]
 async fn progress_only_rises_and_only_while_running() {
     let db = TestDatabase::create().await;
-    let store = Database::connect(&db.url, 4).await.unwrap().store;
+    let store = Database::connect(&db.url, &ConnectOptions::new("test", 4)).await.unwrap().store;
     let job = new_job("PROC_TEST");
     store.insert(std::slice::from_ref(&job)).await.unwrap();
-    store.record_progress("a", &[(job.id.clone(), 50)]).await.unwrap();
+    store.record_progress("a", &[ProgressUpdate::new(job.id.clone(), 50)]).await.unwrap();
     assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 0, "pending job got progress");
     store.claim("a", 1, &[]).await.unwrap();
-    store.record_progress("a", &[(job.id.clone(), 80)]).await.unwrap();
-    store.record_progress("a", &[(job.id.clone(), 30)]).await.unwrap();
-    store.record_progress("b", &[(job.id.clone(), 90)]).await.unwrap();
+    store.record_progress("a", &[ProgressUpdate::new(job.id.clone(), 80)]).await.unwrap();
+    store.record_progress("a", &[ProgressUpdate::new(job.id.clone(), 30)]).await.unwrap();
+    store.record_progress("b", &[ProgressUpdate::new(job.id.clone(), 90)]).await.unwrap();
     assert_eq!(store.get(&job.id, None).await.unwrap().unwrap().progress, 80);
 }
 
 #[tokio::test]
 async fn concurrent_claimers_never_share_a_job() {
     let db = TestDatabase::create().await;
-    let store = Database::connect(&db.url, 16).await.unwrap().store;
+    let store = Database::connect(&db.url, &ConnectOptions::new("test", 16)).await.unwrap().store;
     let jobs: Vec<NewJob> = (0..300).map(|_| new_job("PROC_TEST")).collect();
     store.insert(&jobs).await.unwrap();
     let mut tasks = vec![];
@@ -153,7 +153,7 @@ async fn another_instance_wakes_on_notify_without_polling() {
         (n == 1).then_some(())
     })
     .await;
-    let other_process = Database::connect(&app.db.url, 2).await.unwrap().store;
+    let other_process = Database::connect(&app.db.url, &ConnectOptions::new("test", 2)).await.unwrap().store;
     for i in 0..3 {
         let mut job = new_job("PROC_TEST");
         job.params = json!([{"name": "p_input", "value": format!("n{i}")}]);
@@ -227,7 +227,7 @@ async fn a_stopped_instance_leaves_no_job_running() {
 #[tokio::test]
 async fn rescue_and_heartbeat_respect_cancels_and_lost_leases() {
     let db = TestDatabase::create().await;
-    let store = Database::connect(&db.url, 4).await.unwrap().store;
+    let store = Database::connect(&db.url, &ConnectOptions::new("test", 4)).await.unwrap().store;
     let retry = procgate::jobs::retry::RetryPolicy {
         max_attempts: 3,
         backoff: procgate::jobs::retry::Backoff::Fixed,
@@ -282,7 +282,7 @@ async fn a_storm_of_cancel_notifications_does_not_starve_the_heartbeat() {
 #[tokio::test]
 async fn a_requested_cancel_wins_over_a_retry() {
     let db = TestDatabase::create().await;
-    let store = Database::connect(&db.url, 4).await.unwrap().store;
+    let store = Database::connect(&db.url, &ConnectOptions::new("test", 4)).await.unwrap().store;
     let mut job = new_job("PROC_TEST");
     job.retry = Some(procgate::jobs::retry::RetryPolicy {
         max_attempts: 3,

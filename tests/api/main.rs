@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod durability;
 mod engine;
 mod errors;
 mod faults;

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use procgate::db::Database;
-use procgate::jobs::model::NoProgress;
+use procgate::db::{ConnectOptions, Database};
 use procgate::procedure::allowlist::Allowlist;
 use procgate::procedure::plan::ParamRequest;
 use procgate::procedure::Procedures;
@@ -147,7 +146,7 @@ async fn calls_sharing_pooled_connections_get_only_their_own_lines() {
 async fn an_abandoned_call_never_leaks_lines_into_the_next_one() {
     let db = TestDatabase::create().await;
     // One connection: without the guard, the next call would get the very same one.
-    let database = Database::connect(&db.url, 1).await.unwrap();
+    let database = Database::connect(&db.url, &ConnectOptions::new("test", 1)).await.unwrap();
     let procedures = Procedures::new(database.procedures.clone(), Allowlist::parse("PROC_TEST*"), Duration::ZERO);
     let plan = |params: Json, capture: bool| {
         let procedures = &procedures;
@@ -181,13 +180,12 @@ async fn an_abandoned_call_never_leaks_lines_into_the_next_one() {
         )
         .await;
         let backend = Arc::clone(&database.procedures);
-        let abandoned =
-            tokio::spawn(async move { backend.call(&slow, &NoProgress, &CancellationToken::new()).await.is_ok() });
+        let abandoned = tokio::spawn(async move { backend.call(&slow, &CancellationToken::new()).await.is_ok() });
         eventually("the slow call to be running", || async { (active_calls().await > 0).then_some(()) }).await;
         abandoned.abort();
         assert!(abandoned.await.is_err(), "the call was abandoned while running");
 
-        let done = database.procedures.call(&fresh, &NoProgress, &CancellationToken::new()).await.unwrap();
+        let done = database.procedures.call(&fresh, &CancellationToken::new()).await.unwrap();
         assert_eq!(done.output, Some(numbered("fresh", 3)), "abandoned call captured: {abandoned_captures}");
     }
 }

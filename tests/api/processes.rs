@@ -20,8 +20,13 @@ struct Gateway {
 
 impl Gateway {
     fn start(db_url: &str, instance: &str) -> Gateway {
+        Self::start_with(db_url, instance, &[])
+    }
+
+    fn start_with(db_url: &str, instance: &str, env: &[(&str, &str)]) -> Gateway {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_procgate"))
+            .envs(env.iter().copied())
             .arg("serve")
             .env("DATABASE_URL", db_url)
             .env("PORT", port.to_string())
@@ -124,6 +129,112 @@ async fn after_kill_9_and_a_restart_no_job_stays_running_or_runs_twice() {
     let retried: i64 = count(&sql, "SELECT count(*) FROM async_jobs WHERE attempts > 1 AND status = 'completed'").await;
     let failed: i64 = count(&sql, "SELECT count(*) FROM async_jobs WHERE error_code = 'orphaned'").await;
     assert!(retried + failed >= orphaned, "{orphaned} orphaned jobs, {retried} retried, {failed} failed as orphaned");
+}
+
+/// Sessions of an instance, by its `application_name` tag.
+async fn sessions_of(sql: &tokio_postgres::Client, instance: &str) -> i64 {
+    let tag = format!("procgate:{instance}");
+    sql.query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&tag]).await.unwrap().get(0)
+}
+
+/// Submits a PROC_TEST_LOG job that inserts its row, then sleeps `seconds`; retried on `orphaned`.
+async fn submit_logged(client: &reqwest::Client, gateway: &Gateway, tag: &str, seconds: f64) -> String {
+    let body = json!({"name": "PROC_TEST_LOG",
+        "params": [{"name": "p_tag", "value": tag}, {"name": "p_seconds", "value": seconds}],
+        "retry": {"max_attempts": 3, "initial_delay_ms": 100}});
+    let resp =
+        client.post(format!("{}/procedure/async", gateway.base)).bearer_auth(ADMIN).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 202);
+    resp.json::<Json>().await.unwrap()["job_id"].as_str().unwrap().to_string()
+}
+
+/// Runs a second instance until the job ends; returns the job's (status, attempts).
+async fn settle_on_a_second_instance(db: &TestDatabase, client: &reqwest::Client, id: &str) -> (String, i32) {
+    let second = Gateway::start(&db.url, "second-instance");
+    second.wait_ready(client).await;
+    let sql = db.client().await;
+    eventually("the job to end on the second instance", || async {
+        let row = sql.query_one("SELECT status, attempts FROM async_jobs WHERE job_id = $1", &[&id]).await.unwrap();
+        let status: String = row.get(0);
+        ["completed", "failed", "cancelled"].contains(&status.as_str()).then(|| (status, row.get(1)))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_killed_gateways_call_is_stopped_and_its_job_takes_effect_once() {
+    let db = TestDatabase::create().await;
+    let client = reqwest::Client::new();
+    let sql = db.client().await;
+    let mut first = Gateway::start(&db.url, "killed-mid-call");
+    first.wait_ready(&client).await;
+    // The call inserts its row, then sleeps past the lease (3 s).
+    let id = submit_logged(&client, &first, "orphan", 8.0).await;
+    eventually("the call to be executing", || async {
+        let n: i64 = count(
+            &sql,
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL%proc_test_log%' AND state = 'active'",
+        )
+        .await;
+        (n == 1).then_some(())
+    })
+    .await;
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    let killed = std::time::Instant::now();
+
+    let (status, attempts) = settle_on_a_second_instance(&db, &client, &id).await;
+    assert_eq!(status, "completed");
+    assert_eq!(attempts, 2, "the job was not retried after its instance died");
+    assert_eq!(calls_per_tag(&sql).await.get("orphan"), Some(&1), "the orphaned attempt's insert was committed too");
+    // Lease (3 s) + 10 s: nothing of the dead instance is left on the server.
+    let left = loop {
+        let n = sessions_of(&sql, "killed-mid-call").await;
+        if n == 0 || killed.elapsed() > Duration::from_secs(13) {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(left, 0, "sessions of the dead instance still exist {:?} after the kill", killed.elapsed());
+}
+
+#[tokio::test]
+async fn a_gateway_killed_after_the_call_but_before_its_commit_leaves_no_effect() {
+    let db = TestDatabase::create().await;
+    let client = reqwest::Client::new();
+    let sql = db.client().await;
+    let mut first = Gateway::start(&db.url, "killed-before-commit");
+    first.wait_ready(&client).await;
+    let id = submit_logged(&client, &first, "uncommitted", 1.0).await;
+    eventually("the job to be running", || async {
+        let n: i64 =
+            count(&sql, &format!("SELECT count(*) FROM async_jobs WHERE job_id = '{id}' AND status = 'running'")).await;
+        (n == 1).then_some(())
+    })
+    .await;
+    // Hold the job's row: when the call returns, its completion waits on this lock, inside the
+    // call's transaction — the moment between the call and its COMMIT.
+    let mut holder = db.client().await;
+    let lock = holder.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM async_jobs WHERE job_id = $1 FOR UPDATE", &[&id]).await.unwrap();
+    eventually("the completion to wait inside the call's transaction", || async {
+        let n: i64 = count(
+            &sql,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'procgate:killed-before-commit'
+                AND wait_event_type = 'Lock' AND query LIKE '%SET status = (CASE WHEN o.status%'",
+        )
+        .await;
+        (n == 1).then_some(())
+    })
+    .await;
+    first.child.kill().unwrap(); // SIGKILL between the call and its COMMIT
+    first.child.wait().unwrap();
+    lock.rollback().await.unwrap();
+
+    let (status, attempts) = settle_on_a_second_instance(&db, &client, &id).await;
+    assert_eq!(status, "completed");
+    assert_eq!(attempts, 2);
+    assert_eq!(calls_per_tag(&sql).await.get("uncommitted"), Some(&1), "the uncommitted attempt took effect");
 }
 
 #[tokio::test]

@@ -1,6 +1,11 @@
 //! Running a planned call: the block from `block`, executed on a pooled session in the blocking
 //! pool, its OUT values read back, and its `DBMS_OUTPUT` lines when asked (`output`); milestones
 //! relayed to the async side; cancellation by `Connection::break_execution` from another thread.
+//!
+//! A job's call and the conditional UPDATE that completes it commit together (one transaction
+//! on the call's session); when the UPDATE matches no row (the job was rescued or taken over
+//! meanwhile) both are rolled back. A procedure that commits by itself commits its own work
+//! whenever it does so: its jobs are at-least-once (see docs/oracle.md).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,14 +17,29 @@ use serde_json::Map;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, OutValues};
-use crate::jobs::model::{Milestone, ProgressSink};
+use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues};
+use crate::jobs::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
 use crate::procedure::plan::CallPlan;
 
 use super::block::{build_block, out_key};
 use super::convert::{as_declared, is_lob, needs_temp_lob, temp_lob, Arg, OutValue, PLSQL_INLINE_LOB};
 use super::error::{map_error, map_pool_error, USER_CANCEL};
 use super::output;
+use super::store;
+
+/// What the blocking side reports while a call runs.
+enum Event {
+    Reached(Milestone),
+    /// The call's session, `SID,SERIAL#`.
+    Attached(String),
+}
+
+/// How a call that succeeded was committed.
+enum Ran {
+    Alone,
+    Completed,
+    Fenced,
+}
 
 /// How often a break is sent again while a cancelled call has not returned (a break that
 /// arrives between two round trips can be missed).
@@ -28,23 +48,51 @@ const BREAK_REPEAT: Duration = Duration::from_millis(500);
 /// The session a call runs on, shared with whoever has to interrupt it.
 type Running = Arc<Mutex<Option<Arc<Connection>>>>;
 
+/// A synchronous call: not a job, committed on its own.
 pub(super) async fn execute(
     pool: &Arc<Pool>,
     plan: &CallPlan,
-    progress: &dyn ProgressSink,
     cancel: &CancellationToken,
 ) -> Result<CallOutput, CallFailure> {
+    execute_with(pool, plan, None, &NoProgress, cancel).await.map(|(output, _)| output)
+}
+
+/// One attempt of a job: its call and its completion commit together.
+pub(super) async fn execute_job(
+    pool: &Arc<Pool>,
+    plan: &CallPlan,
+    fence: &AttemptFence,
+    progress: &dyn ProgressSink,
+    cancel: &CancellationToken,
+) -> Result<JobCall, CallFailure> {
+    match execute_with(pool, plan, Some(fence.clone()), progress, cancel).await? {
+        (_, Ran::Fenced) => Ok(JobCall::Fenced),
+        (output, _) => Ok(JobCall::Completed(output)),
+    }
+}
+
+async fn execute_with(
+    pool: &Arc<Pool>,
+    plan: &CallPlan,
+    fence: Option<AttemptFence>,
+    progress: &dyn ProgressSink,
+    cancel: &CancellationToken,
+) -> Result<(CallOutput, Ran), CallFailure> {
     let (events, mut milestones) = mpsc::unbounded_channel();
     let running: Running = Arc::default();
     let mut task = {
         let (pool, plan, cancel, running) = (pool.clone(), plan.clone(), cancel.clone(), running.clone());
-        tokio::task::spawn_blocking(move || run(&pool, &plan, &events, &cancel, &running))
+        tokio::task::spawn_blocking(move || run(&pool, &plan, fence.as_ref(), &events, &cancel, &running))
+    };
+    let report = |event: Event| match event {
+        Event::Reached(m) => progress.reached(m),
+        Event::Attached(session) => progress.attached(&session),
     };
     let mut breaker: Option<tokio::time::Interval> = None;
     let joined = loop {
         tokio::select! {
             biased;
-            Some(m) = milestones.recv() => progress.reached(m),
+            Some(event) = milestones.recv() => report(event),
             r = &mut task => break r,
             _ = cancel.cancelled(), if breaker.is_none() => {
                 breaker = Some(tokio::time::interval(BREAK_REPEAT));
@@ -52,8 +100,8 @@ pub(super) async fn execute(
             _ = tick(&mut breaker), if breaker.is_some() => send_break(&running),
         }
     };
-    while let Ok(m) = milestones.try_recv() {
-        progress.reached(m);
+    while let Ok(event) = milestones.try_recv() {
+        report(event);
     }
     joined.unwrap_or_else(|e| {
         tracing::error!(error = %e, "Oracle call task failed");
@@ -98,14 +146,25 @@ fn call_error(e: &oracle::Error, cancel: &CancellationToken) -> DbError {
 fn run(
     pool: &Pool,
     plan: &CallPlan,
-    events: &mpsc::UnboundedSender<Milestone>,
+    fence: Option<&AttemptFence>,
+    events: &mpsc::UnboundedSender<Event>,
     cancel: &CancellationToken,
     running: &Running,
-) -> Result<CallOutput, CallFailure> {
+) -> Result<(CallOutput, Ran), CallFailure> {
     if cancel.is_cancelled() {
         return Err(cancelled().into());
     }
+    let asked = std::time::Instant::now();
     let conn = Arc::new(pool.get().map_err(|e| map_pool_error(&e))?);
+    let waited = asked.elapsed();
+    if fence.is_some() {
+        match store::session_id(&conn) {
+            Ok(session) => {
+                let _ = events.send(Event::Attached(session));
+            }
+            Err(e) => tracing::debug!(error = %e, "could not read the call's session id"),
+        }
+    }
     let result = run_on(&conn, plan, events, cancel, running);
     running.lock().expect("running lock").take();
     // The lines are read on this same session, after a failed call too. Not after an
@@ -113,10 +172,11 @@ fn run(
     let collected = (plan.capture_output && !cancel.is_cancelled()).then(|| output::collect(&conn));
     let output_clean = collected.as_ref().map_or(true, |c| c.clean);
     let output = collected.map(|c| c.lines);
-    let ended = match &result {
-        // The procedure's own work is committed with it, as a CALL in autocommit mode would be.
-        Ok(_) => conn.commit().map_err(|e| call_error(&e, cancel)),
-        Err(_) => conn.rollback().map_err(|e| map_error(&e)),
+    let ended = match (&result, fence) {
+        // A synchronous call's work is committed with it, as a CALL in autocommit mode would be.
+        (Ok(_), None) => conn.commit().map(|()| Ran::Alone).map_err(|e| call_error(&e, cancel)),
+        (Ok(values), Some(fence)) => complete(&conn, fence, values, output.clone(), cancel),
+        (Err(_), _) => conn.rollback().map(|()| Ran::Alone).map_err(|e| map_error(&e)),
     };
     if cancel.is_cancelled() || ended.is_err() || !output_clean {
         // A break may still be pending on this session, its state is unknown, or its output
@@ -126,20 +186,52 @@ fn run(
         }
     }
     match (result, ended) {
-        (Ok(values), Ok(())) => Ok(CallOutput { values, output }),
-        (Ok(_), Err(error)) | (Err(error), _) => Err(CallFailure { error, output }),
+        (Ok(values), Ok(ran)) => Ok((CallOutput { values, output, waited }, ran)),
+        (Ok(_), Err(error)) | (Err(error), _) => Err(CallFailure { error, output, waited }),
+    }
+}
+
+/// Writes the job's completion in the call's transaction and commits both — or rolls both
+/// back when the fence matches no row.
+fn complete(
+    conn: &Connection,
+    fence: &AttemptFence,
+    values: &OutValues,
+    output: Option<Vec<String>>,
+    cancel: &CancellationToken,
+) -> Result<Ran, DbError> {
+    let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, values.clone(), output);
+    match store::finish_uncommitted(conn, &fence.instance_id, &[completion]) {
+        Ok(written) if !written.is_empty() => {
+            conn.commit().map(|()| Ran::Completed).map_err(|e| call_error(&e, cancel))
+        }
+        Ok(_) => conn.rollback().map(|()| Ran::Fenced).map_err(|e| map_error(&e)),
+        Err(e) => {
+            let _ = conn.rollback();
+            Err(if e.kind == DbErrorKind::Unavailable {
+                e
+            } else {
+                DbError::statement(
+                    "unwritable_result",
+                    format!(
+                        "the call ended, but its result could not be stored, so its effects were rolled back: {}",
+                        e.message
+                    ),
+                )
+            })
+        }
     }
 }
 
 fn run_on(
     conn: &Arc<Connection>,
     plan: &CallPlan,
-    events: &mpsc::UnboundedSender<Milestone>,
+    events: &mpsc::UnboundedSender<Event>,
     cancel: &CancellationToken,
     running: &Running,
 ) -> Result<OutValues, DbError> {
     let block = build_block(plan)?;
-    let _ = events.send(Milestone::ParamsBound);
+    let _ = events.send(Event::Reached(Milestone::ParamsBound));
     *running.lock().expect("running lock") = Some(conn.clone());
     // A LOB value too long for an inline bind goes as a temporary LOB; the statement then binds
     // (and returns) every LOB as a locator.
@@ -154,12 +246,12 @@ fn run_on(
             if locators && is_lob(&b.spec.oratype) { temp_lob(conn, &b.spec)? } else { Arg::Inline(b.spec.clone()) };
         stmt.bind(b.position, &arg).map_err(|e| call_error(&e, cancel))?;
     }
-    let _ = events.send(Milestone::Prepared);
+    let _ = events.send(Event::Reached(Milestone::Prepared));
     if cancel.is_cancelled() {
         return Err(cancelled());
     }
     stmt.execute(&[]).map_err(|e| call_error(&e, cancel))?;
-    let _ = events.send(Milestone::Executed);
+    let _ = events.send(Event::Reached(Milestone::Executed));
     let mut out = Map::new();
     for b in block.binds.iter().filter(|b| b.returns) {
         let key = out_key(plan, b.slot);

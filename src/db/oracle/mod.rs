@@ -33,10 +33,12 @@ use oracle::Connection;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{CallFailure, CallOutput, DbError, JobStore, ProcedureBackend};
+use crate::db::{
+    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ENGINE_CONNECTIONS,
+};
 use crate::jobs::model::{
-    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
-    ProgressSink, PurgeFilter, Rescued,
+    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
+    ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -50,22 +52,28 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 /// How long startup waits for the pool's first session (an unreachable host can hang in TCP).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Three session pools that never lend to each other: the engine's bookkeeping (heartbeat,
+/// claims, inserts, outcomes, rescue), API reads, and procedure calls.
 pub struct OracleBackend {
-    pool: Arc<Pool>,
+    engine: Arc<Pool>,
+    reads: Arc<Pool>,
+    calls: Arc<Pool>,
 }
 
 impl OracleBackend {
     /// Loads the Oracle Client library and opens the session pool with its first session, so a
     /// missing Instant Client or an unreachable database is reported here, at startup, with the fix.
-    pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Self> {
         let settings = url::parse(url).map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid Oracle URL: {e}"))?;
-        let size = u32::try_from(pool_size.max(2)).unwrap_or(u32::MAX);
+        let sizes = [ENGINE_CONNECTIONS, options.read_connections.max(1), options.call_connections.max(1)];
         let build = {
             let settings = settings.clone();
-            tokio::task::spawn_blocking(move || build_pool(&settings, size))
+            tokio::task::spawn_blocking(move || -> oracle::Result<Vec<Pool>> {
+                sizes.iter().map(|&n| build_pool(&settings, u32::try_from(n).unwrap_or(u32::MAX))).collect()
+            })
         };
-        let pool = match tokio::time::timeout(CONNECT_TIMEOUT, build).await {
-            Ok(Ok(Ok(pool))) => pool,
+        let mut pools = match tokio::time::timeout(CONNECT_TIMEOUT, build).await {
+            Ok(Ok(Ok(pools))) => pools.into_iter().map(Arc::new),
             Ok(Ok(Err(e))) => anyhow::bail!(connect_failure(&map_error(&e), &settings)),
             Ok(Err(e)) => anyhow::bail!("opening the Oracle session pool failed: {e}"),
             Err(_) => anyhow::bail!(
@@ -74,32 +82,53 @@ impl OracleBackend {
                 CONNECT_TIMEOUT.as_secs()
             ),
         };
-        tracing::info!(connect = %settings.connect_string, user = %settings.username, size, "Oracle session pool open");
-        Ok(Self { pool: Arc::new(pool) })
+        let (engine, reads, calls) = match (pools.next(), pools.next(), pools.next()) {
+            (Some(e), Some(r), Some(c)) => (e, r, c),
+            _ => anyhow::bail!("opening the Oracle session pools failed"),
+        };
+        tracing::info!(connect = %settings.connect_string, user = %settings.username, ?sizes, "Oracle session pools open");
+        Ok(Self { engine, reads, calls })
     }
 
-    /// Runs `f` on a pooled session in the blocking pool. A failed `f` rolls back whatever it
-    /// left uncommitted before the session goes back to the pool.
+    /// Runs `f` on a session of the engine's pool.
+    async fn with_engine<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        with_session(self.engine.clone(), f).await
+    }
+
+    /// Runs `f` on a session of the reads' pool.
     async fn with_conn<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = pool.get().map_err(|e| map_pool_error(&e))?;
-            let result = f(&conn);
-            if result.is_err() {
-                let _ = conn.rollback();
-            }
-            result
-        })
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "Oracle task failed");
-            Err(DbError::statement("internal_error", "the gateway failed while talking to Oracle"))
-        })
+        with_session(self.reads.clone(), f).await
     }
+}
+
+/// Runs `f` on a session of `pool` in the blocking pool. A failed `f` rolls back whatever it
+/// left uncommitted before the session goes back to the pool.
+async fn with_session<T, F>(pool: Arc<Pool>, f: F) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let conn = pool.get().map_err(|e| map_pool_error(&e))?;
+        let result = f(&conn);
+        if result.is_err() {
+            let _ = conn.rollback();
+        }
+        result
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "Oracle task failed");
+        Err(DbError::statement("internal_error", "the gateway failed while talking to Oracle"))
+    })
 }
 
 fn build_pool(settings: &ConnectSettings, size: u32) -> oracle::Result<Pool> {
@@ -126,7 +155,7 @@ impl JobStore for OracleBackend {
 
     async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
         let jobs = jobs.to_vec();
-        self.with_conn(move |c| store::insert(c, &jobs)).await
+        self.with_engine(move |c| store::insert(c, &jobs)).await
     }
 
     async fn claim(
@@ -136,22 +165,22 @@ impl JobStore for OracleBackend {
         limits: &[ProcedureLimit],
     ) -> Result<Vec<ClaimedJob>, DbError> {
         let (instance_id, limits) = (instance_id.to_string(), limits.to_vec());
-        self.with_conn(move |c| store::claim(c, &instance_id, limit, &limits)).await
+        self.with_engine(move |c| store::claim(c, &instance_id, limit, &limits)).await
     }
 
-    async fn record_progress(&self, instance_id: &str, updates: &[(JobId, i16)]) -> Result<(), DbError> {
+    async fn record_progress(&self, instance_id: &str, updates: &[ProgressUpdate]) -> Result<(), DbError> {
         let (instance_id, updates) = (instance_id.to_string(), updates.to_vec());
-        self.with_conn(move |c| store::record_progress(c, &instance_id, &updates)).await
+        self.with_engine(move |c| store::record_progress(c, &instance_id, &updates)).await
     }
 
     async fn finish(&self, instance_id: &str, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError> {
         let (instance_id, outcomes) = (instance_id.to_string(), outcomes.to_vec());
-        self.with_conn(move |c| store::finish(c, &instance_id, &outcomes)).await
+        self.with_engine(move |c| store::finish(c, &instance_id, &outcomes)).await
     }
 
     async fn heartbeat(&self, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
         let (instance_id, running) = (instance_id.to_string(), running.to_vec());
-        self.with_conn(move |c| store::heartbeat(c, &instance_id, &running)).await
+        self.with_engine(move |c| store::heartbeat(c, &instance_id, &running)).await
     }
 
     async fn cancel(&self, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, DbError> {
@@ -160,7 +189,7 @@ impl JobStore for OracleBackend {
     }
 
     async fn rescue(&self, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError> {
-        self.with_conn(move |c| store::rescue(c, lease, retry_orphans)).await
+        self.with_engine(move |c| store::rescue(c, lease, retry_orphans)).await
     }
 
     async fn get(&self, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError> {
@@ -199,12 +228,17 @@ impl ProcedureBackend for OracleBackend {
         self.with_conn(move |c| catalog::describe(c, &name)).await
     }
 
-    async fn call(
+    async fn call(&self, plan: &CallPlan, cancel: &CancellationToken) -> Result<CallOutput, CallFailure> {
+        call::execute(&self.calls, plan, cancel).await
+    }
+
+    async fn call_job(
         &self,
         plan: &CallPlan,
+        fence: &AttemptFence,
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
-    ) -> Result<CallOutput, CallFailure> {
-        call::execute(&self.pool, plan, progress, cancel).await
+    ) -> Result<JobCall, CallFailure> {
+        call::execute_job(&self.calls, plan, fence, progress, cancel).await
     }
 }

@@ -27,7 +27,7 @@ use serde_json::Value as Json;
 use crate::db::DbError;
 use crate::jobs::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
-    Priority, ProcedureLimit, PurgeFilter, Rescued,
+    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::ProcedureName;
 
@@ -234,15 +234,23 @@ END;"
 );
 
 /// Raises progress; only this instance's running jobs, never lowering it.
+/// Raises progress and records the call's session (`SID,SERIAL#`, when known: `:sessions` holds
+/// NULL otherwise) of jobs still running on this instance.
 pub(super) const PROGRESS_SQL: &str = "DECLARE
     l_ids SYS.ODCIVARCHAR2LIST := :ids;
     l_progress SYS.ODCINUMBERLIST := :progress;
+    l_sessions SYS.ODCIVARCHAR2LIST := :sessions;
 BEGIN
     FORALL i IN 1 .. l_ids.COUNT
-        UPDATE ASYNC_JOBS SET PROGRESS = l_progress(i)
+        UPDATE ASYNC_JOBS SET PROGRESS = GREATEST(NVL(PROGRESS, 0), l_progress(i)),
+                              SESSION_ID = NVL(l_sessions(i), SESSION_ID)
          WHERE JOB_ID = l_ids(i) AND STATUS = 'running' AND INSTANCE_ID = :instance_id
-           AND NVL(PROGRESS, 0) < l_progress(i);
+           AND (NVL(PROGRESS, 0) < l_progress(i) OR l_sessions(i) IS NOT NULL);
 END;";
+
+/// The session a call runs on, without any grant (V$SESSION needs one).
+pub(super) const SESSION_SQL: &str =
+    "SELECT DBMS_DEBUG_JDWP.CURRENT_SESSION_ID || ',' || DBMS_DEBUG_JDWP.CURRENT_SESSION_SERIAL FROM DUAL";
 
 /// Ends one attempt: terminal, or back to pending (retry) when `:status` is `pending`.
 /// Conditional on the job still running here, in the same attempt: a late or stale write
@@ -269,7 +277,7 @@ pub(super) const FINISH_SQL: &str = concat!(
     history_append!(":code", ":history_message"),
     " END,
        INSTANCE_ID = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE INSTANCE_ID END,
-       HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0,
+       HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0, SESSION_ID = NULL,
        RESULT = :result, ERROR_MSG = :message, OUTPUT = :output
  WHERE JOB_ID = :job_id AND STATUS = 'running' AND INSTANCE_ID = :instance_id AND ATTEMPTS = :attempt"
 );
@@ -302,22 +310,40 @@ pub(super) const CANCEL_RUNNING_SQL: &str = "UPDATE ASYNC_JOBS SET CANCEL_REQUES
 pub(super) const STATUS_SQL: &str =
     "SELECT STATUS FROM ASYNC_JOBS WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner)";
 
-/// Running jobs whose instance stopped renewing their lease: retried if attempts remain (and
-/// `:retry_orphans` = 1), failed with code `orphaned` otherwise. Returned through `:rescued`.
+/// Running jobs whose instance stopped renewing their lease: first the sessions their calls
+/// run on are killed (`ALTER SYSTEM KILL SESSION ... IMMEDIATE`, where the gateway's user has
+/// ALTER SYSTEM; `:kill_denied` = 1 tells that it has not: the dead session's rollback and the
+/// completion's fence still keep its effects out); then they are retried if attempts remain
+/// (and `:retry_orphans` = 1), failed with code `orphaned` otherwise. Returned through
+/// `:rescued`. A session id is checked to be two numbers before it is used.
 pub(super) const RESCUE_SQL: &str = concat!(
     "DECLARE
     CURSOR c IS
-        SELECT JOB_ID FROM ASYNC_JOBS
+        SELECT JOB_ID, SESSION_ID FROM ASYNC_JOBS
          WHERE STATUS = 'running' AND HEARTBEAT_AT < ",
     now!(),
     " - NUMTODSINTERVAL(:lease_seconds, 'SECOND')
            FOR UPDATE SKIP LOCKED;
     l_ids SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
+    l_sessions SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
     l_done SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
+    insufficient_privileges EXCEPTION;
+    PRAGMA EXCEPTION_INIT(insufficient_privileges, -1031);
 BEGIN
+    :kill_denied := 0;
     OPEN c;
-    FETCH c BULK COLLECT INTO l_ids LIMIT 10000;
+    FETCH c BULK COLLECT INTO l_ids, l_sessions LIMIT 10000;
     CLOSE c;
+    FOR i IN 1 .. l_sessions.COUNT LOOP
+        IF REGEXP_LIKE(l_sessions(i), '^[0-9]+,[0-9]+$') THEN
+            BEGIN
+                EXECUTE IMMEDIATE 'ALTER SYSTEM KILL SESSION ''' || l_sessions(i) || ''' IMMEDIATE';
+            EXCEPTION
+                WHEN insufficient_privileges THEN :kill_denied := 1;
+                WHEN OTHERS THEN NULL; -- ORA-00030: the session is gone already
+            END;
+        END IF;
+    END LOOP;
     FORALL i IN 1 .. l_ids.COUNT
         UPDATE ASYNC_JOBS
            SET STATUS = CASE WHEN CANCEL_REQUESTED = 1 THEN 'cancelled'
@@ -341,7 +367,7 @@ BEGIN
     ",
                INSTANCE_ID = CASE WHEN CANCEL_REQUESTED = 0 AND ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1
                                   THEN NULL ELSE INSTANCE_ID END,
-               HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0
+               HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0, SESSION_ID = NULL
          WHERE JOB_ID = l_ids(i) AND STATUS = 'running'
         RETURNING JOB_ID BULK COLLECT INTO l_done;
     OPEN :rescued FOR
@@ -396,6 +422,9 @@ END;"
 
 /// Longest message kept in an attempt-history entry (the full text stays in ERROR_MSG).
 const HISTORY_MESSAGE_CHARS: usize = 500;
+
+/// Logged once per process: the gateway's user may not kill another session.
+static NO_KILL_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn db(e: oracle::Error) -> DbError {
     map_error(&e)
@@ -637,18 +666,28 @@ impl<'a> RoomPerProcedure<'a> {
     }
 }
 
-pub(super) fn record_progress(conn: &Connection, instance_id: &str, updates: &[(JobId, i16)]) -> Result<(), DbError> {
+pub(super) fn record_progress(conn: &Connection, instance_id: &str, updates: &[ProgressUpdate]) -> Result<(), DbError> {
     if updates.is_empty() {
         return Ok(());
     }
     let mut progress = conn.object_type("SYS.ODCINUMBERLIST").map_err(db)?.new_collection().map_err(db)?;
-    for (_, p) in updates {
-        progress.push(&i64::from(*p)).map_err(db)?;
+    let mut sessions = conn.object_type("SYS.ODCIVARCHAR2LIST").map_err(db)?.new_collection().map_err(db)?;
+    for u in updates {
+        progress.push(&i64::from(u.progress)).map_err(db)?;
+        sessions.push(&u.session.clone()).map_err(db)?;
     }
-    let ids = string_list(conn, updates.iter().map(|(id, _)| id.as_str()))?;
-    conn.execute_named(PROGRESS_SQL, &[("ids", &ids), ("progress", &progress), ("instance_id", &varchar(instance_id))])
-        .map_err(db)?;
+    let ids = string_list(conn, updates.iter().map(|u| u.id.as_str()))?;
+    conn.execute_named(
+        PROGRESS_SQL,
+        &[("ids", &ids), ("progress", &progress), ("sessions", &sessions), ("instance_id", &varchar(instance_id))],
+    )
+    .map_err(db)?;
     conn.commit().map_err(db)
+}
+
+/// The session this connection is, as `SID,SERIAL#`.
+pub(super) fn session_id(conn: &Connection) -> Result<String, DbError> {
+    conn.query_row_as::<String>(SESSION_SQL, &[]).map_err(db)
 }
 
 /// The history entry's message: at most [`HISTORY_MESSAGE_CHARS`] characters.
@@ -660,6 +699,18 @@ pub(super) fn history_message(message: &str) -> String {
 }
 
 pub(super) fn finish(conn: &Connection, instance_id: &str, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError> {
+    let changed = finish_uncommitted(conn, instance_id, outcomes)?;
+    conn.commit().map_err(db)?;
+    Ok(changed)
+}
+
+/// Ends attempts in the session's open transaction; the caller commits (with a job's call:
+/// see `call::run`).
+pub(super) fn finish_uncommitted(
+    conn: &Connection,
+    instance_id: &str,
+    outcomes: &[Outcome],
+) -> Result<Vec<JobId>, DbError> {
     let mut stmt = conn.statement(FINISH_SQL).lob_locator().build().map_err(db)?;
     let mut changed = Vec::new();
     for o in outcomes {
@@ -683,7 +734,6 @@ pub(super) fn finish(conn: &Connection, instance_id: &str, outcomes: &[Outcome])
             changed.push(o.id.clone());
         }
     }
-    conn.commit().map_err(db)?;
     Ok(changed)
 }
 
@@ -739,9 +789,18 @@ pub(super) fn rescue(conn: &Connection, lease: Duration, retry_orphans: bool) ->
     stmt.execute_named(&[
         ("lease_seconds", &lease.as_secs_f64()),
         ("retry_orphans", &i64::from(retry_orphans)),
+        ("kill_denied", &oracle::sql_type::OracleType::Number(1, 0)),
         ("rescued", &oracle::sql_type::OracleType::RefCursor),
     ])
     .map_err(db)?;
+    let kill_denied: i64 = stmt.bind_value("kill_denied").map_err(db)?;
+    if kill_denied == 1 && !NO_KILL_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "the rescuer cannot kill the sessions dead instances left behind (grant ALTER SYSTEM to the gateway's \
+             user): their calls run on until Oracle notices the lost client (SQLNET.EXPIRE_TIME), but their \
+             effects are rolled back, never committed"
+        );
+    }
     let mut cursor: RefCursor = stmt.bind_value("rescued").map_err(db)?;
     let mut out = Vec::new();
     for row in cursor.query().map_err(db)? {
@@ -898,8 +957,9 @@ mod tests {
     fn state_changes_are_conditional() {
         assert!(PROGRESS_SQL.contains(
             "WHERE JOB_ID = l_ids(i) AND STATUS = 'running' AND INSTANCE_ID = :instance_id
-           AND NVL(PROGRESS, 0) < l_progress(i);"
+           AND (NVL(PROGRESS, 0) < l_progress(i) OR l_sessions(i) IS NOT NULL);"
         ));
+        assert!(PROGRESS_SQL.contains("SET PROGRESS = GREATEST(NVL(PROGRESS, 0), l_progress(i))"));
         assert!(FINISH_SQL.ends_with(
             "WHERE JOB_ID = :job_id AND STATUS = 'running' AND INSTANCE_ID = :instance_id AND ATTEMPTS = :attempt"
         ));
@@ -919,6 +979,11 @@ mod tests {
         assert!(CANCEL_RUNNING_SQL.ends_with("AND STATUS = 'running'"));
         assert!(RESCUE_SQL.contains("WHERE JOB_ID = l_ids(i) AND STATUS = 'running'"));
         assert!(RESCUE_SQL.contains("FOR UPDATE SKIP LOCKED;"));
+        // Orphaned calls are killed before their jobs are settled, and only by a checked id.
+        let kill = RESCUE_SQL.find("ALTER SYSTEM KILL SESSION").unwrap();
+        assert!(kill < RESCUE_SQL.find("FORALL").unwrap());
+        assert!(RESCUE_SQL.contains("IF REGEXP_LIKE(l_sessions(i), '^[0-9]+,[0-9]+$') THEN"));
+        assert!(RESCUE_SQL.contains("SESSION_ID = NULL") && FINISH_SQL.contains("SESSION_ID = NULL"));
     }
 
     #[test]

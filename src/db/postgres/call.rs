@@ -1,14 +1,23 @@
 //! Executing a planned call: SQL text built from the resolved, quoted name and positional
 //! binds only; every value travels as text and is cast to the catalog's declared type, so
 //! numbers and times keep their exact form.
+//!
+//! A job's attempt runs as `BEGIN; CALL …; UPDATE async_jobs … (fenced); COMMIT` on one
+//! connection: its effects are committed exactly when the job is completed, and rolled back
+//! when the job is no longer this attempt's (rescued or taken over meanwhile) or the gateway
+//! dies before the COMMIT.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use postgres_types::{ToSql, Type};
 use serde_json::{Map, Value as Json};
 use tokio_postgres::{Row, Statement};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, OutValues};
-use crate::jobs::model::{Milestone, ProgressSink};
+use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues};
+use crate::jobs::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
 use crate::procedure::name::quote_identifier;
 use crate::procedure::plan::CallPlan;
 use crate::procedure::signature::RoutineKind;
@@ -17,6 +26,7 @@ use crate::procedure::types::ParamType;
 use super::connect::{Object, Pool};
 use super::decode::PgJson;
 use super::error::{map_error, map_pool_error, QUERY_CANCELED};
+use super::store;
 
 /// The statement for a plan and its text binds, in `$n` order.
 #[derive(Debug, PartialEq)]
@@ -51,24 +61,117 @@ pub(super) fn build_statement(plan: &CallPlan) -> CallStatement {
     CallStatement { sql, binds }
 }
 
+/// SQLSTATE of a `COMMIT` inside a routine called in a transaction block.
+const INVALID_TRANSACTION_TERMINATION: &str = "2D000";
+
+/// Routines found to commit by themselves, by quoted name. Inside the job's transaction their
+/// `COMMIT` fails (2D000) and everything they did is rolled back, so they are run again on
+/// their own, and from then on always so: their jobs are at-least-once.
+#[derive(Default)]
+pub(super) struct SelfCommitting(Mutex<HashSet<String>>);
+
+impl SelfCommitting {
+    fn contains(&self, routine: &str) -> bool {
+        self.0.lock().expect("self-committing lock").contains(routine)
+    }
+
+    fn insert(&self, routine: String) {
+        self.0.lock().expect("self-committing lock").insert(routine);
+    }
+}
+
+/// How a call's work is committed.
+#[derive(Clone, Copy)]
+enum Commit<'a> {
+    /// On its own: autocommit, or one transaction when it returns cursors (a cursor lives
+    /// only until its transaction ends).
+    Alone,
+    /// In one transaction with the job's completion, which is fenced on the attempt.
+    WithJob(&'a AttemptFence),
+}
+
+/// How a call that succeeded was committed.
+enum Ran {
+    Alone,
+    /// Its effects and the job's completion are committed.
+    Completed,
+    /// The fence matched no row: its effects were rolled back.
+    Fenced,
+}
+
+/// A synchronous call: not a job, committed on its own.
 pub(super) async fn execute(
+    pool: &Pool,
+    plan: &CallPlan,
+    cancel: &CancellationToken,
+) -> Result<CallOutput, CallFailure> {
+    execute_with(pool, plan, &NoProgress, cancel, Commit::Alone).await.map(|(output, _)| output)
+}
+
+/// One attempt of a job: its call and its completion commit together (see `Commit::WithJob`),
+/// unless the routine commits by itself.
+pub(super) async fn execute_job(
+    pool: &Pool,
+    self_committing: &SelfCommitting,
+    plan: &CallPlan,
+    fence: &AttemptFence,
+    progress: &dyn ProgressSink,
+    cancel: &CancellationToken,
+) -> Result<JobCall, CallFailure> {
+    let routine = plan.signature.quoted_name();
+    if !self_committing.contains(&routine) {
+        match execute_with(pool, plan, progress, cancel, Commit::WithJob(fence)).await {
+            Ok((_, Ran::Fenced)) => return Ok(JobCall::Fenced),
+            Ok((output, _)) => return Ok(JobCall::Completed(output)),
+            Err(f) if f.error.code == INVALID_TRANSACTION_TERMINATION && !cancel.is_cancelled() => {
+                tracing::info!(
+                    routine = %routine,
+                    "this routine commits by itself: it runs outside the job's transaction from now on, \
+                     and its jobs are at-least-once"
+                );
+                self_committing.insert(routine);
+            }
+            Err(f) => return Err(f),
+        }
+    }
+    let (output, _) = execute_with(pool, plan, progress, cancel, Commit::Alone).await?;
+    Ok(JobCall::RanOnItsOwn(output))
+}
+
+/// Waits for a call connection, unless `cancel` fires first.
+async fn connection(pool: &Pool, cancel: &CancellationToken) -> Result<Object, DbError> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => {
+            Err(DbError::new(DbErrorKind::Cancelled, "cancelled", "cancelled while waiting for a free connection"))
+        }
+        client = pool.get() => client.map_err(map_pool_error),
+    }
+}
+
+async fn execute_with(
     pool: &Pool,
     plan: &CallPlan,
     progress: &dyn ProgressSink,
     cancel: &CancellationToken,
-) -> Result<CallOutput, CallFailure> {
-    let client = pool.get().await.map_err(map_pool_error)?;
+    commit: Commit<'_>,
+) -> Result<(CallOutput, Ran), CallFailure> {
+    let asked = Instant::now();
+    let client = connection(pool, cancel).await?;
+    let waited = asked.elapsed();
+    progress.attached(&client.backend_pid.to_string());
     let stmt = build_statement(plan);
     progress.reached(Milestone::ParamsBound);
     let types = vec![Type::TEXT; stmt.binds.len()];
-    let prepared = client.prepare_typed_cached(&stmt.sql, &types).await.map_err(map_error)?;
+    let prepared = client.prepare_typed_cached(&stmt.sql, &types).await.map_err(|e| CallFailure {
+        error: map_error(e),
+        output: None,
+        waited,
+    })?;
     progress.reached(Milestone::Prepared);
     let params: Vec<&(dyn ToSql + Sync)> = stmt.binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
 
-    // From here to `end_call` the connection carries this call's statements only (see notices.rs).
-    client.notices.begin_call(plan.capture_output);
-    let (result, reusable) = run(&client, plan, &prepared, &params, progress, cancel).await;
-    let output = client.notices.end_call();
+    let (result, output, reusable) = run(&client, plan, &prepared, &params, progress, cancel, commit).await;
     // A connection in an unknown state is not handed back to the pool; neither is one a cancel
     // request was sent for: the request travels on its own connection and may land after the
     // statement ended on its own, cancelling whatever the next holder runs.
@@ -76,13 +179,13 @@ pub(super) async fn execute(
         let _ = Object::take(client);
     }
     match result {
-        Ok(values) => Ok(CallOutput { values, output }),
-        Err(error) => Err(CallFailure { error, output }),
+        Ok((values, ran)) => Ok((CallOutput { values, output, waited }, ran)),
+        Err(error) => Err(CallFailure { error, output, waited }),
     }
 }
 
-/// Runs the prepared call (in a transaction when it returns cursors) and reads its OUT values.
-/// Also says whether the connection may go back to the pool.
+/// Runs the prepared call — with the job's completion when `commit` says so — and reads its OUT
+/// values and the lines it wrote. Also says whether the connection may go back to the pool.
 async fn run(
     client: &Object,
     plan: &CallPlan,
@@ -90,31 +193,73 @@ async fn run(
     params: &[&(dyn ToSql + Sync)],
     progress: &dyn ProgressSink,
     cancel: &CancellationToken,
-) -> (Result<OutValues, DbError>, bool) {
-    // A refcursor only lives until its transaction ends: run such calls in one.
-    let with_cursor = plan.has_cursor_output();
-    if with_cursor {
-        if let Err(e) = client.batch_execute("BEGIN").await {
-            return (Err(map_error(e)), true);
-        }
-    }
-    let result = async {
-        let rows = cancellable(client, cancel, client.query(prepared, params)).await?;
+    commit: Commit<'_>,
+) -> (Result<(OutValues, Ran), DbError>, Option<Vec<String>>, bool) {
+    let in_transaction = matches!(commit, Commit::WithJob(_)) || plan.has_cursor_output();
+    // From here to `end_call` the connection carries this call's statements only (see notices.rs).
+    client.notices.begin_call(plan.capture_output);
+    let called = async {
+        let call = cancellable(client, cancel, client.query(prepared, params));
+        let rows = if in_transaction {
+            // BEGIN and the call travel together: one round trip.
+            let (begun, rows) = tokio::join!(client.batch_execute("BEGIN"), call);
+            begun.map_err(map_error)?;
+            rows?
+        } else {
+            call.await?
+        };
         progress.reached(Milestone::Executed);
         let mut out = row_values(plan, rows.first())?;
-        if with_cursor {
-            fetch_cursors(client, plan, &mut out, cancel).await?;
-        }
+        fetch_cursors(client, plan, &mut out, cancel).await?;
         Ok(out)
     }
     .await;
-    if with_cursor {
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        if client.batch_execute(end).await.is_err() {
-            return (result, false);
+    let output = client.notices.end_call();
+    if !in_transaction {
+        return (called.map(|values| (values, Ran::Alone)), output, true);
+    }
+    let values = match called {
+        Ok(values) => values,
+        Err(e) => return (Err(e), output, end(client, "ROLLBACK").await.is_ok()),
+    };
+    let Commit::WithJob(fence) = commit else {
+        let committed = end(client, "COMMIT").await;
+        let reusable = committed.is_ok();
+        return (committed.map(|()| (values, Ran::Alone)), output, reusable);
+    };
+    let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, values.clone(), output.clone());
+    match store::finish(client, &fence.instance_id, &[completion]).await {
+        Ok(written) if !written.is_empty() => {
+            let committed = end(client, "COMMIT").await;
+            let reusable = committed.is_ok();
+            (committed.map(|()| (values, Ran::Completed)), output, reusable)
+        }
+        Ok(_) => {
+            let reusable = end(client, "ROLLBACK").await.is_ok();
+            (Ok((values, Ran::Fenced)), output, reusable)
+        }
+        Err(e) => {
+            let reusable = end(client, "ROLLBACK").await.is_ok();
+            (Err(unwritable(e)), output, reusable)
         }
     }
-    (result, true)
+}
+
+/// Ends the call's transaction.
+async fn end(client: &Object, statement: &str) -> Result<(), DbError> {
+    client.batch_execute(statement).await.map_err(map_error)
+}
+
+/// The call ended but the job's completion could not be written (a result the database cannot
+/// store): the attempt fails, and the call's effects were rolled back with it.
+fn unwritable(e: DbError) -> DbError {
+    if e.kind == DbErrorKind::Unavailable {
+        return e;
+    }
+    DbError::statement(
+        "unwritable_result",
+        format!("the call ended, but its result could not be stored, so its effects were rolled back: {}", e.message),
+    )
 }
 
 /// Runs `query`; when `cancel` fires, asks the server to cancel it and waits for the statement
@@ -173,7 +318,8 @@ fn row_values(plan: &CallPlan, row: Option<&Row>) -> Result<OutValues, DbError> 
     Ok(out)
 }
 
-/// Replaces each refcursor OUT value (a portal name) with its rows as objects.
+/// Replaces each refcursor OUT value (a portal name) with its rows as objects (a call without
+/// cursors costs nothing here).
 async fn fetch_cursors(
     client: &tokio_postgres::Client,
     plan: &CallPlan,

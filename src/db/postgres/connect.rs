@@ -14,8 +14,14 @@
 //!   slots, so its address changes; its backend pid is private), so this manager creates the
 //!   pair together and deadpool hands out both as one object. It does what
 //!   `deadpool_postgres::Manager` does with `RecyclingMethod::Fast`, and one more check.
+//! - Call connections (the pool calls run on, never the job store's) ask the server to watch
+//!   for a vanished client while a statement runs (`client_connection_check_interval`,
+//!   PostgreSQL 14+) and to send TCP keepalives, so the call of a gateway that died is
+//!   stopped by the server itself; each knows its backend pid, which a running job records so
+//!   a rescuer can end the session (see `store::rescue`).
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use deadpool::managed::{Manager, Metrics, RecycleError, RecycleResult};
@@ -28,10 +34,12 @@ use super::notices::ConnectionNotices;
 pub(super) type Pool = deadpool::managed::Pool<PgManager>;
 pub(super) type Object = deadpool::managed::Object<PgManager>;
 
-/// A pooled connection: the client (with its statement cache) and its notice state.
+/// A pooled connection: the client (with its statement cache), its notice state and its
+/// server process id.
 pub(super) struct PooledConnection {
     client: ClientWrapper,
     pub notices: Arc<ConnectionNotices>,
+    pub backend_pid: i32,
 }
 
 impl Deref for PooledConnection {
@@ -47,17 +55,33 @@ impl DerefMut for PooledConnection {
     }
 }
 
+/// What a pool's connections are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// The job store's statements: short, never a procedure call.
+    Store,
+    /// Procedure calls, which may run for hours.
+    Calls,
+}
+
+/// Asked once per new call connection; PostgreSQL 13 and older do not know the first setting.
+const CALL_SESSION_SQL: &str = include_str!("../../../sql/postgres/queries/call_session.sql");
+
 pub(super) struct PgManager {
     pub config: Config,
     pub runtime: Handle,
+    pub role: Role,
 }
+
+/// Logged once per process: this server cannot stop an orphaned call by itself.
+static NO_CLIENT_CHECK_LOGGED: AtomicBool = AtomicBool::new(false);
 
 impl Manager for PgManager {
     type Type = PooledConnection;
     type Error = Error;
 
     async fn create(&self) -> Result<PooledConnection, Error> {
-        let config = self.config.clone();
+        let (config, role) = (self.config.clone(), self.role);
         let opened = self.runtime.spawn(async move {
             let (client, mut connection) = config.connect(NoTls).await?;
             let notices = Arc::new(ConnectionNotices::default());
@@ -77,7 +101,20 @@ impl Manager for PgManager {
                     }
                 })
             };
-            Ok(PooledConnection { client: ClientWrapper::new(client, driver), notices })
+            let backend_pid = client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+            if role == Role::Calls {
+                if let Err(e) = client.batch_execute(CALL_SESSION_SQL).await {
+                    if !NO_CLIENT_CHECK_LOGGED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            error = %e,
+                            "this PostgreSQL cannot watch for a vanished client during a call \
+                             (client_connection_check_interval needs PostgreSQL 14+): the call of a gateway \
+                             that dies runs to its end, but its effects are rolled back, never committed"
+                        );
+                    }
+                }
+            }
+            Ok(PooledConnection { client: ClientWrapper::new(client, driver), notices, backend_pid })
         });
         match opened.await {
             Ok(result) => result,

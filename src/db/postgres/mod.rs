@@ -18,46 +18,79 @@ use tokio::sync::{mpsc, Notify};
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{CallFailure, CallOutput, DbError, JobStore, ProcedureBackend};
+use crate::db::{
+    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ENGINE_CONNECTIONS,
+};
 use crate::jobs::model::{
-    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
-    ProgressSink, PurgeFilter, Rescued,
+    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
+    ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
 use crate::procedure::signature::Signature;
 
-use connect::{Object, PgManager, Pool};
+use connect::{Object, PgManager, Pool, Role};
 use error::{map_error, map_pool_error};
 
+/// Three pools that never lend to each other: the engine's bookkeeping (heartbeat, claims,
+/// inserts, outcomes, rescue), API reads, and procedure calls.
 pub struct PgBackend {
-    pool: Pool,
+    engine: Pool,
+    reads: Pool,
+    calls: Pool,
     config: tokio_postgres::Config,
+    instance_id: String,
+    /// Routines that commit by themselves: they run outside the job's transaction.
+    self_committing: call::SelfCommitting,
+}
+
+/// The `application_name` of an instance's sessions: how a rescuer finds what a dead
+/// instance left running (PostgreSQL keeps the first 63 bytes).
+pub(super) fn session_tag(instance_id: &str) -> String {
+    let mut tag = format!("procgate:{instance_id}");
+    while tag.len() > 63 {
+        tag.pop();
+    }
+    tag
 }
 
 impl PgBackend {
-    /// Builds the pool (call it on the main runtime). Connections are opened lazily; the first
+    /// Builds the pools (call it on the main runtime). Connections are opened lazily; the first
     /// query tells whether the database is reachable.
-    pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Self> {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
-        if config.get_application_name().is_none() {
-            config.application_name("procgate");
-        }
+        config.application_name(session_tag(&options.instance_id));
         config.connect_timeout(Duration::from_secs(10));
-        let manager = PgManager { config: config.clone(), runtime: tokio::runtime::Handle::current() };
-        let pool = Pool::builder(manager)
-            .max_size(pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()?;
-        Ok(Self { pool, config })
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        let pool = |role: Role, size: usize| -> anyhow::Result<Pool> {
+            let manager = PgManager { config: config.clone(), runtime: tokio::runtime::Handle::current(), role };
+            Ok(Pool::builder(manager)
+                .max_size(size.max(1))
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(Duration::from_secs(30)))
+                .create_timeout(Some(Duration::from_secs(10)))
+                .recycle_timeout(Some(Duration::from_secs(5)))
+                .build()?)
+        };
+        Ok(Self {
+            engine: pool(Role::Store, ENGINE_CONNECTIONS)?,
+            reads: pool(Role::Store, options.read_connections)?,
+            calls: pool(Role::Calls, options.call_connections)?,
+            config,
+            instance_id: options.instance_id.clone(),
+            self_committing: call::SelfCommitting::default(),
+        })
     }
 
+    /// A connection for the engine's own statements.
+    async fn engine(&self) -> Result<Object, DbError> {
+        self.engine.get().await.map_err(map_pool_error)
+    }
+
+    /// A connection for API reads and deletes.
     async fn client(&self) -> Result<Object, DbError> {
-        self.pool.get().await.map_err(map_pool_error)
+        self.reads.get().await.map_err(map_pool_error)
     }
 
     /// One LISTEN session: returns when the connection ends or `stop` fires.
@@ -110,7 +143,7 @@ impl JobStore for PgBackend {
     }
 
     async fn insert(&self, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
-        store::insert(&self.client().await?, jobs).await
+        store::insert(&self.engine().await?, jobs).await
     }
 
     async fn claim(
@@ -119,19 +152,19 @@ impl JobStore for PgBackend {
         limit: usize,
         limits: &[ProcedureLimit],
     ) -> Result<Vec<ClaimedJob>, DbError> {
-        store::claim(&mut self.client().await?, instance_id, limit, limits).await
+        store::claim(&mut self.engine().await?, instance_id, limit, limits).await
     }
 
-    async fn record_progress(&self, instance_id: &str, updates: &[(JobId, i16)]) -> Result<(), DbError> {
-        store::record_progress(&self.client().await?, instance_id, updates).await
+    async fn record_progress(&self, instance_id: &str, updates: &[ProgressUpdate]) -> Result<(), DbError> {
+        store::record_progress(&self.engine().await?, instance_id, updates).await
     }
 
     async fn finish(&self, instance_id: &str, outcomes: &[Outcome]) -> Result<Vec<JobId>, DbError> {
-        store::finish(&self.client().await?, instance_id, outcomes).await
+        store::finish(&self.engine().await?, instance_id, outcomes).await
     }
 
     async fn heartbeat(&self, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
-        store::heartbeat(&self.client().await?, instance_id, running).await
+        store::heartbeat(&self.engine().await?, instance_id, running).await
     }
 
     async fn cancel(&self, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, DbError> {
@@ -139,7 +172,7 @@ impl JobStore for PgBackend {
     }
 
     async fn rescue(&self, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError> {
-        store::rescue(&self.client().await?, lease, retry_orphans).await
+        store::rescue(&mut self.engine().await?, lease, retry_orphans).await
     }
 
     async fn get(&self, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError> {
@@ -184,12 +217,18 @@ impl ProcedureBackend for PgBackend {
         catalog::describe(&self.client().await?, name).await
     }
 
-    async fn call(
+    async fn call(&self, plan: &CallPlan, cancel: &CancellationToken) -> Result<CallOutput, CallFailure> {
+        call::execute(&self.calls, plan, cancel).await
+    }
+
+    async fn call_job(
         &self,
         plan: &CallPlan,
+        fence: &AttemptFence,
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
-    ) -> Result<CallOutput, CallFailure> {
-        call::execute(&self.pool, plan, progress, cancel).await
+    ) -> Result<JobCall, CallFailure> {
+        debug_assert_eq!(fence.instance_id, self.instance_id);
+        call::execute_job(&self.calls, &self.self_committing, plan, fence, progress, cancel).await
     }
 }

@@ -2,6 +2,7 @@
 //! conditional UPDATE.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +12,7 @@ use tokio_postgres::Row;
 use crate::db::DbError;
 use crate::jobs::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
-    Priority, ProcedureLimit, PurgeFilter, Rescued,
+    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::ProcedureName;
 
@@ -89,10 +90,7 @@ const LIMITED_CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(73058251602371500
 const RUNNING_COUNTS_SQL: &str =
     "SELECT upper(procedure_name), count(*) FROM async_jobs WHERE status = 'running' GROUP BY 1";
 
-const PROGRESS_SQL: &str = "
-UPDATE async_jobs j SET progress = u.progress
-  FROM unnest($1::text[], $2::int2[]) AS u(id, progress)
- WHERE j.job_id = u.id AND j.status = 'running' AND j.instance_id = $3 AND j.progress < u.progress";
+const PROGRESS_SQL: &str = include_str!("../../../sql/postgres/queries/record_progress.sql");
 
 /// A retry (outcome `pending`) of a job whose cancellation was requested meanwhile ends it
 /// `cancelled` instead: a requested cancel always wins over a retry.
@@ -108,6 +106,8 @@ macro_rules! finish_status {
 }
 
 /// Ends attempts: terminal, or back to pending (retry) when the outcome's status is `pending`.
+/// Its times are the statement's, not the transaction's: a job's completion runs in the
+/// transaction of its call, which began before the call did.
 /// Conditional on the job still running here, in the same attempt: a late or stale write
 /// (after a rescue, a cancel, another instance's claim) changes nothing.
 const FINISH_SQL: &str = concat!(
@@ -121,11 +121,11 @@ UPDATE async_jobs j
     " WHEN 'pending' THEN 0 WHEN 'cancelled' THEN j.progress ELSE 100 END,
        end_time = CASE WHEN ",
     retrying!(),
-    " THEN NULL ELSE now() END,
+    " THEN NULL ELSE statement_timestamp() END,
        duration = CASE WHEN ",
     retrying!(),
     " THEN NULL
-                       ELSE round(extract(epoch FROM now() - j.start_time)::numeric, 2)::text || 's' END,
+                       ELSE round(extract(epoch FROM statement_timestamp() - j.start_time)::numeric, 2)::text || 's' END,
        result = o.result,
        error_code = CASE WHEN o.status = 'pending' AND j.cancel_requested THEN 'cancelled' ELSE o.code END,
        error_msg = CASE WHEN o.status = 'pending' AND j.cancel_requested
@@ -133,15 +133,15 @@ UPDATE async_jobs j
        output = o.output,
        run_at = CASE WHEN ",
     retrying!(),
-    " THEN now() + make_interval(secs => o.retry_in) ELSE j.run_at END,
+    " THEN statement_timestamp() + make_interval(secs => o.retry_in) ELSE j.run_at END,
        attempt_history = CASE WHEN o.code IS NULL THEN j.attempt_history
                               ELSE j.attempt_history || jsonb_build_array(jsonb_build_object(
                                    'attempt', j.attempts, 'code', o.code, 'message', o.message,
-                                   'started_at', j.start_time, 'ended_at', now(), 'instance_id', j.instance_id)) END,
+                                   'started_at', j.start_time, 'ended_at', statement_timestamp(), 'instance_id', j.instance_id)) END,
        instance_id = CASE WHEN ",
     retrying!(),
     " THEN NULL ELSE j.instance_id END,
-       heartbeat_at = NULL, cancel_requested = false
+       heartbeat_at = NULL, cancel_requested = false, session_id = NULL
   FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[], $9::jsonb[])
        AS o(id, status, result, code, message, retry_in, attempt, output)
  WHERE j.job_id = o.id AND j.status = 'running' AND j.instance_id = $8 AND j.attempts = o.attempt
@@ -167,12 +167,18 @@ RETURNING pg_notify('procgate_cancel', job_id)";
 /// Running jobs whose instance stopped renewing their lease: retried if attempts remain (and
 /// `$2`, orphaned jobs are retryable), failed with code `orphaned` otherwise — or `cancelled` if
 /// a cancellation was requested before the instance went away.
+const RESCUE_LOST_SQL: &str = include_str!("../../../sql/postgres/queries/rescue_lost.sql");
+const END_ORPHANED_SESSIONS_SQL: &str = include_str!("../../../sql/postgres/queries/end_orphaned_sessions.sql");
+
+/// Logged once per process: the gateway's user may not end another session.
+static NO_TERMINATE_LOGGED: AtomicBool = AtomicBool::new(false);
+
 const RESCUE_SQL: &str = "
 WITH lost AS (
     SELECT job_id, cancel_requested AS cancelled,
            (attempts < max_attempts AND $2 AND NOT cancel_requested) AS retry
       FROM async_jobs
-     WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
+     WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) AND job_id = ANY ($3)
        FOR UPDATE SKIP LOCKED)
 UPDATE async_jobs j
    SET status = CASE WHEN l.cancelled THEN 'cancelled' WHEN l.retry THEN 'pending' ELSE 'failed' END,
@@ -188,7 +194,7 @@ UPDATE async_jobs j
                          'attempt', j.attempts, 'code', 'orphaned', 'message', 'no heartbeat',
                          'started_at', j.start_time, 'ended_at', now(), 'instance_id', j.instance_id)),
        instance_id = CASE WHEN l.retry THEN NULL ELSE j.instance_id END,
-       heartbeat_at = NULL, cancel_requested = false
+       heartbeat_at = NULL, cancel_requested = false, session_id = NULL
   FROM lost l
  WHERE j.job_id = l.job_id AND j.status = 'running'
 RETURNING j.job_id, j.status";
@@ -379,12 +385,13 @@ fn claimed_from_row(r: &Row) -> ClaimedJob {
 pub(super) async fn record_progress(
     client: &Object,
     instance_id: &str,
-    updates: &[(JobId, i16)],
+    updates: &[ProgressUpdate],
 ) -> Result<(), DbError> {
-    let ids: Vec<&str> = updates.iter().map(|(id, _)| id.as_str()).collect();
-    let progress: Vec<i16> = updates.iter().map(|(_, p)| *p).collect();
+    let ids: Vec<&str> = updates.iter().map(|u| u.id.as_str()).collect();
+    let progress: Vec<i16> = updates.iter().map(|u| u.progress).collect();
+    let sessions: Vec<Option<&str>> = updates.iter().map(|u| u.session.as_deref()).collect();
     let stmt = client.prepare_cached(PROGRESS_SQL).await.map_err(map_error)?;
-    client.execute(&stmt, &[&ids, &progress, &instance_id]).await.map_err(map_error)?;
+    client.execute(&stmt, &[&ids, &progress, &instance_id, &sessions]).await.map_err(map_error)?;
     Ok(())
 }
 
@@ -441,14 +448,69 @@ pub(super) async fn cancel(client: &Object, id: &JobId, owner: Option<&str>) -> 
     })
 }
 
-pub(super) async fn rescue(client: &Object, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError> {
-    let rows = client.query(RESCUE_SQL, &[&lease.as_secs_f64(), &retry_orphans]).await.map_err(map_error)?;
+/// Ends the sessions of dead instances, then their jobs, in one transaction: the lost jobs
+/// stay locked until they are failed or re-queued.
+pub(super) async fn rescue(client: &mut Object, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError> {
+    let lease = lease.as_secs_f64();
+    let tx = client.transaction().await.map_err(map_error)?;
+    let lost = tx.query(RESCUE_LOST_SQL, &[&lease]).await.map_err(map_error)?;
+    if lost.is_empty() {
+        tx.commit().await.map_err(map_error)?;
+        return Ok(Vec::new());
+    }
+    let mut dead_tags = HashSet::new();
+    let mut alive_tags = HashSet::new();
+    let mut pids = Vec::new();
+    let mut ids = Vec::new();
+    for row in &lost {
+        ids.push(row.get::<_, String>(0));
+        let Some(instance) = row.get::<_, Option<String>>(1) else { continue };
+        if row.get::<_, bool>(3) {
+            alive_tags.insert(super::session_tag(&instance));
+            pids.extend(row.get::<_, Option<String>>(2).and_then(|s| s.parse::<i32>().ok()));
+        } else {
+            dead_tags.insert(super::session_tag(&instance));
+        }
+    }
+    end_orphaned_sessions(&tx, dead_tags.into_iter().collect(), pids, alive_tags.into_iter().collect()).await?;
+    let rows = tx.query(RESCUE_SQL, &[&lease, &retry_orphans, &ids]).await.map_err(map_error)?;
+    tx.commit().await.map_err(map_error)?;
     rows.iter()
         .map(|r| {
             let status = r.get::<_, String>(1).parse::<JobStatus>().map_err(|e| DbError::statement("bad_row", e))?;
             Ok(Rescued { id: JobId::from_db(r.get(0)), status })
         })
         .collect()
+}
+
+/// Terminates what dead instances left running, in a savepoint: without the privilege the
+/// rescue goes on (the fence in the job's transaction still keeps the orphan's effects out).
+async fn end_orphaned_sessions(
+    tx: &tokio_postgres::Transaction<'_>,
+    dead_tags: Vec<String>,
+    pids: Vec<i32>,
+    alive_tags: Vec<String>,
+) -> Result<(), DbError> {
+    tx.batch_execute("SAVEPOINT end_orphaned_sessions").await.map_err(map_error)?;
+    match tx.query(END_ORPHANED_SESSIONS_SQL, &[&dead_tags, &pids, &alive_tags]).await {
+        Ok(ended) => {
+            for row in ended {
+                tracing::warn!(pid = row.get::<_, i32>(0), "ended a database session a dead instance left running");
+            }
+            tx.batch_execute("RELEASE SAVEPOINT end_orphaned_sessions").await.map_err(map_error)
+        }
+        Err(e) => {
+            if !NO_TERMINATE_LOGGED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    error = %map_error(e),
+                    "the rescuer cannot end the sessions dead instances left behind (grant pg_signal_backend to \
+                     the gateway's user): their calls run on until the server notices, but their effects are \
+                     rolled back, never committed"
+                );
+            }
+            tx.batch_execute("ROLLBACK TO SAVEPOINT end_orphaned_sessions").await.map_err(map_error)
+        }
+    }
 }
 
 pub(super) async fn get(client: &Object, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError> {
