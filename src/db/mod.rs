@@ -99,6 +99,9 @@ pub trait ProcedureBackend: Send + Sync {
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
     ) -> Result<CallOutput, CallFailure>;
+    /// Whether a resolved routine is the database's own (a system schema): callable only when
+    /// an allowlist pattern names its schema (see `procedure::allowlist`).
+    fn is_system_routine(&self, sig: &Signature) -> bool;
 }
 
 /// A connected database: its job store and its procedures.

@@ -207,4 +207,8 @@ impl ProcedureBackend for OracleBackend {
     ) -> Result<CallOutput, CallFailure> {
         call::execute(&self.pool, plan, progress, cancel).await
     }
+
+    fn is_system_routine(&self, sig: &Signature) -> bool {
+        catalog::is_system_schema(&sig.schema)
+    }
 }

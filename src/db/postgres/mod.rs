@@ -192,4 +192,8 @@ impl ProcedureBackend for PgBackend {
     ) -> Result<CallOutput, CallFailure> {
         call::execute(&self.pool, plan, progress, cancel).await
     }
+
+    fn is_system_routine(&self, sig: &Signature) -> bool {
+        catalog::is_system_schema(&sig.schema)
+    }
 }
