@@ -47,7 +47,9 @@ CREATE TABLE ASYNC_JOBS (
     ATTEMPT_HISTORY  CLOB           DEFAULT '[]',                -- JSON: one entry per failed attempt
     IDEMPOTENCY_KEY  VARCHAR2(200),                              -- unique per owner
     CAPTURE_OUTPUT   NUMBER(1)      DEFAULT 0 NOT NULL,          -- keep the DBMS_OUTPUT lines of the call
-    OUTPUT           CLOB                                        -- JSON: those lines (latest attempt)
+    OUTPUT           CLOB,                                       -- JSON: those lines (latest attempt)
+    ROUTINE          VARCHAR2(400)                               -- the resolved routine, SCHEMA.[PACKAGE.]NAME:
+                                                                 -- what PROCEDURE_CONCURRENCY counts (NULL: PROCEDURE_NAME)
 )~';
     END IF;
 EXCEPTION
@@ -91,6 +93,7 @@ BEGIN
     add_column('IDEMPOTENCY_KEY', 'VARCHAR2(200)');
     add_column('CAPTURE_OUTPUT', 'NUMBER(1) DEFAULT 0 NOT NULL');
     add_column('OUTPUT', 'CLOB');
+    add_column('ROUTINE', 'VARCHAR2(400)');
 END;
 /
 

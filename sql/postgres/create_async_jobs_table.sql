@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS async_jobs (
     attempt_history  jsonb        NOT NULL DEFAULT '[]',        -- one entry per failed attempt
     idempotency_key  varchar(200),                              -- unique per owner
     capture_output   boolean      NOT NULL DEFAULT false,       -- keep the lines the call writes
-    output           jsonb                                      -- those lines (RAISE NOTICE ...), latest attempt
+    output           jsonb,                                     -- those lines (RAISE NOTICE ...), latest attempt
+    routine          varchar(400)                               -- the resolved routine, schema.name: what
+                                                                -- PROCEDURE_CONCURRENCY counts (NULL: procedure_name)
 );
 
 -- Upgrades a table created by an earlier procgate (or by the predecessor's script) in place.
@@ -55,6 +57,7 @@ ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS attempt_history  jsonb        NO
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS idempotency_key  varchar(200);
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS capture_output   boolean      NOT NULL DEFAULT false;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS output           jsonb;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS routine          varchar(400);
 
 -- The claim query: highest priority, then oldest pending first (due ones: run_at <= now()).
 CREATE INDEX IF NOT EXISTS async_jobs_pending_idx ON async_jobs (priority DESC, created_at)

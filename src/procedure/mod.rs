@@ -118,9 +118,8 @@ impl Procedures {
         // The written name passed the allowlist; the routine it resolved to must too when it is
         // the database's own (`pg_sleep` through the search path, `DBMS_LOCK.SLEEP` through its
         // public synonym): only a pattern naming its schema allows it. Overloads share a schema.
-        if let Some(sig) = candidates
-            .iter()
-            .find(|s| self.backend.is_system_routine(s) && !self.allowlist.allows_system_routine(s))
+        if let Some(sig) =
+            candidates.iter().find(|s| self.backend.is_system_routine(s) && !self.allowlist.allows_system_routine(s))
         {
             return Err(CallError::NotAllowed(format!("{name} (resolved to {}, a system schema)", sig.plain_name())));
         }

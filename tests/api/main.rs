@@ -14,5 +14,6 @@ mod output;
 mod params;
 mod predecessor;
 mod processes;
+mod routines;
 #[path = "../common/settings.rs"]
 mod settings;

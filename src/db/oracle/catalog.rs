@@ -192,18 +192,58 @@ pub(super) fn param_type(data_type: &str, pls_type: Option<&str>) -> ParamType {
 /// `SYS` and `SYSTEM` with their `DBMS_*` and `UTL_*` packages, and the options' own schemas.
 /// NAME_RESOLVE follows public synonyms to them (`DBMS_LOCK.SLEEP` is `SYS.DBMS_LOCK.SLEEP`).
 const SYSTEM_SCHEMAS: &[&str] = &[
-    "SYS", "SYSTEM", "PUBLIC", "SYSBACKUP", "SYSDG", "SYSKM", "SYSRAC", "SYS$UMF", "AUDSYS", "ANONYMOUS",
-    "APPQOSSYS", "CTXSYS", "DBSFWUSER", "DBSNMP", "DGPDB_INT", "DIP", "DVF", "DVSYS", "GGSHAREDCAP", "GGSYS",
-    "GSMADMIN_INTERNAL", "GSMCATUSER", "GSMROOTUSER", "GSMUSER", "LBACSYS", "MDDATA", "MDSYS", "OJVMSYS",
-    "OLAPSYS", "ORACLE_OCM", "ORDDATA", "ORDPLUGINS", "ORDSYS", "OUTLN", "REMOTE_SCHEDULER_AGENT",
-    "SI_INFORMTN_SCHEMA", "SPATIAL_CSW_ADMIN_USR", "SPATIAL_WFS_ADMIN_USR", "WMSYS", "XDB", "XS$NULL",
-    "APEX_PUBLIC_USER", "FLOWS_FILES", "ORDS_METADATA", "ORDS_PUBLIC_USER",
+    "SYS",
+    "SYSTEM",
+    "PUBLIC",
+    "SYSBACKUP",
+    "SYSDG",
+    "SYSKM",
+    "SYSRAC",
+    "SYS$UMF",
+    "AUDSYS",
+    "ANONYMOUS",
+    "APPQOSSYS",
+    "CTXSYS",
+    "DBSFWUSER",
+    "DBSNMP",
+    "DGPDB_INT",
+    "DIP",
+    "DVF",
+    "DVSYS",
+    "GGSHAREDCAP",
+    "GGSYS",
+    "GSMADMIN_INTERNAL",
+    "GSMCATUSER",
+    "GSMROOTUSER",
+    "GSMUSER",
+    "LBACSYS",
+    "MDDATA",
+    "MDSYS",
+    "OJVMSYS",
+    "OLAPSYS",
+    "ORACLE_OCM",
+    "ORDDATA",
+    "ORDPLUGINS",
+    "ORDSYS",
+    "OUTLN",
+    "REMOTE_SCHEDULER_AGENT",
+    "SI_INFORMTN_SCHEMA",
+    "SPATIAL_CSW_ADMIN_USR",
+    "SPATIAL_WFS_ADMIN_USR",
+    "WMSYS",
+    "XDB",
+    "XS$NULL",
+    "APEX_PUBLIC_USER",
+    "FLOWS_FILES",
+    "ORDS_METADATA",
+    "ORDS_PUBLIC_USER",
 ];
 
 /// Whether `owner` (as NAME_RESOLVE returns it) is one of Oracle's own schemas, including APEX's
 /// versioned ones (`APEX_230100`).
 pub(super) fn is_system_schema(owner: &str) -> bool {
-    let apex_version = owner.strip_prefix("APEX_").is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+    let apex_version =
+        owner.strip_prefix("APEX_").is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
     SYSTEM_SCHEMAS.contains(&owner) || apex_version
 }
 
