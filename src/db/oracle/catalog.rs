@@ -340,6 +340,22 @@ mod tests {
     }
 
     #[test]
+    fn public_synonyms_into_sys_are_system_routines() {
+        use crate::procedure::allowlist::Allowlist;
+        // DBMS_LOCK.SLEEP: NAME_RESOLVE follows the public synonym to SYS's package.
+        let s = |v: &str| Some(v.to_string());
+        let target = target_from_resolution(s("SYS"), s("DBMS_LOCK"), s("SLEEP"), None, Some(9)).unwrap();
+        let sleep = &signatures(&target, &[row(1, "PACKAGE", Some("SECONDS"), 1, "NUMBER", "IN", "N")])[0];
+        assert!(is_system_schema(&sleep.schema));
+        assert_eq!(sleep.canonical_name(), "SYS.DBMS_LOCK.SLEEP");
+        for list in ["*", "*.*", "*.*.*", "DBMS_LOCK.*", "DBMS_*.*"] {
+            assert!(!Allowlist::parse(list).allows_system_routine(sleep), "{list}");
+        }
+        assert!(Allowlist::parse("SYS.DBMS_LOCK.*").allows_system_routine(sleep));
+        assert!(!is_system_schema(&target_from_resolution(s("APP"), s("PKG"), s("RUN"), None, Some(9)).unwrap().owner));
+    }
+
+    #[test]
     fn names_reach_name_resolve_as_quoted_folded_parts() {
         let n = ProcedureName::parse("app.pkg.Run_1", None).unwrap();
         assert_eq!(resolve_text(&n), "\"APP\".\"PKG\".\"RUN_1\"");
