@@ -48,7 +48,9 @@ CREATE TABLE ASYNC_JOBS (
     IDEMPOTENCY_KEY  VARCHAR2(200),                              -- unique per owner
     CAPTURE_OUTPUT   NUMBER(1)      DEFAULT 0 NOT NULL,          -- keep the DBMS_OUTPUT lines of the call
     OUTPUT           CLOB,                                       -- JSON: those lines (latest attempt)
-    SESSION_ID       VARCHAR2(64)                                -- 'SID,SERIAL#' of the call while running
+    SESSION_ID       VARCHAR2(64),                               -- 'SID,SERIAL#' of the call while running
+    ROUTINE          VARCHAR2(400)                               -- the resolved routine, SCHEMA.[PACKAGE.]NAME:
+                                                                 -- what PROCEDURE_CONCURRENCY counts (NULL: PROCEDURE_NAME)
 )~';
     END IF;
 EXCEPTION
@@ -93,6 +95,7 @@ BEGIN
     add_column('CAPTURE_OUTPUT', 'NUMBER(1) DEFAULT 0 NOT NULL');
     add_column('OUTPUT', 'CLOB');
     add_column('SESSION_ID', 'VARCHAR2(64)');
+    add_column('ROUTINE', 'VARCHAR2(400)');
 END;
 /
 

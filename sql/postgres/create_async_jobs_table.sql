@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS async_jobs (
     idempotency_key  varchar(200),                              -- unique per owner
     capture_output   boolean      NOT NULL DEFAULT false,       -- keep the lines the call writes
     output           jsonb,                                     -- those lines (RAISE NOTICE ...), latest attempt
-    session_id       varchar(64)                                -- the call's server process (pid) while running
+    session_id       varchar(64),                               -- the call's server process (pid) while running
+    routine          varchar(400)                               -- the resolved routine, schema.name: what
+                                                                -- PROCEDURE_CONCURRENCY counts (NULL: procedure_name)
 );
 
 -- Upgrades a table created by an earlier procgate (or by the predecessor's script) in place.
@@ -57,6 +59,7 @@ ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS idempotency_key  varchar(200);
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS capture_output   boolean      NOT NULL DEFAULT false;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS output           jsonb;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS session_id       varchar(64);
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS routine          varchar(400);
 
 -- The claim query: highest priority, then oldest pending first (due ones: run_at <= now()).
 CREATE INDEX IF NOT EXISTS async_jobs_pending_idx ON async_jobs (priority DESC, created_at)

@@ -169,3 +169,13 @@ BEGIN
     RAISE EXCEPTION 'failing after the insert' USING ERRCODE = 'P0001';
 END
 $$;
+-- Unnamed arguments (PostgreSQL allows them): clients name them by position, "$1", "$2", ...
+CREATE OR REPLACE PROCEDURE proc_test_unnamed(integer, INOUT text)
+LANGUAGE plpgsql AS $$ BEGIN $2 := $2 || ':' || $1::text; END $$;
+
+CREATE OR REPLACE FUNCTION proc_test_add(integer, integer)
+RETURNS integer LANGUAGE sql AS $$ SELECT $1 + $2 $$;
+
+-- An unnamed argument before a named, defaulted one: by position, then by name.
+CREATE OR REPLACE FUNCTION proc_test_scale(integer, p_factor integer DEFAULT 10)
+RETURNS integer LANGUAGE sql AS $$ SELECT $1 * p_factor $$;

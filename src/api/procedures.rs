@@ -50,6 +50,7 @@ pub async fn call_async(
             timeout_ms: options.timeout_ms,
             idempotency_key,
             capture_output: req.capture_output,
+            routine: Some(prepared.plan.signature.canonical_name()),
         })
         .await?;
     let (mut response, id, message) = match inserted {

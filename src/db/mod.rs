@@ -111,6 +111,9 @@ pub trait ProcedureBackend: Send + Sync {
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
     ) -> Result<JobCall, CallFailure>;
+    /// Whether a resolved routine is the database's own (a system schema): callable only when
+    /// an allowlist pattern names its schema (see `procedure::allowlist`).
+    fn is_system_routine(&self, sig: &Signature) -> bool;
 }
 
 /// How an instance connects: its name in the database's session list, and how many

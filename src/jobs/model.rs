@@ -1,6 +1,7 @@
 //! The job as procgate knows it: ids, statuses, milestones, and the records the store reads and
 //! writes. Backend-agnostic: each backend maps these onto its `ASYNC_JOBS` rows.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -215,11 +216,16 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// Capture the lines the call writes into the job's `output`.
     pub capture_output: bool,
+    /// The routine `procedure_name` resolved to ([`Signature::canonical_name`]): what
+    /// per-procedure limits count, whatever the spelling. `None`: the name as written counts.
+    ///
+    /// [`Signature::canonical_name`]: crate::procedure::signature::Signature::canonical_name
+    pub routine: Option<String>,
 }
 
 impl NewJob {
     /// A job with a fresh id and every option at its default: normal priority, due now, one
-    /// attempt, `JOB_TIMEOUT`, no idempotency key, no output capture.
+    /// attempt, `JOB_TIMEOUT`, no idempotency key, no output capture, no resolved routine.
     pub fn new(procedure_name: impl Into<String>, params: Json, owner: impl Into<String>) -> Self {
         NewJob {
             id: JobId::generate(),
@@ -233,6 +239,7 @@ impl NewJob {
             timeout_ms: None,
             idempotency_key: None,
             capture_output: false,
+            routine: None,
         }
     }
 }
@@ -329,6 +336,51 @@ pub struct ProcedureLimit {
     pub max_running: i64,
 }
 
+/// How many more jobs of each limited routine may start, for a claim that enforces
+/// `PROCEDURE_CONCURRENCY`. Keys are what the stores count running jobs by: the job's resolved
+/// routine (`routine`), or for rows written before it existed the name as written, upper-cased.
+/// A key's limit is the first whose pattern matches it ([`Allowlist::matches_routine`]).
+///
+/// [`Allowlist::matches_routine`]: crate::procedure::allowlist::Allowlist::matches_routine
+pub struct RoomPerProcedure<'a> {
+    limits: &'a [ProcedureLimit],
+    running: HashMap<String, i64>,
+}
+
+impl<'a> RoomPerProcedure<'a> {
+    /// `running`: how many jobs of each key are running now.
+    pub fn new(limits: &'a [ProcedureLimit], running: &[(String, i64)]) -> Self {
+        Self { limits, running: running.iter().cloned().collect() }
+    }
+
+    fn cap(&self, key: &str) -> Option<i64> {
+        self.limits.iter().find(|l| l.pattern.matches_routine(key)).map(|l| l.max_running)
+    }
+
+    /// The keys already at their limit, sorted: claims skip their jobs without looking.
+    pub fn saturated(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(k, c)| self.cap(k).is_some_and(|cap| **c >= cap))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Takes one slot for `key` if its limit (if any) leaves room.
+    pub fn take(&mut self, key: &str) -> bool {
+        let Some(cap) = self.cap(key) else { return true };
+        let count = self.running.entry(key.to_string()).or_insert(0);
+        if *count >= cap {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+}
+
 /// What `POST /jobs/{id}/cancel` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelOutcome {
@@ -386,6 +438,26 @@ mod tests {
         assert!(JobId::parse("../../etc/passwd").is_none());
         assert!(JobId::parse(&"g".repeat(32)).is_none());
         assert_eq!(JobId::parse(&"A".repeat(32)).unwrap().as_str(), "a".repeat(32));
+    }
+
+    #[test]
+    fn procedure_limits_count_routines_however_spelled() {
+        use crate::procedure::allowlist::Allowlist;
+        let limits = vec![ProcedureLimit {
+            pattern: Allowlist::parse("PROC_TEST_DEMORA"),
+            text: "PROC_TEST_DEMORA=2".into(),
+            max_running: 2,
+        }];
+        let mut room = RoomPerProcedure::new(&limits, &[("public.proc_test_demora".into(), 1), ("OTHER".into(), 5)]);
+        assert!(room.saturated().is_empty());
+        assert!(room.take("public.proc_test_demora"));
+        assert!(!room.take("public.proc_test_demora"));
+        assert!(room.take("OTHER"));
+        assert_eq!(room.saturated(), vec!["public.proc_test_demora".to_string()]);
+        // An older row, counted by its name as written, and a routine in a package.
+        let mut room = RoomPerProcedure::new(&limits, &[("PROC_TEST_DEMORA".into(), 2)]);
+        assert_eq!(room.saturated(), vec!["PROC_TEST_DEMORA".to_string()]);
+        assert!(!room.take("PROC_TEST_DEMORA") && room.take("APP.PKG.PROC_TEST_DEMORA"));
     }
 
     #[test]

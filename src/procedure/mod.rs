@@ -99,7 +99,7 @@ impl Procedures {
         &self.backend
     }
 
-    /// Parse → allowlist → catalog → plan. Nothing reaches SQL before all four pass.
+    /// Parse → allowlist → catalog → system schemas → plan. Nothing reaches SQL before all pass.
     pub async fn prepare(
         &self,
         name: &str,
@@ -114,6 +114,14 @@ impl Procedures {
         let candidates = self.signatures(&name).await?;
         if candidates.is_empty() {
             return Err(CallError::NotFound(name.to_string()));
+        }
+        // The written name passed the allowlist; the routine it resolved to must too when it is
+        // the database's own (`pg_sleep` through the search path, `DBMS_LOCK.SLEEP` through its
+        // public synonym): only a pattern naming its schema allows it. Overloads share a schema.
+        if let Some(sig) =
+            candidates.iter().find(|s| self.backend.is_system_routine(s) && !self.allowlist.allows_system_routine(s))
+        {
+            return Err(CallError::NotAllowed(format!("{name} (resolved to {}, a system schema)", sig.plain_name())));
         }
         let plan = plan_call(&candidates, params, is_function)?;
         Ok(PreparedCall { name, plan })

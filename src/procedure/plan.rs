@@ -245,9 +245,32 @@ fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Res
         });
         args.push(BoundArg { arg: arg.clone(), value });
     }
+    check_positional_prefix(sig, &args)?;
     let return_key = (sig.kind == RoutineKind::Function)
         .then(|| slot.map(|s| s.name.clone()).unwrap_or_else(|| "return".to_string()));
     Ok(CallPlan { signature: sig.clone(), args, return_key, normalized, capture_output: false })
+}
+
+/// Unnamed arguments (`$n`) are passed by position, and positional notation cannot skip an
+/// argument: every call argument declared before the last unnamed one given must be given too,
+/// defaulted or not.
+fn check_positional_prefix(sig: &Signature, args: &[BoundArg]) -> Result<(), PlanError> {
+    let given = |a: &Argument| args.iter().any(|b| b.arg.name == a.name);
+    let call_list: Vec<&Argument> = sig.args.iter().filter(|a| sig.in_call_list(a)).collect();
+    let Some(last) = call_list.iter().rposition(|a| a.is_unnamed() && given(a)) else { return Ok(()) };
+    match call_list[..last].iter().find(|a| !given(a)) {
+        None => Ok(()),
+        Some(a) => Err(PlanError::param(
+            &a.name,
+            format!(
+                "parameter {:?} ({}) is required: {} has unnamed arguments, passed by position, so every \
+                 argument before the last one given must be given",
+                a.name,
+                a.db_type,
+                sig.plain_name()
+            ),
+        )),
+    }
 }
 
 fn check_direction(arg: &Argument, p: &ParamRequest) -> Result<(), PlanError> {
@@ -350,6 +373,27 @@ mod tests {
         let plan = plan_call(std::slice::from_ref(&f), &params, true).unwrap();
         assert_eq!(plan.return_key.as_deref(), Some("total"));
         assert!(plan_call(&[proc_test()], &params, true).is_err());
+    }
+
+    #[test]
+    fn unnamed_arguments_are_named_by_position_and_cannot_be_skipped() {
+        // f(a int DEFAULT 1, int): the second argument is "$2"; giving it requires giving a.
+        let f = Arc::new(Signature {
+            args: vec![
+                arg("a", Direction::In, ParamType::Integer, true),
+                arg("$2", Direction::In, ParamType::Integer, false),
+            ],
+            ..(*proc_test()).clone()
+        });
+        let plan = plan_call(
+            std::slice::from_ref(&f),
+            &p(json!([{"name": "$2", "value": 5}, {"name": "a", "value": 1}])),
+            false,
+        )
+        .unwrap();
+        assert_eq!(plan.args.len(), 2);
+        let err = plan_call(std::slice::from_ref(&f), &p(json!([{"name": "$2", "value": 5}])), false).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("a"), "{err}");
     }
 
     #[test]

@@ -15,5 +15,6 @@ mod output;
 mod params;
 mod predecessor;
 mod processes;
+mod routines;
 #[path = "../common/settings.rs"]
 mod settings;

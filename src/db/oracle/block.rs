@@ -1,6 +1,7 @@
 //! The PL/SQL anonymous block for a planned call, built only from the resolved, quoted name
 //! (`Signature::quoted_name`), the catalog's argument names (quoted) and numbered binds, in named
-//! notation so arguments may come in any order and defaulted ones may be left out:
+//! notation so arguments may come in any order and defaulted ones may be left out (every PL/SQL
+//! argument has a name, so the positional `$n` arguments of PostgreSQL never reach this builder):
 //!
 //! ```text
 //! BEGIN "APP"."PKG"."PROC"("P_INPUT" => :1, "P_OUTPUT" => :2); END;

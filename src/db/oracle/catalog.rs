@@ -188,6 +188,65 @@ pub(super) fn param_type(data_type: &str, pls_type: Option<&str>) -> ParamType {
     }
 }
 
+/// Schemas Oracle maintains (`ALL_USERS.ORACLE_MAINTAINED = 'Y'` on 19c-23ai, and `PUBLIC`):
+/// `SYS` and `SYSTEM` with their `DBMS_*` and `UTL_*` packages, and the options' own schemas.
+/// NAME_RESOLVE follows public synonyms to them (`DBMS_LOCK.SLEEP` is `SYS.DBMS_LOCK.SLEEP`).
+const SYSTEM_SCHEMAS: &[&str] = &[
+    "SYS",
+    "SYSTEM",
+    "PUBLIC",
+    "SYSBACKUP",
+    "SYSDG",
+    "SYSKM",
+    "SYSRAC",
+    "SYS$UMF",
+    "AUDSYS",
+    "ANONYMOUS",
+    "APPQOSSYS",
+    "CTXSYS",
+    "DBSFWUSER",
+    "DBSNMP",
+    "DGPDB_INT",
+    "DIP",
+    "DVF",
+    "DVSYS",
+    "GGSHAREDCAP",
+    "GGSYS",
+    "GSMADMIN_INTERNAL",
+    "GSMCATUSER",
+    "GSMROOTUSER",
+    "GSMUSER",
+    "LBACSYS",
+    "MDDATA",
+    "MDSYS",
+    "OJVMSYS",
+    "OLAPSYS",
+    "ORACLE_OCM",
+    "ORDDATA",
+    "ORDPLUGINS",
+    "ORDSYS",
+    "OUTLN",
+    "REMOTE_SCHEDULER_AGENT",
+    "SI_INFORMTN_SCHEMA",
+    "SPATIAL_CSW_ADMIN_USR",
+    "SPATIAL_WFS_ADMIN_USR",
+    "WMSYS",
+    "XDB",
+    "XS$NULL",
+    "APEX_PUBLIC_USER",
+    "FLOWS_FILES",
+    "ORDS_METADATA",
+    "ORDS_PUBLIC_USER",
+];
+
+/// Whether `owner` (as NAME_RESOLVE returns it) is one of Oracle's own schemas, including APEX's
+/// versioned ones (`APEX_230100`).
+pub(super) fn is_system_schema(owner: &str) -> bool {
+    let apex_version =
+        owner.strip_prefix("APEX_").is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+    SYSTEM_SCHEMAS.contains(&owner) || apex_version
+}
+
 /// Resolves `name` and reads its signatures (none when Oracle cannot resolve it to a routine
 /// the gateway's user can see).
 pub(super) fn describe(conn: &Connection, name: &ProcedureName) -> Result<Vec<Signature>, DbError> {
@@ -267,6 +326,33 @@ mod tests {
             defaulted: Some(def.into()),
             pls_type: None,
         }
+    }
+
+    #[test]
+    fn system_schemas() {
+        for s in ["SYS", "SYSTEM", "PUBLIC", "CTXSYS", "MDSYS", "XDB", "APEX_230100", "SYS$UMF"] {
+            assert!(is_system_schema(s), "{s}");
+        }
+        // Case matters: NAME_RESOLVE returns owners as stored, and "sys" (quoted) is a user's schema.
+        for s in ["APP", "sys", "SYSTEMS_APP", "APEX_REPORTS", "APEX_", "SCOTT"] {
+            assert!(!is_system_schema(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn public_synonyms_into_sys_are_system_routines() {
+        use crate::procedure::allowlist::Allowlist;
+        // DBMS_LOCK.SLEEP: NAME_RESOLVE follows the public synonym to SYS's package.
+        let s = |v: &str| Some(v.to_string());
+        let target = target_from_resolution(s("SYS"), s("DBMS_LOCK"), s("SLEEP"), None, Some(9)).unwrap();
+        let sleep = &signatures(&target, &[row(1, "PACKAGE", Some("SECONDS"), 1, "NUMBER", "IN", "N")])[0];
+        assert!(is_system_schema(&sleep.schema));
+        assert_eq!(sleep.canonical_name(), "SYS.DBMS_LOCK.SLEEP");
+        for list in ["*", "*.*", "*.*.*", "DBMS_LOCK.*", "DBMS_*.*"] {
+            assert!(!Allowlist::parse(list).allows_system_routine(sleep), "{list}");
+        }
+        assert!(Allowlist::parse("SYS.DBMS_LOCK.*").allows_system_routine(sleep));
+        assert!(!is_system_schema(&target_from_resolution(s("APP"), s("PKG"), s("RUN"), None, Some(9)).unwrap().owner));
     }
 
     #[test]

@@ -241,4 +241,8 @@ impl ProcedureBackend for OracleBackend {
     ) -> Result<JobCall, CallFailure> {
         call::execute_job(&self.calls, plan, fence, progress, cancel).await
     }
+
+    fn is_system_routine(&self, sig: &Signature) -> bool {
+        catalog::is_system_schema(&sig.schema)
+    }
 }

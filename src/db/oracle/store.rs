@@ -16,7 +16,6 @@
 //!   cancellation requests with their heartbeat.
 //! - Strings are bound as VARCHAR2 (see `convert::varchar`) so the indexes are used.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -27,9 +26,8 @@ use serde_json::Value as Json;
 use crate::db::DbError;
 use crate::jobs::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
-    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
+    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
 };
-use crate::procedure::name::ProcedureName;
 
 use super::convert::{clob_column, varchar, varchar_opt};
 use super::error::map_error;
@@ -137,14 +135,15 @@ pub(super) const PING_SQL: &str = "SELECT 1 FROM DUAL";
 pub(super) const INSERT_SQL: &str = concat!(
     "INSERT INTO ASYNC_JOBS (JOB_ID, STATUS, PROCEDURE_NAME, START_TIME, CREATED_AT, PROGRESS, OWNER, IS_FUNCTION,
                         PRIORITY, RUN_AT, MAX_ATTEMPTS, TIMEOUT_MS, IDEMPOTENCY_KEY, CAPTURE_OUTPUT, ATTEMPTS,
-                        CANCEL_REQUESTED, ATTEMPT_HISTORY, PARAMS, RETRY_POLICY)
+                        CANCEL_REQUESTED, ROUTINE, ATTEMPT_HISTORY, PARAMS, RETRY_POLICY)
 VALUES (:job_id, 'pending', :procedure_name, ",
     now!(),
     ", ",
     now!(),
     ", 0, :owner, :is_function, :priority, NVL(:run_at, ",
     now!(),
-    "), :max_attempts, :timeout_ms, :idempotency_key, :capture_output, 0, 0, '[]', :params, :retry_policy)"
+    "), :max_attempts, :timeout_ms, :idempotency_key, :capture_output, 0, 0, :routine, '[]', :params, \
+     :retry_policy)"
 );
 
 /// Matches the unique index's expression, so the lookup uses it.
@@ -187,8 +186,16 @@ END;"
 /// commit), so two never count the same free slot.
 pub(super) const LIMITED_CLAIM_LOCK_SQL: &str = "LOCK TABLE ASYNC_JOBS_LOCK IN EXCLUSIVE MODE";
 
+/// What per-procedure limits count a job by: its resolved routine, or for a row written before
+/// `ROUTINE` existed, its name as written (see `RoomPerProcedure`).
+macro_rules! limit_key {
+    () => {
+        "NVL(ROUTINE, UPPER(PROCEDURE_NAME))"
+    };
+}
+
 pub(super) const RUNNING_COUNTS_SQL: &str =
-    "SELECT UPPER(PROCEDURE_NAME), COUNT(*) FROM ASYNC_JOBS WHERE STATUS = 'running' GROUP BY UPPER(PROCEDURE_NAME)";
+    concat!("SELECT ", limit_key!(), ", COUNT(*) FROM ASYNC_JOBS WHERE STATUS = 'running' GROUP BY ", limit_key!());
 
 /// Due pending jobs in claim order (locked as fetched), except those of procedures at their
 /// limit (`:saturated`, a SYS.ODCIVARCHAR2LIST); the caller picks within each one's room.
@@ -199,7 +206,9 @@ pub(super) const CANDIDATES_SQL: &str = concat!(
          WHERE STATUS = 'pending' AND RUN_AT <= ",
     now!(),
     "
-           AND UPPER(PROCEDURE_NAME) NOT IN (SELECT COLUMN_VALUE FROM TABLE(:saturated))
+           AND ",
+    limit_key!(),
+    " NOT IN (SELECT COLUMN_VALUE FROM TABLE(:saturated))
          ORDER BY PRIORITY DESC, CREATED_AT
            FOR UPDATE SKIP LOCKED;
     l_ids SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
@@ -208,7 +217,9 @@ BEGIN
     FETCH c BULK COLLECT INTO l_ids LIMIT :candidate_limit;
     CLOSE c;
     OPEN :candidates FOR
-        SELECT JOB_ID, UPPER(PROCEDURE_NAME) FROM ASYNC_JOBS
+        SELECT JOB_ID, ",
+    limit_key!(),
+    " FROM ASYNC_JOBS
          WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_ids))
          ORDER BY PRIORITY DESC, CREATED_AT;
 END;"
@@ -508,6 +519,7 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
             ("timeout_ms", &j.timeout_ms),
             ("idempotency_key", &varchar_opt(j.idempotency_key.as_deref())),
             ("capture_output", &i64::from(j.capture_output)),
+            ("routine", &varchar_opt(j.routine.as_deref())),
         ]);
         match result {
             Ok(()) => out.push(Inserted::New),
@@ -625,45 +637,6 @@ fn claim_limited(
     .map_err(db)?;
     let mut cursor: RefCursor = stmt.bind_value("claimed").map_err(db)?;
     claimed_rows(&mut cursor)
-}
-
-/// How many more jobs of each limited procedure may start (names upper-cased, as stored counts are).
-pub(super) struct RoomPerProcedure<'a> {
-    limits: &'a [ProcedureLimit],
-    running: HashMap<String, i64>,
-}
-
-impl<'a> RoomPerProcedure<'a> {
-    pub(super) fn new(limits: &'a [ProcedureLimit], running: &[(String, i64)]) -> Self {
-        Self { limits, running: running.iter().cloned().collect() }
-    }
-
-    fn cap(&self, upper_name: &str) -> Option<i64> {
-        let name = ProcedureName::parse(upper_name, None).ok()?;
-        self.limits.iter().find(|l| l.pattern.allows(&name)).map(|l| l.max_running)
-    }
-
-    pub(super) fn saturated(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .running
-            .iter()
-            .filter(|(n, c)| self.cap(n).is_some_and(|cap| **c >= cap))
-            .map(|(n, _)| n.clone())
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Takes one slot for `upper_name` if its limit (if any) leaves room.
-    pub(super) fn take(&mut self, upper_name: &str) -> bool {
-        let Some(cap) = self.cap(upper_name) else { return true };
-        let count = self.running.entry(upper_name.to_string()).or_insert(0);
-        if *count >= cap {
-            return false;
-        }
-        *count += 1;
-        true
-    }
 }
 
 pub(super) fn record_progress(conn: &Connection, instance_id: &str, updates: &[ProgressUpdate]) -> Result<(), DbError> {
@@ -927,7 +900,6 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::procedure::allowlist::Allowlist;
 
     #[test]
     fn claim_skips_locked_rows_and_fetches_at_most_the_limit() {
@@ -988,7 +960,7 @@ mod tests {
 
     #[test]
     fn output_columns_are_inserted_claimed_written_and_read() {
-        assert!(INSERT_SQL.contains(":idempotency_key, :capture_output, 0, 0, '[]', :params, :retry_policy)"));
+        assert!(INSERT_SQL.contains(":idempotency_key, :capture_output, 0, 0, :routine, '[]', :params, :retry_policy)"));
         for claim in [CLAIM_SQL, CLAIM_PICKED_SQL] {
             assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS"), "{claim}");
         }
@@ -1062,6 +1034,7 @@ mod tests {
             "IDEMPOTENCY_KEY",
             "CAPTURE_OUTPUT",
             "OUTPUT",
+            "ROUTINE",
         ] {
             assert!(all.contains(&format!("add_column('{column}'")), "{column} is not added to an old table");
         }
@@ -1221,17 +1194,16 @@ mod tests {
     }
 
     #[test]
-    fn procedure_limits_leave_room() {
-        let limits = vec![ProcedureLimit {
-            pattern: Allowlist::parse("PROC_TEST_DEMORA"),
-            text: "PROC_TEST_DEMORA=2".into(),
-            max_running: 2,
-        }];
-        let mut room = RoomPerProcedure::new(&limits, &[("PROC_TEST_DEMORA".into(), 1), ("OTHER".into(), 5)]);
-        assert!(room.saturated().is_empty());
-        assert!(room.take("PROC_TEST_DEMORA"));
-        assert!(!room.take("PROC_TEST_DEMORA"));
-        assert!(room.take("OTHER"));
-        assert_eq!(room.saturated(), vec!["PROC_TEST_DEMORA".to_string()]);
+    fn procedure_limits_count_resolved_routines() {
+        for sql in [RUNNING_COUNTS_SQL, CANDIDATES_SQL] {
+            assert!(sql.contains("NVL(ROUTINE, UPPER(PROCEDURE_NAME))"), "{sql}");
+            assert!(!sql.contains(" UPPER(PROCEDURE_NAME) NOT IN"), "{sql}");
+        }
+        assert!(CANDIDATES_SQL
+            .contains("NVL(ROUTINE, UPPER(PROCEDURE_NAME)) NOT IN (SELECT COLUMN_VALUE FROM TABLE(:saturated))"));
+        assert!(
+            INSERT_SQL.contains("CANCEL_REQUESTED, ROUTINE, ATTEMPT_HISTORY")
+                && INSERT_SQL.contains("0, 0, :routine, '[]'")
+        );
     }
 }

@@ -37,25 +37,31 @@ pub(super) struct CallStatement {
 
 pub(super) fn build_statement(plan: &CallPlan) -> CallStatement {
     let sig = &plan.signature;
+    // A function's OUT arguments are its result columns, not call arguments.
+    let call_args: Vec<_> = plan.args.iter().filter(|b| sig.in_call_list(&b.arg)).collect();
+    // Unnamed arguments can only be passed by position, and positional arguments come first:
+    // every argument up to the last unnamed one goes by position (the planner made sure none of
+    // them was left out), the rest by name, so defaulted ones may still be omitted.
+    let positional = call_args.iter().rposition(|b| b.arg.is_unnamed()).map_or(0, |i| i + 1);
     let mut binds = Vec::new();
     let mut args = Vec::new();
-    for b in &plan.args {
-        let name = quote_identifier(&b.arg.name);
-        let is_function_out = sig.kind == RoutineKind::Function && !b.arg.direction.takes_value();
-        if is_function_out {
-            continue; // a function's OUT arguments are its result columns, not call arguments
-        }
-        if b.arg.direction.takes_value() {
+    for (i, b) in call_args.iter().enumerate() {
+        let value = if b.arg.direction.takes_value() {
             binds.push(b.value.to_sql_text());
-            args.push(format!("{name} => CAST(${} AS {})", binds.len(), b.arg.db_type));
+            format!("CAST(${} AS {})", binds.len(), b.arg.db_type)
         } else {
-            args.push(format!("{name} => CAST(NULL AS {})", b.arg.db_type));
-        }
+            format!("CAST(NULL AS {})", b.arg.db_type)
+        };
+        args.push(if i < positional { value } else { format!("{} => {value}", quote_identifier(&b.arg.name)) });
     }
     let call = format!("{}({})", sig.quoted_name(), args.join(", "));
     let sql = match sig.kind {
         RoutineKind::Procedure => format!("CALL {call}"),
         RoutineKind::Function if sig.returns.is_some() => format!("SELECT {call} AS \"return\""),
+        // A `void` function (no return value, no OUT arguments): no column to read.
+        RoutineKind::Function if !sig.args.iter().any(|a| a.direction.returns_value()) => {
+            format!("SELECT FROM {call}")
+        }
         RoutineKind::Function => format!("SELECT * FROM {call}"),
     };
     CallStatement { sql, binds }
@@ -412,5 +418,54 @@ mod tests {
         let o = BoundArg { arg: arg("o", Direction::Out, "numeric"), value: Value::Null };
         let s = build_statement(&plan(RoutineKind::Function, vec![a, o], false));
         assert_eq!(s.sql, "SELECT * FROM \"public\".\"Proc\"\"X\"(\"a\" => CAST($1 AS numeric))");
+    }
+
+    #[test]
+    fn void_functions_select_no_column() {
+        let a = BoundArg { arg: arg("$1", Direction::In, "double precision"), value: Value::Text("0".into()) };
+        let s = build_statement(&plan(RoutineKind::Function, vec![a], false));
+        assert_eq!(s.sql, "SELECT FROM \"public\".\"Proc\"\"X\"(CAST($1 AS double precision))");
+    }
+
+    #[test]
+    fn unnamed_arguments_go_by_position_then_named_ones_by_name() {
+        let bound = |name: &str, direction, value: Value| BoundArg { arg: arg(name, direction, "integer"), value };
+        // proc(int, INOUT text): every argument by position, OUT slots as typed NULLs.
+        let p = plan(
+            RoutineKind::Procedure,
+            vec![
+                bound("$1", Direction::In, Value::Text("1".into())),
+                bound("$2", Direction::InOut, Value::Null),
+                bound("$3", Direction::Out, Value::Null),
+            ],
+            false,
+        );
+        let s = build_statement(&p);
+        assert_eq!(
+            s.sql,
+            "CALL \"public\".\"Proc\"\"X\"(CAST($1 AS integer), CAST($2 AS integer), CAST(NULL AS integer))"
+        );
+        assert_eq!(s.binds, vec![Some("1".to_string()), None]);
+        // f(int, b int, c int DEFAULT ...) called with $1 and c: by position up to $1, then by name.
+        let f = plan(
+            RoutineKind::Function,
+            vec![
+                bound("$1", Direction::In, Value::Text("1".into())),
+                bound("b", Direction::In, Value::Text("2".into())),
+                bound("c", Direction::In, Value::Text("3".into())),
+            ],
+            true,
+        );
+        assert_eq!(
+            build_statement(&f).sql,
+            "SELECT \"public\".\"Proc\"\"X\"(CAST($1 AS integer), \"b\" => CAST($2 AS integer), \"c\" => CAST($3 AS integer)) AS \"return\""
+        );
+        // A function's unnamed OUT argument is a result column, not part of the call.
+        let g = plan(
+            RoutineKind::Function,
+            vec![bound("a", Direction::In, Value::Text("1".into())), bound("$2", Direction::Out, Value::Null)],
+            false,
+        );
+        assert_eq!(build_statement(&g).sql, "SELECT * FROM \"public\".\"Proc\"\"X\"(\"a\" => CAST($1 AS integer))");
     }
 }

@@ -87,6 +87,13 @@ pub(super) async fn describe(client: &Object, name: &ProcedureName) -> Result<Ve
         .collect())
 }
 
+/// PostgreSQL's own schemas: `information_schema` and every `pg_*` schema (`pg_catalog`,
+/// `pg_toast`, `pg_temp_N`, `pg_toast_temp_N`; PostgreSQL reserves the prefix, so no user schema
+/// can have it).
+pub(super) fn is_system_schema(schema: &str) -> bool {
+    schema == "information_schema" || schema.starts_with("pg_")
+}
+
 /// Maps a (base) type oid onto procgate's parameter types; everything else travels as text.
 pub(super) fn param_type(oid: i64) -> ParamType {
     match oid {
@@ -100,5 +107,20 @@ pub(super) fn param_type(oid: i64) -> ParamType {
         17 => ParamType::Binary,
         1790 => ParamType::Cursor,
         _ => ParamType::String,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_schemas() {
+        for s in ["pg_catalog", "information_schema", "pg_toast", "pg_temp_3", "pg_toast_temp_3"] {
+            assert!(is_system_schema(s), "{s}");
+        }
+        for s in ["public", "app", "PG_CATALOG_COPY", "information_schema_x"] {
+            assert!(!is_system_schema(s), "{s}");
+        }
     }
 }

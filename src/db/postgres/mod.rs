@@ -231,4 +231,8 @@ impl ProcedureBackend for PgBackend {
         debug_assert_eq!(fence.instance_id, self.instance_id);
         call::execute_job(&self.calls, &self.self_committing, plan, fence, progress, cancel).await
     }
+
+    fn is_system_routine(&self, sig: &Signature) -> bool {
+        catalog::is_system_schema(&sig.schema)
+    }
 }

@@ -12,9 +12,8 @@ use tokio_postgres::Row;
 use crate::db::DbError;
 use crate::jobs::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
-    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
+    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
 };
-use crate::procedure::name::ProcedureName;
 
 use super::connect::Object;
 use super::error::map_error;
@@ -34,13 +33,13 @@ pub(super) const CANCEL_CHANNEL: &str = "procgate_cancel";
 const INSERT_SQL: &str = "
 WITH ins AS (
     INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, is_function, priority, run_at,
-                            max_attempts, retry_policy, timeout_ms, idempotency_key, capture_output)
+                            max_attempts, retry_policy, timeout_ms, idempotency_key, capture_output, routine)
     SELECT t.id, 'pending', t.name, t.params, t.owner, t.is_function, t.priority, coalesce(t.run_at, now()),
-           t.max_attempts, t.retry_policy, t.timeout_ms, t.idempotency_key, t.capture_output
+           t.max_attempts, t.retry_policy, t.timeout_ms, t.idempotency_key, t.capture_output, t.routine
       FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::int2[], $7::timestamptz[],
-                  $8::int4[], $9::jsonb[], $10::int8[], $11::text[], $12::bool[]) WITH ORDINALITY
+                  $8::int4[], $9::jsonb[], $10::int8[], $11::text[], $12::bool[], $13::text[]) WITH ORDINALITY
            AS t(id, name, params, owner, is_function, priority, run_at, max_attempts, retry_policy, timeout_ms,
-                idempotency_key, capture_output, ord)
+                idempotency_key, capture_output, routine, ord)
      ORDER BY t.ord
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING job_id)
@@ -67,14 +66,28 @@ UPDATE async_jobs j
 RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
           j.capture_output";
 
+/// What per-procedure limits count a job by: its resolved routine, or for a row written before
+/// `routine` existed, its name as written (see `RoomPerProcedure`).
+macro_rules! limit_key {
+    () => {
+        "coalesce(routine, upper(procedure_name))"
+    };
+}
+
 /// With per-procedure limits: due pending jobs in claim order (locked), except those of
 /// procedures already at their limit; the caller picks within each procedure's room.
-const CANDIDATES_SQL: &str = "
-SELECT job_id, upper(procedure_name) FROM async_jobs
- WHERE status = 'pending' AND run_at <= now() AND NOT (upper(procedure_name) = ANY ($1))
+const CANDIDATES_SQL: &str = concat!(
+    "
+SELECT job_id, ",
+    limit_key!(),
+    " FROM async_jobs
+ WHERE status = 'pending' AND run_at <= now() AND NOT (",
+    limit_key!(),
+    " = ANY ($1))
  ORDER BY priority DESC, created_at
  LIMIT $2
-   FOR UPDATE SKIP LOCKED";
+   FOR UPDATE SKIP LOCKED"
+);
 
 /// Claims the picked candidates (already locked by this transaction).
 const CLAIM_PICKED_SQL: &str = "
@@ -88,7 +101,7 @@ RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.ret
 /// Claimers that enforce per-procedure limits take turns, so two never count the same free slot.
 const LIMITED_CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(7305825160237150002)";
 const RUNNING_COUNTS_SQL: &str =
-    "SELECT upper(procedure_name), count(*) FROM async_jobs WHERE status = 'running' GROUP BY 1";
+    concat!("SELECT ", limit_key!(), ", count(*) FROM async_jobs WHERE status = 'running' GROUP BY 1");
 
 const PROGRESS_SQL: &str = include_str!("../../../sql/postgres/queries/record_progress.sql");
 
@@ -257,6 +270,7 @@ async fn insert_once(client: &Object, jobs: &[NewJob]) -> Result<Vec<Option<Inse
     let timeouts: Vec<Option<i64>> = jobs.iter().map(|j| j.timeout_ms).collect();
     let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
     let capture: Vec<bool> = jobs.iter().map(|j| j.capture_output).collect();
+    let routines: Vec<Option<&str>> = jobs.iter().map(|j| j.routine.as_deref()).collect();
     let stmt = client.prepare_cached(INSERT_SQL).await.map_err(map_error)?;
     let rows = client
         .query(
@@ -274,6 +288,7 @@ async fn insert_once(client: &Object, jobs: &[NewJob]) -> Result<Vec<Option<Inse
                 &timeouts,
                 &keys,
                 &capture,
+                &routines,
             ],
         )
         .await
@@ -335,38 +350,6 @@ pub(super) async fn claim(
     let rows = tx.query(CLAIM_PICKED_SQL, &[&instance_id, &picked]).await.map_err(map_error)?;
     tx.commit().await.map_err(map_error)?;
     Ok(rows.iter().map(claimed_from_row).collect())
-}
-
-/// How many more jobs of each limited procedure may start.
-struct RoomPerProcedure<'a> {
-    limits: &'a [ProcedureLimit],
-    running: HashMap<String, i64>,
-}
-
-impl<'a> RoomPerProcedure<'a> {
-    fn new(limits: &'a [ProcedureLimit], running: &[(String, i64)]) -> Self {
-        Self { limits, running: running.iter().cloned().collect() }
-    }
-
-    fn cap(&self, upper_name: &str) -> Option<i64> {
-        let name = ProcedureName::parse(upper_name, None).ok()?;
-        self.limits.iter().find(|l| l.pattern.allows(&name)).map(|l| l.max_running)
-    }
-
-    fn saturated(&self) -> Vec<String> {
-        self.running.iter().filter(|(n, c)| self.cap(n).is_some_and(|cap| **c >= cap)).map(|(n, _)| n.clone()).collect()
-    }
-
-    /// Takes one slot for `upper_name` if its limit (if any) leaves room.
-    fn take(&mut self, upper_name: &str) -> bool {
-        let Some(cap) = self.cap(upper_name) else { return true };
-        let count = self.running.entry(upper_name.to_string()).or_insert(0);
-        if *count >= cap {
-            return false;
-        }
-        *count += 1;
-        true
-    }
 }
 
 fn claimed_from_row(r: &Row) -> ClaimedJob {
