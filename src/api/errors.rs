@@ -163,7 +163,7 @@ impl From<CallError> for ApiError {
 }
 
 /// Longest message made from a parser's error text, which may quote the input.
-const MAX_PARSER_MESSAGE_CHARS: usize = 300;
+const MAX_PARSER_MESSAGE_CHARS: usize = 240;
 
 /// Maps actix's JSON body errors onto typed answers (415, 413, 400). An unknown field is its own
 /// `400 unknown_field` naming it; parser messages quote input, so they are cut short.
