@@ -37,6 +37,12 @@ pub struct Settings {
     pub retryable_errors: String,
     pub procedure_limits: Vec<ProcedureLimit>,
     pub cancel_wait: Duration,
+    /// Most parameters one request may send (413 above).
+    pub max_params: usize,
+    /// How far ahead `run_at` / `delay_seconds` may schedule a job.
+    pub run_at_horizon: Duration,
+    /// Most pending jobs one caller may have; 0: no limit.
+    pub max_pending_per_owner: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +135,9 @@ impl Settings {
             procedure_limits: procedure_limits(&get("PROCEDURE_CONCURRENCY").unwrap_or_default())
                 .map_err(|message| ConfigError { name: "PROCEDURE_CONCURRENCY", message })?,
             cancel_wait: duration_or(&get, "CANCEL_WAIT", "5s")?,
+            max_params: max_params(&get)?,
+            run_at_horizon: duration_or(&get, "RUN_AT_HORIZON", "366d")?,
+            max_pending_per_owner: parse_or(&get, "MAX_PENDING_PER_OWNER", 0)?,
         })
     }
 }
@@ -281,6 +290,15 @@ fn instance_id(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigEr
     }
 }
 
+/// `MAX_PARAMS`: 1 to 65535 (no routine has more arguments than that).
+fn max_params(get: &impl Fn(&str) -> Option<String>) -> Result<usize, ConfigError> {
+    let n: usize = parse_or(get, "MAX_PARAMS", 1000)?;
+    if !(1..=65_535).contains(&n) {
+        return Err(ConfigError { name: "MAX_PARAMS", message: "must be between 1 and 65535".into() });
+    }
+    Ok(n)
+}
+
 fn default_instance_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
     let host = if host.is_empty() { "procgate".to_string() } else { host };
@@ -310,6 +328,8 @@ mod tests {
         assert!(s.auth.tokens[0].admin);
         assert_eq!(s.lease_timeout, Duration::from_secs(30));
         assert!(s.procedure_limits.is_empty());
+        assert_eq!((s.max_params, s.max_pending_per_owner), (1000, 0));
+        assert_eq!(s.run_at_horizon, Duration::from_secs(366 * 86400));
         let limits = procedure_limits("PROC_TEST_DEMORA=3, REPORTS.*=1").unwrap();
         assert_eq!((limits[1].text.as_str(), limits[1].max_running), ("REPORTS.*", 1));
     }
@@ -331,6 +351,9 @@ mod tests {
             (vec![("API_TOKEN", "x"), ("PROCEDURE_CONCURRENCY", "PROC_X=0")], "PROCEDURE_CONCURRENCY"),
             (vec![("API_TOKEN", "x"), ("LEASE_TIMEOUT", "2s")], "HEARTBEAT_INTERVAL"),
             (vec![("API_TOKEN", "x"), ("JOB_TIMEOUT", "48h")], "JOB_TIMEOUT"),
+            (vec![("API_TOKEN", "x"), ("MAX_PARAMS", "0")], "MAX_PARAMS"),
+            (vec![("API_TOKEN", "x"), ("RUN_AT_HORIZON", "soon")], "RUN_AT_HORIZON"),
+            (vec![("API_TOKEN", "x"), ("MAX_PENDING_PER_OWNER", "-1")], "MAX_PENDING_PER_OWNER"),
         ] {
             let err = settings(&pairs).unwrap_err();
             assert_eq!(err.name, name, "{pairs:?}: {err}");

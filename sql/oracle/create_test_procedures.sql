@@ -208,3 +208,15 @@ EXCEPTION
         END IF;
 END;
 /
+
+-- One argument of each narrow type, for the range checks at submission.
+CREATE OR REPLACE PROCEDURE PROC_TEST_LIMITS(p_result OUT VARCHAR2, p_small IN SIMPLE_INTEGER DEFAULT 0,
+                                             p_int IN PLS_INTEGER DEFAULT 0, p_big IN INTEGER DEFAULT 0,
+                                             p_amount IN NUMBER DEFAULT 0, p_day IN DATE DEFAULT NULL,
+                                             p_at IN TIMESTAMP WITH TIME ZONE DEFAULT NULL,
+                                             p_real IN BINARY_FLOAT DEFAULT 0) AS
+BEGIN
+    p_result := p_small || ',' || p_int || ',' || p_big || ',' || p_amount || ',' || TO_CHAR(p_day, 'YYYY-MM-DD')
+        || ',' || TO_CHAR(p_at, 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM') || ',' || p_real;
+END;
+/

@@ -179,3 +179,15 @@ RETURNS integer LANGUAGE sql AS $$ SELECT $1 + $2 $$;
 -- An unnamed argument before a named, defaulted one: by position, then by name.
 CREATE OR REPLACE FUNCTION proc_test_scale(integer, p_factor integer DEFAULT 10)
 RETURNS integer LANGUAGE sql AS $$ SELECT $1 * p_factor $$;
+
+-- PROC_TEST_LIMITS: one argument of each narrow type, for the range checks at submission
+-- (PostgreSQL keeps no precision on routine arguments, so p_amount is a plain numeric).
+CREATE OR REPLACE PROCEDURE proc_test_limits(p_result OUT varchar, p_small IN smallint DEFAULT 0,
+                                             p_int IN integer DEFAULT 0, p_big IN bigint DEFAULT 0,
+                                             p_amount IN numeric DEFAULT 0, p_day IN date DEFAULT NULL,
+                                             p_at IN timestamptz DEFAULT NULL, p_real IN real DEFAULT 0)
+LANGUAGE plpgsql AS $$
+BEGIN
+    p_result := concat_ws(',', p_small, p_int, p_big, p_amount, p_day, p_at, p_real);
+END
+$$;

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value as Json};
 
 use crate::db::{DbError, DbErrorKind};
+use crate::procedure::quote::{quoted, truncated, QUOTED_CHARS};
 use crate::procedure::CallError;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,12 @@ pub enum ApiError {
     /// Every slot for this kind of work is taken: try again shortly (503 with `Retry-After`).
     #[error("{message}")]
     Busy { message: String, retry_after_secs: u32 },
+    #[error("{count} parameters is more than the {limit} a request may send (MAX_PARAMS)")]
+    TooManyParameters { count: usize, limit: usize },
+    #[error("{message}")]
+    UnknownField { field: String, message: String },
+    #[error("{owner} already has {limit} pending jobs (MAX_PENDING_PER_OWNER); try again once some have started")]
+    TooManyPendingJobs { owner: String, limit: u32, retry_after_secs: u64 },
 }
 
 impl ApiError {
@@ -69,6 +76,9 @@ impl ApiError {
             ApiError::Timeout { .. } => "timeout",
             ApiError::Internal(_) => "internal_error",
             ApiError::Busy { .. } => "busy",
+            ApiError::TooManyParameters { .. } => "too_many_parameters",
+            ApiError::UnknownField { .. } => "unknown_field",
+            ApiError::TooManyPendingJobs { .. } => "too_many_pending_jobs",
         }
     }
 }
@@ -89,6 +99,9 @@ impl ResponseError for ApiError {
             ApiError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyParameters { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnknownField { .. } => StatusCode::BAD_REQUEST,
+            ApiError::TooManyPendingJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -108,11 +121,22 @@ impl ResponseError for ApiError {
         {
             body.extend(extra.clone());
         }
+        if let ApiError::UnknownField { field, .. } = self {
+            body.insert("field".into(), json!(field));
+        }
+        if let ApiError::TooManyParameters { limit, .. } = self {
+            body.insert("limit".into(), json!(limit));
+        }
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if let ApiError::Busy { retry_after_secs, .. } = self {
+        let retry_after = match self {
+            ApiError::Busy { retry_after_secs, .. } => Some(u64::from(*retry_after_secs)),
+            ApiError::TooManyPendingJobs { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
+        if let Some(retry_after_secs) = retry_after {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(json!({ "error": body }))
@@ -137,7 +161,11 @@ impl From<DbError> for ApiError {
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
         match e {
-            CallError::InvalidName(n) => ApiError::bad_request("invalid_procedure_name", n.to_string()),
+            // The name quoted short, whatever its length.
+            CallError::InvalidName(n) => ApiError::bad_request(
+                "invalid_procedure_name",
+                format!("invalid procedure name {}: {}", quoted(&n.input), n.reason),
+            ),
             e @ CallError::NotAllowed(_) => ApiError::Forbidden(e.to_string()),
             e @ CallError::NotFound(_) => ApiError::NotFound { code: "procedure_not_found", message: e.to_string() },
             CallError::Invalid(p) => ApiError::Unprocessable { code: p.code, details: p.details(), message: p.message },
@@ -146,13 +174,49 @@ impl From<CallError> for ApiError {
     }
 }
 
-/// Maps actix's JSON body errors onto typed answers (415, 413, 400).
+/// Longest message made from a parser's error text, which may quote the input.
+const MAX_PARSER_MESSAGE_CHARS: usize = 240;
+
+/// Maps actix's JSON body errors onto typed answers (415, 413, 400). An unknown field is its own
+/// `400 unknown_field` naming it; parser messages quote input, so they are cut short.
 pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
+    let bounded = |m: String| truncated(&m, MAX_PARSER_MESSAGE_CHARS);
     match err {
         E::ContentType => ApiError::UnsupportedMediaType,
         E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::PayloadTooLarge { limit },
-        E::Deserialize(e) => ApiError::bad_request("invalid_json", format!("invalid request body: {e}")),
-        other => ApiError::bad_request("invalid_body", format!("could not read the request body: {other}")),
+        E::Deserialize(e) => {
+            let text = e.to_string();
+            match unknown_field(&text) {
+                Some(field) => ApiError::UnknownField {
+                    message: format!("unknown field {} in the request body", quoted(field)),
+                    field: truncated(field, QUOTED_CHARS),
+                },
+                None => ApiError::bad_request("invalid_json", bounded(format!("invalid request body: {text}"))),
+            }
+        }
+        other => ApiError::bad_request("invalid_body", bounded(format!("could not read the request body: {other}"))),
+    }
+}
+
+/// The field serde's `deny_unknown_fields` names: "unknown field `x`, expected one of ...".
+fn unknown_field(serde_message: &str) -> Option<&str> {
+    let rest = serde_message.strip_prefix("unknown field `")?;
+    let end = rest.rfind("`, expected").or_else(|| rest.rfind("`, there are no fields"))?;
+    Some(&rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_read_from_serde_messages() {
+        assert_eq!(
+            unknown_field("unknown field `delay`, expected one of `name`, `schema` at line 1 column 9"),
+            Some("delay")
+        );
+        assert_eq!(unknown_field("unknown field `a`, b`, there are no fields"), Some("a`, b"));
+        assert_eq!(unknown_field("missing field `name` at line 1 column 2"), None);
     }
 }

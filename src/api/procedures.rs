@@ -14,6 +14,8 @@ use crate::config::Settings;
 use crate::db::{CallFailure, DbErrorKind};
 use crate::jobs::model::{Inserted, JobId, NewJob, Priority};
 use crate::jobs::retry::RetryPolicy;
+use crate::procedure::plan::ParamRequest;
+use crate::procedure::quote::quoted;
 use crate::procedure::CallRequest;
 
 use super::errors::ApiError;
@@ -33,8 +35,9 @@ pub async fn call_async(
     let req = body.into_inner();
     let idempotency_key = idempotency_key(&request)?;
     let options = job_options(&req, &state.settings)?;
-    let params = req.params()?;
+    let params = checked_params(&req, &state.settings)?;
     let prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
+    check_pending_limit(&state, &caller.name).await?;
     let id = JobId::generate();
     let inserted = state
         .inserter
@@ -87,19 +90,36 @@ fn job_options(req: &CallRequest, settings: &Settings) -> Result<JobOptions, Api
         None | Some("normal") => Priority::Normal,
         Some("high") => Priority::High,
         Some("low") => Priority::Low,
-        Some(other) => return Err(invalid("priority", format!("priority {other:?}: expected high, normal or low"))),
+        Some(other) => {
+            return Err(invalid("priority", format!("priority {}: expected high, normal or low", quoted(other))))
+        }
     };
+    // RUN_AT_HORIZON bounds how far ahead a job may wait; a past run_at runs at once.
+    let horizon = settings.run_at_horizon;
+    let latest = Utc::now() + chrono::Duration::from_std(horizon).unwrap_or(chrono::Duration::MAX);
     let run_at = match (&req.run_at, req.delay_seconds) {
         (Some(_), Some(_)) => return Err(invalid("run_at", "give run_at or delay_seconds, not both")),
-        (Some(t), None) => Some(
-            DateTime::parse_from_rfc3339(t)
-                .map_err(|_| invalid("run_at", format!("run_at {t:?} is not an RFC 3339 timestamp")))?
-                .with_timezone(&Utc),
-        ),
-        (None, Some(d)) if (0.0..=31_622_400.0).contains(&d) => {
+        (Some(t), None) => {
+            let at = DateTime::parse_from_rfc3339(t)
+                .map_err(|_| invalid("run_at", format!("run_at {} is not an RFC 3339 timestamp", quoted(t))))?
+                .with_timezone(&Utc);
+            if at > latest {
+                return Err(invalid(
+                    "run_at",
+                    format!("run_at is further ahead than RUN_AT_HORIZON ({})", humantime::format_duration(horizon)),
+                ));
+            }
+            Some(at)
+        }
+        (None, Some(d)) if d >= 0.0 && d <= horizon.as_secs_f64() => {
             Some(Utc::now() + chrono::Duration::milliseconds((d * 1000.0) as i64))
         }
-        (None, Some(_)) => return Err(invalid("delay_seconds", "delay_seconds must be between 0 and one year")),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "delay_seconds",
+                format!("delay_seconds must be between 0 and {} (RUN_AT_HORIZON)", horizon.as_secs_f64()),
+            ))
+        }
         (None, None) => None,
     };
     if let Some(policy) = &req.retry {
@@ -114,6 +134,37 @@ fn job_options(req: &CallRequest, settings: &Settings) -> Result<JobOptions, Api
         Some(_) => return Err(invalid("timeout_seconds", "timeout_seconds must be greater than 0")),
     };
     Ok(JobOptions { priority, run_at, retry: req.retry.clone(), timeout_ms })
+}
+
+/// The request's parameters, refused with 413 when there are more than `MAX_PARAMS` (before
+/// any per-parameter work), then with their direction and type words checked.
+fn checked_params(req: &CallRequest, settings: &Settings) -> Result<Vec<ParamRequest>, ApiError> {
+    if req.params.len() > settings.max_params {
+        return Err(ApiError::TooManyParameters { count: req.params.len(), limit: settings.max_params });
+    }
+    Ok(req.params()?)
+}
+
+/// How long a caller at `MAX_PENDING_PER_OWNER` is told to wait (`Retry-After`).
+const PENDING_RETRY_AFTER_SECS: u64 = 5;
+
+/// `MAX_PENDING_PER_OWNER`: 429 once the caller has that many jobs waiting. The count stops at
+/// the limit, so it costs at most that many rows. Concurrent submissions may pass together: the
+/// limit is a brake on runaway clients, not an exact quota.
+async fn check_pending_limit(state: &AppState, owner: &str) -> Result<(), ApiError> {
+    let limit = state.settings.max_pending_per_owner;
+    if limit == 0 {
+        return Ok(());
+    }
+    let pending = state.db.store.count_pending(owner, i64::from(limit)).await?;
+    if pending >= i64::from(limit) {
+        return Err(ApiError::TooManyPendingJobs {
+            owner: owner.to_string(),
+            limit,
+            retry_after_secs: PENDING_RETRY_AFTER_SECS,
+        });
+    }
+    Ok(())
 }
 
 /// `Idempotency-Key`: 1 to 200 visible ASCII characters.
@@ -147,7 +198,7 @@ pub async fn call_sync(
         });
     };
     let req = body.into_inner();
-    let params = req.params()?;
+    let params = checked_params(&req, &state.settings)?;
     let mut prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     prepared.plan.capture_output = req.capture_output;
     let deadline = state.settings.sync_timeout;

@@ -84,6 +84,9 @@ pub trait JobStore: Send + Sync {
     /// cancellation is requested to `cancels` (PostgreSQL LISTEN/NOTIFY). Backends without such a
     /// channel return at once; claimers then poll and cancellations arrive with the heartbeat.
     async fn listen(&self, wake: Arc<Notify>, cancels: mpsc::UnboundedSender<JobId>, stop: CancellationToken);
+    /// How many pending jobs `owner` has, counting no further than `cap` (so the answer costs
+    /// at most `cap` rows however many jobs are queued).
+    async fn count_pending(&self, owner: &str, cap: i64) -> Result<i64, DbError>;
 }
 
 #[async_trait]

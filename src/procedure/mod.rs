@@ -5,6 +5,8 @@
 pub mod allowlist;
 pub mod name;
 pub mod plan;
+pub mod quote;
+pub mod ranges;
 pub mod signature;
 pub mod types;
 pub mod value;
@@ -22,7 +24,9 @@ use plan::{parse_params, plan_call, CallPlan, ParamRequest, PlanError, RawParam}
 use signature::Signature;
 
 /// The body of `POST /procedure` and `POST /procedure/async` (the predecessor's shape).
+/// Unknown fields are refused: a misspelt `"delay"` must not run a job at once.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CallRequest {
     pub name: String,
     #[serde(default)]
@@ -64,9 +68,9 @@ impl CallRequest {
 pub enum CallError {
     #[error(transparent)]
     InvalidName(#[from] NameError),
-    #[error("procedure {0} is not on the allowlist (PROCEDURE_ALLOWLIST)")]
+    #[error("procedure {} is not on the allowlist (PROCEDURE_ALLOWLIST)", quote::quoted(.0))]
     NotAllowed(String),
-    #[error("procedure {0} does not exist or is not visible to the gateway's database user")]
+    #[error("procedure {} does not exist or is not visible to the gateway's database user", quote::quoted(.0))]
     NotFound(String),
     #[error(transparent)]
     Invalid(#[from] PlanError),
@@ -124,7 +128,22 @@ impl Procedures {
             return Err(CallError::NotAllowed(format!("{name} (resolved to {}, a system schema)", sig.plain_name())));
         }
         let plan = plan_call(&candidates, params, is_function)?;
+        self.check_ranges(&plan, params)?;
         Ok(PreparedCall { name, plan })
+    }
+
+    /// Every value fits its argument's declared type in this database ([`ranges`]).
+    fn check_ranges(&self, plan: &CallPlan, params: &[ParamRequest]) -> Result<(), PlanError> {
+        let dialect = ranges::Dialect::of(self.backend.identifier_case());
+        for bound in &plan.args {
+            if let Err(why) = ranges::check(&bound.value, &bound.arg.db_type, dialect) {
+                // Named as the request wrote it, like every other parameter error.
+                let name = params.iter().find(|p| p.name.eq_ignore_ascii_case(&bound.arg.name)).map(|p| &p.name);
+                let name = name.unwrap_or(&bound.arg.name);
+                return Err(PlanError::value(name, format!("parameter {}: {why}", quote::quoted(name))));
+            }
+        }
+        Ok(())
     }
 
     async fn signatures(&self, name: &ProcedureName) -> Result<Signatures, DbError> {

@@ -1,14 +1,19 @@
 //! Matching a request's parameters to a routine's signature: the checks that turn a job that
 //! would fail later into a 422 now, and the typed binds a backend executes.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
+use super::quote::{quoted, truncated};
 use super::signature::{Argument, RoutineKind, Signature};
 use super::types::{Direction, ParamType};
-use super::value::Value;
+use super::value::{Value, ValueError};
+
+/// The longest parameter name accepted, in bytes (Oracle's identifier limit; PostgreSQL's is 63).
+pub const MAX_PARAM_NAME_BYTES: usize = 128;
 
 /// One parameter as a client sends it (the predecessor's shape).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -23,8 +28,10 @@ pub struct ParamRequest {
 }
 
 /// A parameter as it arrives: its direction and type words are checked by [`parse_params`], so
-/// a wrong word is a 422 naming the parameter rather than a body that does not parse.
+/// a wrong word is a 422 naming the parameter rather than a body that does not parse. Unknown
+/// fields are refused: a misspelt `"vaule"` must not bind NULL.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawParam {
     pub name: String,
     #[serde(default)]
@@ -38,13 +45,25 @@ pub struct RawParam {
 pub fn parse_params(raw: &[RawParam]) -> Result<Vec<ParamRequest>, PlanError> {
     raw.iter()
         .map(|p| {
+            if p.name.len() > MAX_PARAM_NAME_BYTES {
+                return Err(PlanError::param(
+                    &p.name,
+                    format!(
+                        "parameter name {} is longer than {MAX_PARAM_NAME_BYTES} bytes ({} bytes)",
+                        quoted(&p.name),
+                        p.name.len()
+                    ),
+                ));
+            }
             let direction = p.direction.as_deref().map(str::parse).transpose();
             let param_type = p.param_type.as_deref().map(str::parse).transpose();
             match (direction, param_type) {
                 (Ok(direction), Ok(param_type)) => {
                     Ok(ParamRequest { name: p.name.clone(), value: p.value.clone(), direction, param_type })
                 }
-                (Err(e), _) | (_, Err(e)) => Err(PlanError::param(&p.name, format!("parameter {:?}: {e}", p.name))),
+                (Err(e), _) | (_, Err(e)) => {
+                    Err(PlanError::param(&p.name, format!("parameter {}: {e}", quoted(&p.name))))
+                }
             }
         })
         .collect()
@@ -93,8 +112,14 @@ pub struct PlanError {
 }
 
 impl PlanError {
-    fn param(param: &str, message: String) -> Self {
-        Self { code: "invalid_parameter", param: Some(param.to_string()), message }
+    /// `invalid_parameter`; `param` names the parameter (cut to the longest name accepted).
+    pub fn param(param: &str, message: String) -> Self {
+        Self { code: "invalid_parameter", param: Some(param_detail(param)), message }
+    }
+
+    /// `invalid_value`: a value of the right type that the database cannot store.
+    pub fn value(param: &str, message: String) -> Self {
+        Self { code: "invalid_value", param: Some(param_detail(param)), message }
     }
 
     pub fn details(&self) -> Json {
@@ -105,6 +130,29 @@ impl PlanError {
     }
 }
 
+/// A parameter name as an error's `param` detail: whole up to the longest name accepted.
+fn param_detail(name: &str) -> String {
+    let mut end = name.len().min(MAX_PARAM_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    truncated(name, name[..end].chars().count())
+}
+
+/// The request's parameters by lower-cased name: one pass, so no check is quadratic in the
+/// number of parameters a request sends.
+struct ByName<'a>(HashMap<String, &'a ParamRequest>);
+
+impl<'a> ByName<'a> {
+    fn new(params: &'a [ParamRequest]) -> Self {
+        Self(params.iter().map(|p| (p.name.to_ascii_lowercase(), p)).collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&'a ParamRequest> {
+        self.0.get(&name.to_ascii_lowercase()).copied()
+    }
+}
+
 /// Picks the overload the request's parameter names fit, then checks and converts every value.
 pub fn plan_call(
     candidates: &[Arc<Signature>],
@@ -112,6 +160,7 @@ pub fn plan_call(
     is_function: bool,
 ) -> Result<CallPlan, PlanError> {
     check_unique_names(params)?;
+    let by_name = ByName::new(params);
     let fitting: Vec<&Arc<Signature>> = candidates.iter().filter(|s| names_fit(s, params)).collect();
     let chosen = match fitting.as_slice() {
         [] => {
@@ -125,7 +174,7 @@ pub fn plan_call(
         }
         [one] => *one,
         many => {
-            let complete: Vec<_> = many.iter().filter(|s| missing_required(s, params).is_none()).collect();
+            let complete: Vec<_> = many.iter().filter(|s| missing_required(s, &by_name).is_none()).collect();
             match complete.as_slice() {
                 [one] => **one,
                 _ => {
@@ -142,13 +191,14 @@ pub fn plan_call(
             }
         }
     };
-    bind(chosen, params, is_function)
+    bind(chosen, params, &by_name, is_function)
 }
 
 fn check_unique_names(params: &[ParamRequest]) -> Result<(), PlanError> {
-    for (i, p) in params.iter().enumerate() {
-        if params[..i].iter().any(|q| q.name.eq_ignore_ascii_case(&p.name)) {
-            return Err(PlanError::param(&p.name, format!("parameter {:?} is given twice", p.name)));
+    let mut seen = HashSet::with_capacity(params.len());
+    for p in params {
+        if !seen.insert(p.name.to_ascii_lowercase()) {
+            return Err(PlanError::param(&p.name, format!("parameter {} is given twice", quoted(&p.name))));
         }
     }
     Ok(())
@@ -166,10 +216,8 @@ fn names_fit(sig: &Signature, params: &[ParamRequest]) -> bool {
     params.iter().filter(|p| !slot.is_some_and(|s| std::ptr::eq(*p, s))).all(|p| sig.arg(&p.name).is_some())
 }
 
-fn missing_required<'a>(sig: &'a Signature, params: &[ParamRequest]) -> Option<&'a Argument> {
-    sig.args.iter().find(|a| {
-        a.direction == Direction::In && !a.has_default && !params.iter().any(|p| p.name.eq_ignore_ascii_case(&a.name))
-    })
+fn missing_required<'a>(sig: &'a Signature, by_name: &ByName) -> Option<&'a Argument> {
+    sig.args.iter().find(|a| a.direction == Direction::In && !a.has_default && by_name.get(&a.name).is_none())
 }
 
 fn first_misfit(sig: &Signature, params: &[ParamRequest]) -> PlanError {
@@ -182,15 +230,20 @@ fn first_misfit(sig: &Signature, params: &[ParamRequest]) -> PlanError {
     PlanError::param(
         &unknown.name,
         format!(
-            "{} has no parameter {:?} (its parameters: {})",
+            "{} has no parameter {} (its parameters: {})",
             sig.plain_name(),
-            unknown.name,
+            quoted(&unknown.name),
             if known.is_empty() { "none".to_string() } else { known.join(", ") }
         ),
     )
 }
 
-fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Result<CallPlan, PlanError> {
+fn bind(
+    sig: &Arc<Signature>,
+    params: &[ParamRequest],
+    by_name: &ByName,
+    is_function: bool,
+) -> Result<CallPlan, PlanError> {
     if is_function && sig.kind != RoutineKind::Function {
         return Err(PlanError {
             code: "not_a_function",
@@ -198,12 +251,18 @@ fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Res
             message: format!("{} is a procedure, not a function (isFunction: false)", sig.plain_name()),
         });
     }
-    if let Some(arg) = missing_required(sig, params) {
+    if let Some(arg) = missing_required(sig, by_name) {
         return Err(PlanError::param(&arg.name, format!("parameter {:?} ({}) is required", arg.name, arg.db_type)));
     }
     let slot = return_slot(sig, params);
     let mut args = Vec::new();
     let mut normalized = Vec::new();
+    if let Some(slot) = slot.filter(|s| has_value(s)) {
+        return Err(PlanError::param(
+            &slot.name,
+            format!("parameter {} is the function's OUT return value and takes no value", quoted(&slot.name)),
+        ));
+    }
     if let (Some(slot), Some(ret)) = (slot, &sig.returns) {
         normalized.push(ParamRequest {
             name: slot.name.clone(),
@@ -213,7 +272,7 @@ fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Res
         });
     }
     for arg in &sig.args {
-        let given = params.iter().find(|p| p.name.eq_ignore_ascii_case(&arg.name));
+        let given = by_name.get(&arg.name);
         let Some(p) = given else {
             if arg.direction.returns_value() {
                 args.push(BoundArg { arg: arg.clone(), value: Value::Null });
@@ -233,8 +292,13 @@ fn bind(sig: &Arc<Signature>, params: &[ParamRequest], is_function: bool) -> Res
             }
         }
         let value = match (&p.value, arg.direction) {
-            (Some(v), Direction::In | Direction::InOut) => Value::from_json(v, arg.param_type)
-                .map_err(|e| PlanError::param(&p.name, format!("parameter {:?}: {e}", p.name)))?,
+            (Some(v), Direction::In | Direction::InOut) => Value::from_json(v, arg.param_type).map_err(|e| {
+                let message = format!("parameter {}: {e}", quoted(&p.name));
+                match e {
+                    ValueError::Invalid(_) => PlanError::param(&p.name, message),
+                    ValueError::OutOfRange(_) => PlanError::value(&p.name, message),
+                }
+            })?,
             _ => Value::Null,
         };
         normalized.push(ParamRequest {
@@ -273,7 +337,19 @@ fn check_positional_prefix(sig: &Signature, args: &[BoundArg]) -> Result<(), Pla
     }
 }
 
+/// A value other than `null`: what an OUT parameter may not carry.
+fn has_value(p: &ParamRequest) -> bool {
+    p.value.as_ref().is_some_and(|v| !v.is_null())
+}
+
 fn check_direction(arg: &Argument, p: &ParamRequest) -> Result<(), PlanError> {
+    // A value for an OUT parameter would be silently dropped: refuse it instead.
+    if has_value(p) && (arg.direction == Direction::Out || p.direction == Some(Direction::Out)) {
+        return Err(PlanError::param(
+            &p.name,
+            format!("parameter {} is OUT and takes no value (send IN or INOUT to pass one)", quoted(&p.name)),
+        ));
+    }
     let Some(asked) = p.direction else { return Ok(()) };
     let fits = match arg.direction {
         Direction::In => asked == Direction::In,
@@ -284,7 +360,10 @@ fn check_direction(arg: &Argument, p: &ParamRequest) -> Result<(), PlanError> {
     if fits {
         Ok(())
     } else {
-        Err(PlanError::param(&p.name, format!("parameter {:?} is declared {}, not {}", arg.name, arg.direction, asked)))
+        Err(PlanError::param(
+            &p.name,
+            format!("parameter {} is declared {}, not {}", quoted(&arg.name), arg.direction, asked),
+        ))
     }
 }
 
@@ -411,5 +490,45 @@ mod tests {
         });
         let err = plan_call(&[b, c], &p(json!([{"name": "p_other", "value": 1}])), false).unwrap_err();
         assert_eq!(err.code, "ambiguous_overload");
+    }
+
+    #[test]
+    fn out_parameters_take_no_value() {
+        for params in [
+            json!([{"name": "p_input", "value": "x"}, {"name": "p_output", "value": "y"}]),
+            json!([{"name": "p_input", "value": "x"}, {"name": "p_output", "value": "y", "direction": "OUT"}]),
+        ] {
+            let err = plan_call(&[proc_test()], &p(params.clone()), false).unwrap_err();
+            assert_eq!((err.code, err.param.as_deref()), ("invalid_parameter", Some("p_output")), "{params}");
+        }
+        // null is no value.
+        let ok = json!([{"name": "p_input", "value": "x"}, {"name": "p_output", "value": null, "direction": "OUT"}]);
+        assert!(plan_call(&[proc_test()], &p(ok), false).is_ok());
+    }
+
+    #[test]
+    fn unknown_parameter_fields_and_long_names_are_refused() {
+        let err = serde_json::from_value::<Vec<RawParam>>(json!([{"name": "p_input", "vaule": "x"}])).unwrap_err();
+        assert!(err.to_string().starts_with("unknown field `vaule`"), "{err}");
+        let long = "p".repeat(10_000);
+        let raw: Vec<RawParam> = serde_json::from_value(json!([{ "name": long }])).unwrap();
+        let err = parse_params(&raw).unwrap_err();
+        assert_eq!(err.param.as_deref().map(str::len), Some(MAX_PARAM_NAME_BYTES + "…".len()));
+        assert!(err.message.len() < 300, "{}", err.message);
+        let at_limit: Vec<RawParam> = serde_json::from_value(json!([{ "name": "é".repeat(64) }])).unwrap();
+        assert!(parse_params(&at_limit).is_ok());
+    }
+
+    #[test]
+    fn many_parameters_are_checked_in_one_pass() {
+        // 50,000 distinct names: quadratic checks would take minutes here.
+        let many: Vec<ParamRequest> = (0..50_000)
+            .map(|i| ParamRequest { name: format!("p{i}"), value: None, direction: None, param_type: None })
+            .collect();
+        let err = plan_call(&[proc_test()], &many, false).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("p0"));
+        let mut twice = many.clone();
+        twice.push(ParamRequest { name: "P49999".into(), value: None, direction: None, param_type: None });
+        assert_eq!(plan_call(&[proc_test()], &twice, false).unwrap_err().param.as_deref(), Some("P49999"));
     }
 }

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::quote::quoted;
+
 /// IN, OUT or INOUT (case-insensitive on the wire; `IN OUT` accepted as Oracle writes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -36,7 +38,7 @@ impl FromStr for Direction {
             "IN" => Ok(Direction::In),
             "OUT" => Ok(Direction::Out),
             "INOUT" => Ok(Direction::InOut),
-            _ => Err(format!("unknown direction {s:?} (expected IN, OUT or INOUT)")),
+            _ => Err(format!("unknown direction {} (expected IN, OUT or INOUT)", quoted(s))),
         }
     }
 }
@@ -109,7 +111,7 @@ impl FromStr for ParamType {
             "JSON" | "JSONB" => ParamType::Json,
             "BLOB" | "RAW" | "BINARY" | "BYTEA" => ParamType::Binary,
             "CURSOR" | "REFCURSOR" | "SYS_REFCURSOR" => ParamType::Cursor,
-            _ => return Err(format!("unknown type {s:?}")),
+            _ => return Err(format!("unknown type {}", quoted(s))),
         })
     }
 }

@@ -2,13 +2,46 @@
 //!
 //! Numbers never pass through `f64`: a NUMBER is kept as its decimal text (serde_json's
 //! `arbitrary_precision` keeps the digits the client sent). Dates and timestamps keep their time
-//! of day and offset; ISO 8601 and the predecessor's `DD/MM/YYYY` are accepted.
+//! of day and offset; ISO 8601 and the predecessor's `DD/MM/YYYY` are accepted. Dates outside
+//! the years 1 to 9999 and impossible UTC offsets are refused here, for every database (the
+//! per-database numeric ranges are in [`super::ranges`]).
 
 use base64::Engine as _;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat};
 use serde_json::Value as Json;
 
+use super::quote::quoted;
 use super::types::ParamType;
+
+/// Years both databases store (PostgreSQL has no year 0; Oracle's dates end with 9999).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// The largest UTC offset accepted, in seconds: PostgreSQL refuses 16 hours and more, and Oracle
+/// time zone hours go from -15 to 15. Real offsets lie between -12:00 and +14:00.
+pub const MAX_OFFSET_SECONDS: i32 = 15 * 3600 + 59 * 60;
+
+/// Why a JSON value cannot be a parameter's value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    /// Not a value of the parameter's type at all.
+    #[error("{0}")]
+    Invalid(String),
+    /// A value of the right type that the database cannot store.
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+impl From<String> for ValueError {
+    fn from(message: String) -> Self {
+        ValueError::Invalid(message)
+    }
+}
+
+impl From<&str> for ValueError {
+    fn from(message: &str) -> Self {
+        ValueError::Invalid(message.to_string())
+    }
+}
 
 /// A value ready to bind, already checked against its parameter's type.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +62,7 @@ pub enum Value {
 
 impl Value {
     /// Converts a JSON value for a parameter of type `ty`.
-    pub fn from_json(v: &Json, ty: ParamType) -> Result<Value, String> {
+    pub fn from_json(v: &Json, ty: ParamType) -> Result<Value, ValueError> {
         if v.is_null() {
             return Ok(Value::Null);
         }
@@ -37,45 +70,50 @@ impl Value {
         if contains_nul(v) {
             return Err("text may not contain the NUL character (U+0000)".into());
         }
-        match ty {
+        Ok(match ty {
             ParamType::String | ParamType::Clob => match v {
-                Json::String(s) => Ok(Value::Text(s.clone())),
-                Json::Number(n) => Ok(Value::Text(n.to_string())),
-                Json::Bool(b) => Ok(Value::Text(b.to_string())),
-                _ => Err("expected a string".into()),
+                Json::String(s) => Value::Text(s.clone()),
+                Json::Number(n) => Value::Text(n.to_string()),
+                Json::Bool(b) => Value::Text(b.to_string()),
+                _ => return Err("expected a string".into()),
             },
             ParamType::Number => {
                 let text = scalar_text(v).ok_or("expected a number or a decimal string")?;
-                parse_decimal(text.trim()).map(Value::Number)
+                Value::Number(parse_decimal(text.trim())?)
             }
             ParamType::Integer => {
                 let text = scalar_text(v).ok_or("expected an integer")?;
-                text.trim().parse::<i64>().map(Value::Integer).map_err(|_| format!("{text:?} is not a 64-bit integer"))
+                Value::Integer(parse_integer(text.trim())?)
             }
             ParamType::Float => {
                 let text = scalar_text(v).ok_or("expected a number")?;
-                text.trim().parse::<f64>().map(Value::Float).map_err(|_| format!("{text:?} is not a number"))
+                let f = text.trim().parse::<f64>().map_err(|_| format!("{} is not a number", quoted(&text)))?;
+                // Rust reads 1e400 as infinity; only an explicit `inf`/`Infinity` may mean it.
+                if f.is_infinite() && !text.to_ascii_lowercase().contains("inf") {
+                    return Err(ValueError::OutOfRange(format!("{} is too large for a FLOAT", quoted(&text))));
+                }
+                Value::Float(f)
             }
             ParamType::Boolean => match v {
-                Json::Bool(b) => Ok(Value::Boolean(*b)),
-                Json::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Boolean(true)),
-                Json::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Boolean(false)),
-                _ => Err("expected true or false".into()),
+                Json::Bool(b) => Value::Boolean(*b),
+                Json::String(s) if s.eq_ignore_ascii_case("true") => Value::Boolean(true),
+                Json::String(s) if s.eq_ignore_ascii_case("false") => Value::Boolean(false),
+                _ => return Err("expected true or false".into()),
             },
             ParamType::Date | ParamType::Timestamp => match v {
-                Json::String(s) => parse_temporal(s),
-                _ => Err("expected an ISO 8601 date or timestamp string".into()),
+                Json::String(s) => parse_temporal(s)?,
+                _ => return Err("expected an ISO 8601 date or timestamp string".into()),
             },
-            ParamType::Json => Ok(Value::Json(v.clone())),
+            ParamType::Json => Value::Json(v.clone()),
             ParamType::Binary => match v {
                 Json::String(s) => base64::engine::general_purpose::STANDARD
                     .decode(s)
                     .map(Value::Binary)
-                    .map_err(|_| "expected base64 text".into()),
-                _ => Err("expected base64 text".into()),
+                    .map_err(|_| ValueError::from("expected base64 text"))?,
+                _ => return Err("expected base64 text".into()),
             },
-            ParamType::Cursor => Err("a CURSOR parameter takes no input value".into()),
-        }
+            ParamType::Cursor => return Err("a CURSOR parameter takes no input value".into()),
+        })
     }
 
     /// The value as text that the database's own input functions read back exactly
@@ -116,9 +154,19 @@ fn scalar_text(v: &Json) -> Option<String> {
     }
 }
 
+/// A whole number that fits 64 bits (a narrower column's range is checked in [`super::ranges`]).
+fn parse_integer(text: &str) -> Result<i64, ValueError> {
+    text.parse::<i64>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+            ValueError::OutOfRange(format!("{} is out of the 64-bit integer range", quoted(text)))
+        }
+        _ => ValueError::Invalid(format!("{} is not a 64-bit integer", quoted(text))),
+    })
+}
+
 /// Validates decimal text: `[+-]digits[.digits][e[+-]digits]`, at least one digit.
 pub fn parse_decimal(s: &str) -> Result<String, String> {
-    let err = || format!("{s:?} is not a decimal number");
+    let err = || format!("{} is not a decimal number", quoted(s));
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (mantissa, exponent) = match body.find(['e', 'E']) {
         Some(i) => (&body[..i], Some(&body[i + 1..])),
@@ -143,8 +191,20 @@ pub fn parse_decimal(s: &str) -> Result<String, String> {
 
 /// Parses ISO 8601 (`2024-12-16`, `2024-12-16T15:30:00`, `...Z`, `...+02:00`, a space instead of
 /// `T`) and the predecessor's `DD/MM/YYYY[ HH:MM[:SS]]`.
-pub fn parse_temporal(s: &str) -> Result<Value, String> {
-    let s = s.trim();
+pub fn parse_temporal(s: &str) -> Result<Value, ValueError> {
+    let value = parse_temporal_form(s.trim())?;
+    check_storable(&value)?;
+    Ok(value)
+}
+
+fn parse_temporal_form(s: &str) -> Result<Value, ValueError> {
+    if let Some(offset) = offset_suffix(s).filter(|o| o.abs() > MAX_OFFSET_SECONDS) {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let (h, m) = (offset.abs() / 3600, offset.abs() % 3600 / 60);
+        return Err(ValueError::OutOfRange(format!(
+            "UTC offset {sign}{h:02}:{m:02} is out of range (-15:59 to +15:59)"
+        )));
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(Value::ZonedTimestamp(t));
     }
@@ -170,7 +230,38 @@ pub fn parse_temporal(s: &str) -> Result<Value, String> {
             return Ok(Value::Date(d));
         }
     }
-    Err(format!("{s:?} is not an ISO 8601 date/timestamp (or DD/MM/YYYY)"))
+    Err(ValueError::Invalid(format!("{} is not an ISO 8601 date/timestamp (or DD/MM/YYYY)", quoted(s))))
+}
+
+/// The offset a timestamp ends with (`+HH:MM` after a time of day), in seconds, whatever its
+/// size: chrono cannot represent 24 hours or more, and such a text would otherwise be reported
+/// as malformed rather than out of range.
+fn offset_suffix(s: &str) -> Option<i32> {
+    let b = s.as_bytes();
+    let n = b.len();
+    if n < 12 || !matches!(b[n - 6], b'+' | b'-') || b[n - 3] != b':' || !s[..n - 6].contains([':', 'T']) {
+        return None;
+    }
+    let digits = |x: &[u8]| x.iter().all(u8::is_ascii_digit).then(|| (x[0] - b'0') as i32 * 10 + (x[1] - b'0') as i32);
+    let (h, m) = (digits(&b[n - 5..n - 3])?, digits(&b[n - 2..])?);
+    let sign = if b[n - 6] == b'-' { -1 } else { 1 };
+    Some(sign * (h * 3600 + m * 60))
+}
+
+/// Years 1 to 9999, as written and in UTC (a zoned value is stored as UTC by Oracle).
+fn check_storable(value: &Value) -> Result<(), ValueError> {
+    let years: Vec<i32> = match value {
+        Value::Date(d) => vec![d.year()],
+        Value::LocalTimestamp(t) => vec![t.year()],
+        Value::ZonedTimestamp(t) => vec![t.year(), t.naive_utc().year()],
+        _ => vec![],
+    };
+    match years.into_iter().find(|y| !YEARS.contains(y)) {
+        Some(year) => Err(ValueError::OutOfRange(format!(
+            "year {year} is out of range: dates and timestamps must lie in the years 1 to 9999"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `2024-12-16T15:30:00` (fraction only when present).
@@ -244,5 +335,48 @@ mod tests {
         assert_eq!(Value::Binary(vec![1, 255]).to_sql_text().unwrap(), "\\x01ff");
         assert_eq!(Value::Null.to_sql_text(), None);
         assert_eq!(Value::from_json(&json!("AQI="), ParamType::Binary).unwrap(), Value::Binary(vec![1, 2]));
+    }
+
+    #[test]
+    fn dates_outside_years_1_to_9999_and_impossible_offsets_are_out_of_range() {
+        let out_of_range = |s: &str| matches!(parse_temporal(s), Err(ValueError::OutOfRange(_)));
+        for bad in [
+            "0000-01-01",
+            "0000-06-15T10:00:00",
+            "0000-01-01T00:00:00Z",
+            "0001-01-01T00:30:00+01:00", // year 0 in UTC
+            "+10000-01-01",
+            "9999-12-31T23:00:00-05:00", // year 10000 in UTC
+            "2024-01-01T00:00:00+25:00",
+            "2024-01-01T00:00:00-16:00",
+            "2024-01-01 00:00:00+99:99",
+            "2024-01-01T00:00+24:00",
+        ] {
+            assert!(out_of_range(bad), "{bad}: {:?}", parse_temporal(bad));
+        }
+        for good in ["0001-01-01", "9999-12-31T23:59:59", "2024-01-01T00:00:00+14:00", "2024-01-01T00:00:00-15:59"] {
+            assert!(parse_temporal(good).is_ok(), "{good}");
+        }
+        assert!(matches!(parse_temporal("2024-01-01T00:00:00+00:75"), Err(ValueError::Invalid(_))));
+        assert!(matches!(parse_temporal("2024-13-01"), Err(ValueError::Invalid(_))));
+    }
+
+    #[test]
+    fn integers_and_floats_beyond_64_bits_are_out_of_range() {
+        let v: Json = serde_json::from_str("99999999999999999999").unwrap();
+        assert!(matches!(Value::from_json(&v, ParamType::Integer), Err(ValueError::OutOfRange(_))));
+        assert!(matches!(Value::from_json(&json!("12x"), ParamType::Integer), Err(ValueError::Invalid(_))));
+        let v: Json = serde_json::from_str("1e400").unwrap();
+        assert!(matches!(Value::from_json(&v, ParamType::Float), Err(ValueError::OutOfRange(_))));
+        assert!(Value::from_json(&json!("Infinity"), ParamType::Float).is_ok());
+    }
+
+    #[test]
+    fn long_input_is_quoted_short_in_errors() {
+        let long = "9".repeat(10_000) + "x";
+        for ty in [ParamType::Number, ParamType::Integer, ParamType::Float, ParamType::Date] {
+            let err = Value::from_json(&json!(long), ty).unwrap_err().to_string();
+            assert!(err.len() < 300, "{ty}: {} bytes", err.len());
+        }
     }
 }

@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod injection;
 mod jobs;
+mod limits;
 mod output;
 mod params;
 mod predecessor;

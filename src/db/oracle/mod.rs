@@ -215,6 +215,11 @@ impl JobStore for OracleBackend {
     /// Oracle has no LISTEN/NOTIFY channel procgate uses: returns at once. Claimers poll
     /// (`POLL_INTERVAL`) and cancellation requests arrive with the heartbeat.
     async fn listen(&self, _wake: Arc<Notify>, _cancels: mpsc::UnboundedSender<JobId>, _stop: CancellationToken) {}
+
+    async fn count_pending(&self, owner: &str, cap: i64) -> Result<i64, DbError> {
+        let owner = owner.to_string();
+        self.with_conn(move |c| store::count_pending(c, &owner, cap)).await
+    }
 }
 
 #[async_trait]

@@ -897,6 +897,14 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
     })
 }
 
+/// A caller's pending jobs, at most `:cap` of them counted (ROWNUM stops the scan there).
+pub(super) const COUNT_PENDING_SQL: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM ASYNC_JOBS
+ WHERE OWNER = :owner AND STATUS = 'pending' AND ROWNUM <= :cap)";
+
+pub(super) fn count_pending(conn: &Connection, owner: &str, cap: i64) -> Result<i64, DbError> {
+    conn.query_row_as_named(COUNT_PENDING_SQL, &[("owner", &varchar(owner)), ("cap", &cap)]).map_err(db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1205,5 +1213,13 @@ mod tests {
             INSERT_SQL.contains("CANCEL_REQUESTED, ROUTINE, ATTEMPT_HISTORY")
                 && INSERT_SQL.contains("0, 0, :routine, '[]'")
         );
+    }
+
+    #[test]
+    fn pending_count_stops_at_the_cap() {
+        let code = lex_check(COUNT_PENDING_SQL).unwrap();
+        assert!(blocks_balance(&code) && !code.contains(';'));
+        assert!(COUNT_PENDING_SQL.contains("OWNER = :owner AND STATUS = 'pending' AND ROWNUM <= :cap"));
+        assert!(COUNT_PENDING_SQL.starts_with("SELECT COUNT(*) FROM (SELECT 1 FROM ASYNC_JOBS"));
     }
 }

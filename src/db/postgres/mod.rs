@@ -205,6 +205,10 @@ impl JobStore for PgBackend {
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+
+    async fn count_pending(&self, owner: &str, cap: i64) -> Result<i64, DbError> {
+        store::count_pending(&self.client().await?, owner, cap).await
+    }
 }
 
 #[async_trait]

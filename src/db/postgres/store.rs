@@ -577,3 +577,12 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         output: r.get::<_, Option<Json>>(20).and_then(|o| serde_json::from_value(o).ok()),
     })
 }
+
+/// A caller's pending jobs, at most `$2` of them counted.
+const COUNT_PENDING_SQL: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM async_jobs WHERE owner = $1 AND status = 'pending' LIMIT $2) t";
+
+pub(super) async fn count_pending(client: &Object, owner: &str, cap: i64) -> Result<i64, DbError> {
+    let stmt = client.prepare_cached(COUNT_PENDING_SQL).await.map_err(map_error)?;
+    Ok(client.query_one(&stmt, &[&owner, &cap]).await.map_err(map_error)?.get(0))
+}
