@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
-use crate::db::{ConnectOptions, Database};
+use crate::db::{ConnectOptions, Database, ResultLimits};
 use crate::jobs::{Engine, EngineSettings};
 use crate::procedure::Procedures;
 
@@ -38,6 +38,10 @@ impl Application {
                 instance_id: settings.instance_id.clone(),
                 call_connections: settings.db_pool_size,
                 read_connections: settings.db_read_pool_size,
+                result_limits: ResultLimits {
+                    max_bytes: settings.max_result_bytes,
+                    max_cursor_rows: settings.max_cursor_rows,
+                },
             },
         )
         .await?;

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Caller;
 use crate::config::Settings;
+use crate::db::output::RESULT_TOO_LARGE;
 use crate::db::{CallFailure, DbErrorKind};
 use crate::jobs::model::{Inserted, JobId, NewJob, Priority};
 use crate::jobs::retry::RetryPolicy;
@@ -236,6 +237,11 @@ pub async fn call_sync(
             details: json!({ "timing": timing.json() }),
         }),
         Err(CallFailure { error: e, .. }) if e.kind == DbErrorKind::Unavailable => Err(e.into()),
+        Err(CallFailure { error: e, .. }) if e.code == RESULT_TOO_LARGE => Err(ApiError::Unprocessable {
+            code: RESULT_TOO_LARGE,
+            message: e.message,
+            details: json!({ "timing": timing.json() }),
+        }),
         Err(CallFailure { error: e, output, .. }) => {
             let mut details = json!({ "db_code": e.code, "timing": timing.json() });
             if let Some(output) = output {

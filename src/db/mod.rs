@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{DbError, DbErrorKind};
-pub use output::{CallFailure, CallOutput, JobCall};
+pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 
 use crate::jobs::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
@@ -129,12 +129,19 @@ pub struct ConnectOptions {
     pub call_connections: usize,
     /// Connections for API reads and deletes (`DB_READ_POOL_SIZE`).
     pub read_connections: usize,
+    /// How large a call's result may be.
+    pub result_limits: ResultLimits,
 }
 
 impl ConnectOptions {
     /// For tools and tests: `calls` call connections and two for reads.
     pub fn new(instance_id: impl Into<String>, calls: usize) -> Self {
-        Self { instance_id: instance_id.into(), call_connections: calls, read_connections: 2 }
+        Self {
+            instance_id: instance_id.into(),
+            call_connections: calls,
+            read_connections: 2,
+            result_limits: ResultLimits::default(),
+        }
     }
 }
 

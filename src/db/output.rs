@@ -14,6 +14,72 @@ pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 /// The last line of an output that went past a limit.
 pub const TRUNCATED_LINE: &str = "[procgate: output truncated; later lines were not kept]";
 
+/// How large a call's result may be (`MAX_RESULT_BYTES`, `MAX_CURSOR_ROWS`): a call past either
+/// fails with code `result_too_large` (a job's effects are rolled back with it), so one call
+/// can never hold the gateway's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultLimits {
+    /// Most bytes of the OUT values as JSON, cursor rows included.
+    pub max_bytes: usize,
+    /// Most rows read from each cursor.
+    pub max_cursor_rows: usize,
+}
+
+impl Default for ResultLimits {
+    fn default() -> Self {
+        Self { max_bytes: 16 * 1024 * 1024, max_cursor_rows: 100_000 }
+    }
+}
+
+/// SQLSTATE-like code of a result past [`ResultLimits`].
+pub const RESULT_TOO_LARGE: &str = "result_too_large";
+
+impl ResultLimits {
+    pub fn too_many_rows(&self, cursor: &str) -> DbError {
+        DbError::statement(
+            RESULT_TOO_LARGE,
+            format!("cursor {cursor} returned more than {} rows (MAX_CURSOR_ROWS)", self.max_cursor_rows),
+        )
+    }
+
+    pub fn too_many_bytes(&self) -> DbError {
+        DbError::statement(
+            RESULT_TOO_LARGE,
+            format!("the call's result is larger than {} bytes (MAX_RESULT_BYTES)", self.max_bytes),
+        )
+    }
+
+    /// Checks a whole result: its size as JSON and each cursor's row count.
+    pub fn check(&self, values: &OutValues) -> Result<(), DbError> {
+        for (name, value) in values {
+            if let serde_json::Value::Array(rows) = value {
+                if rows.len() > self.max_cursor_rows {
+                    return Err(self.too_many_rows(name));
+                }
+            }
+        }
+        let mut counter = ByteCounter(0);
+        let _ = serde_json::to_writer(&mut counter, values);
+        if counter.0 > self.max_bytes {
+            return Err(self.too_many_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// Counts the bytes written through it, keeping none.
+pub struct ByteCounter(pub usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A call that ran to its end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallOutput {

@@ -143,13 +143,13 @@ async fn synchronous_calls_never_starve_leases_or_submits() {
         ("WORKERS", "2"),
     ];
     let flooded = spawn_app_with(&[settings, &[("INSTANCE_ID", "flooded")]].concat()).await;
-    // A healthy instance on the same table, ready to rescue whatever the flooded one lets lapse.
-    let _rescuer =
-        spawn_on(flooded.db.clone(), &[settings, &[("INSTANCE_ID", "rescuer"), ("WORKERS", "1")]].concat()).await;
     let sql = flooded.db.client().await;
     let long = flooded.submit(&log_job("long", 6.0)).await;
     let running = flooded.wait_for_job(&long, |j| j["status"] == "running").await;
     assert_eq!(running["instance_id"], "flooded", "{running}");
+    // A healthy instance on the same table, ready to rescue whatever the flooded one lets lapse.
+    let _rescuer =
+        spawn_on(flooded.db.clone(), &[settings, &[("INSTANCE_ID", "rescuer"), ("WORKERS", "1")]].concat()).await;
 
     let sync_calls: Vec<_> = (0..80)
         .map(|_| {
@@ -193,4 +193,31 @@ async fn synchronous_calls_never_starve_leases_or_submits() {
     assert_eq!(job["attempts"], 1, "the job was rescued from a live instance: {job}");
     assert_eq!(job["instance_id"], "flooded", "{job}");
     assert_eq!(calls_per_tag(&sql).await.get("long"), Some(&1));
+}
+
+fn cursor(rows: u32) -> Json {
+    json!({"name": "PROC_TEST_CURSOR", "params": [
+        {"name": "p_limit", "value": rows}, {"name": "p_cursor", "direction": "OUT", "type": "CURSOR"}]})
+}
+
+#[tokio::test]
+async fn results_past_the_limits_fail_cleanly_sync_and_async() {
+    let app = spawn_app_with(&[("MAX_CURSOR_ROWS", "1000"), ("MAX_RESULT_BYTES", "200000")]).await;
+    // Within both limits: every row.
+    let ok: Json = app.post("/procedure", ADMIN, &cursor(1000)).await.json().await.unwrap();
+    assert_eq!(ok["out"]["p_cursor"].as_array().map(Vec::len), Some(1000), "{ok}");
+    // Past the row limit (a million rows asked for: refused after the first chunk past it).
+    let err = error_code(app.post("/procedure", ADMIN, &cursor(1_000_000)).await, 422).await;
+    assert_eq!(err["code"], "result_too_large", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("MAX_CURSOR_ROWS"), "{err}");
+    let job = app.wait_terminal(&app.submit(&cursor(1_000_000)).await).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "result_too_large", "{job}");
+    assert_eq!(job["result"], Json::Null, "{job}");
+    // Past the byte limit.
+    let strict = spawn_app_with(&[("MAX_RESULT_BYTES", "20000")]).await;
+    let err = error_code(strict.post("/procedure", ADMIN, &cursor(1000)).await, 422).await;
+    assert!(err["message"].as_str().unwrap().contains("MAX_RESULT_BYTES"), "{err}");
+    // The gateway is fine afterwards.
+    assert_eq!(app.post("/procedure", ADMIN, &proc_test("after")).await.status(), 200);
 }

@@ -17,7 +17,7 @@ use serde_json::Map;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues};
+use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues, ResultLimits};
 use crate::jobs::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
 use crate::procedure::plan::CallPlan;
 
@@ -51,21 +51,23 @@ type Running = Arc<Mutex<Option<Arc<Connection>>>>;
 /// A synchronous call: not a job, committed on its own.
 pub(super) async fn execute(
     pool: &Arc<Pool>,
+    limits: ResultLimits,
     plan: &CallPlan,
     cancel: &CancellationToken,
 ) -> Result<CallOutput, CallFailure> {
-    execute_with(pool, plan, None, &NoProgress, cancel).await.map(|(output, _)| output)
+    execute_with(pool, limits, plan, None, &NoProgress, cancel).await.map(|(output, _)| output)
 }
 
 /// One attempt of a job: its call and its completion commit together.
 pub(super) async fn execute_job(
     pool: &Arc<Pool>,
+    limits: ResultLimits,
     plan: &CallPlan,
     fence: &AttemptFence,
     progress: &dyn ProgressSink,
     cancel: &CancellationToken,
 ) -> Result<JobCall, CallFailure> {
-    match execute_with(pool, plan, Some(fence.clone()), progress, cancel).await? {
+    match execute_with(pool, limits, plan, Some(fence.clone()), progress, cancel).await? {
         (_, Ran::Fenced) => Ok(JobCall::Fenced),
         (output, _) => Ok(JobCall::Completed(output)),
     }
@@ -73,6 +75,7 @@ pub(super) async fn execute_job(
 
 async fn execute_with(
     pool: &Arc<Pool>,
+    limits: ResultLimits,
     plan: &CallPlan,
     fence: Option<AttemptFence>,
     progress: &dyn ProgressSink,
@@ -82,7 +85,7 @@ async fn execute_with(
     let running: Running = Arc::default();
     let mut task = {
         let (pool, plan, cancel, running) = (pool.clone(), plan.clone(), cancel.clone(), running.clone());
-        tokio::task::spawn_blocking(move || run(&pool, &plan, fence.as_ref(), &events, &cancel, &running))
+        tokio::task::spawn_blocking(move || run(&pool, limits, &plan, fence.as_ref(), &events, &cancel, &running))
     };
     let report = |event: Event| match event {
         Event::Reached(m) => progress.reached(m),
@@ -145,6 +148,7 @@ fn call_error(e: &oracle::Error, cancel: &CancellationToken) -> DbError {
 
 fn run(
     pool: &Pool,
+    limits: ResultLimits,
     plan: &CallPlan,
     fence: Option<&AttemptFence>,
     events: &mpsc::UnboundedSender<Event>,
@@ -165,7 +169,8 @@ fn run(
             Err(e) => tracing::debug!(error = %e, "could not read the call's session id"),
         }
     }
-    let result = run_on(&conn, plan, events, cancel, running);
+    // Checked once the values are read (Oracle's cursor rows are read by the conversion).
+    let result = run_on(&conn, plan, events, cancel, running).and_then(|out| limits.check(&out).map(|()| out));
     running.lock().expect("running lock").take();
     // The lines are read on this same session, after a failed call too. Not after an
     // interrupted one: a break may still be pending on the session, which is dropped anyway.

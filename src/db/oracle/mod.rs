@@ -34,7 +34,8 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{
-    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ENGINE_CONNECTIONS,
+    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ResultLimits,
+    ENGINE_CONNECTIONS,
 };
 use crate::jobs::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
@@ -58,6 +59,7 @@ pub struct OracleBackend {
     engine: Arc<Pool>,
     reads: Arc<Pool>,
     calls: Arc<Pool>,
+    limits: ResultLimits,
 }
 
 impl OracleBackend {
@@ -87,7 +89,7 @@ impl OracleBackend {
             _ => anyhow::bail!("opening the Oracle session pools failed"),
         };
         tracing::info!(connect = %settings.connect_string, user = %settings.username, ?sizes, "Oracle session pools open");
-        Ok(Self { engine, reads, calls })
+        Ok(Self { engine, reads, calls, limits: options.result_limits })
     }
 
     /// Runs `f` on a session of the engine's pool.
@@ -234,7 +236,7 @@ impl ProcedureBackend for OracleBackend {
     }
 
     async fn call(&self, plan: &CallPlan, cancel: &CancellationToken) -> Result<CallOutput, CallFailure> {
-        call::execute(&self.calls, plan, cancel).await
+        call::execute(&self.calls, self.limits, plan, cancel).await
     }
 
     async fn call_job(
@@ -244,7 +246,7 @@ impl ProcedureBackend for OracleBackend {
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
     ) -> Result<JobCall, CallFailure> {
-        call::execute_job(&self.calls, plan, fence, progress, cancel).await
+        call::execute_job(&self.calls, self.limits, plan, fence, progress, cancel).await
     }
 
     fn is_system_routine(&self, sig: &Signature) -> bool {

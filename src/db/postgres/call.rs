@@ -16,7 +16,8 @@ use serde_json::{Map, Value as Json};
 use tokio_postgres::{Row, Statement};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues};
+use crate::db::output::ByteCounter;
+use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues, ResultLimits};
 use crate::jobs::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
 use crate::procedure::name::quote_identifier;
 use crate::procedure::plan::CallPlan;
@@ -108,16 +109,18 @@ enum Ran {
 /// A synchronous call: not a job, committed on its own.
 pub(super) async fn execute(
     pool: &Pool,
+    limits: ResultLimits,
     plan: &CallPlan,
     cancel: &CancellationToken,
 ) -> Result<CallOutput, CallFailure> {
-    execute_with(pool, plan, &NoProgress, cancel, Commit::Alone).await.map(|(output, _)| output)
+    execute_with(pool, limits, plan, &NoProgress, cancel, Commit::Alone).await.map(|(output, _)| output)
 }
 
 /// One attempt of a job: its call and its completion commit together (see `Commit::WithJob`),
 /// unless the routine commits by itself.
 pub(super) async fn execute_job(
     pool: &Pool,
+    limits: ResultLimits,
     self_committing: &SelfCommitting,
     plan: &CallPlan,
     fence: &AttemptFence,
@@ -126,7 +129,7 @@ pub(super) async fn execute_job(
 ) -> Result<JobCall, CallFailure> {
     let routine = plan.signature.quoted_name();
     if !self_committing.contains(&routine) {
-        match execute_with(pool, plan, progress, cancel, Commit::WithJob(fence)).await {
+        match execute_with(pool, limits, plan, progress, cancel, Commit::WithJob(fence)).await {
             Ok((_, Ran::Fenced)) => return Ok(JobCall::Fenced),
             Ok((output, _)) => return Ok(JobCall::Completed(output)),
             Err(f) if f.error.code == INVALID_TRANSACTION_TERMINATION && !cancel.is_cancelled() => {
@@ -140,7 +143,7 @@ pub(super) async fn execute_job(
             Err(f) => return Err(f),
         }
     }
-    let (output, _) = execute_with(pool, plan, progress, cancel, Commit::Alone).await?;
+    let (output, _) = execute_with(pool, limits, plan, progress, cancel, Commit::Alone).await?;
     Ok(JobCall::RanOnItsOwn(output))
 }
 
@@ -157,6 +160,7 @@ async fn connection(pool: &Pool, cancel: &CancellationToken) -> Result<Object, D
 
 async fn execute_with(
     pool: &Pool,
+    limits: ResultLimits,
     plan: &CallPlan,
     progress: &dyn ProgressSink,
     cancel: &CancellationToken,
@@ -177,7 +181,7 @@ async fn execute_with(
     progress.reached(Milestone::Prepared);
     let params: Vec<&(dyn ToSql + Sync)> = stmt.binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
 
-    let (result, output, reusable) = run(&client, plan, &prepared, &params, progress, cancel, commit).await;
+    let (result, output, reusable) = run(&client, limits, plan, &prepared, &params, progress, cancel, commit).await;
     // A connection in an unknown state is not handed back to the pool; neither is one a cancel
     // request was sent for: the request travels on its own connection and may land after the
     // statement ended on its own, cancelling whatever the next holder runs.
@@ -192,8 +196,10 @@ async fn execute_with(
 
 /// Runs the prepared call — with the job's completion when `commit` says so — and reads its OUT
 /// values and the lines it wrote. Also says whether the connection may go back to the pool.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     client: &Object,
+    limits: ResultLimits,
     plan: &CallPlan,
     prepared: &Statement,
     params: &[&(dyn ToSql + Sync)],
@@ -216,7 +222,9 @@ async fn run(
         };
         progress.reached(Milestone::Executed);
         let mut out = row_values(plan, rows.first())?;
-        fetch_cursors(client, plan, &mut out, cancel).await?;
+        drop(rows);
+        fetch_cursors(client, limits, plan, &mut out, cancel).await?;
+        limits.check(&out)?;
         Ok(out)
     }
     .await;
@@ -326,26 +334,48 @@ fn row_values(plan: &CallPlan, row: Option<&Row>) -> Result<OutValues, DbError> 
 
 /// Replaces each refcursor OUT value (a portal name) with its rows as objects (a call without
 /// cursors costs nothing here).
+/// Rows fetched from a cursor per round trip: memory stays bounded by the limits, never by the
+/// cursor's size.
+const FETCH_CHUNK: usize = 1000;
+
 async fn fetch_cursors(
     client: &tokio_postgres::Client,
+    limits: ResultLimits,
     plan: &CallPlan,
     out: &mut OutValues,
     cancel: &CancellationToken,
 ) -> Result<(), DbError> {
+    let mut bytes = 0;
     for b in plan.args.iter().filter(|b| b.arg.param_type == ParamType::Cursor) {
         let Some(Json::String(portal)) = out.get(&b.arg.name).cloned() else { continue };
-        let sql = format!("FETCH ALL FROM {}", quote_identifier(&portal));
-        let rows = cancellable(client, cancel, client.query(&sql, &[])).await?;
-        let mut list = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut obj = Map::new();
-            for (i, col) in row.columns().iter().enumerate() {
-                let v = row.try_get::<_, PgJson>(i).map_err(|e| {
-                    DbError::statement("unsupported_type", format!("cursor column {}: {e}", col.name()))
-                })?;
-                obj.insert(col.name().to_string(), v.0);
+        let sql = format!("FETCH {FETCH_CHUNK} FROM {}", quote_identifier(&portal));
+        let mut list = Vec::new();
+        loop {
+            let rows = cancellable(client, cancel, client.query(&sql, &[])).await?;
+            let fetched = rows.len();
+            for row in &rows {
+                if list.len() >= limits.max_cursor_rows {
+                    return Err(limits.too_many_rows(&b.arg.name));
+                }
+                let mut obj = Map::new();
+                for (i, col) in row.columns().iter().enumerate() {
+                    let v = row.try_get::<_, PgJson>(i).map_err(|e| {
+                        DbError::statement("unsupported_type", format!("cursor column {}: {e}", col.name()))
+                    })?;
+                    obj.insert(col.name().to_string(), v.0);
+                }
+                let row = Json::Object(obj);
+                let mut counter = ByteCounter(0);
+                let _ = serde_json::to_writer(&mut counter, &row);
+                bytes += counter.0 + 1;
+                if bytes > limits.max_bytes {
+                    return Err(limits.too_many_bytes());
+                }
+                list.push(row);
             }
-            list.push(Json::Object(obj));
+            if fetched < FETCH_CHUNK {
+                break;
+            }
         }
         out.insert(b.arg.name.clone(), Json::Array(list));
     }

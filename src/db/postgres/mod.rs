@@ -19,7 +19,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{
-    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ENGINE_CONNECTIONS,
+    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ResultLimits,
+    ENGINE_CONNECTIONS,
 };
 use crate::jobs::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
@@ -42,6 +43,7 @@ pub struct PgBackend {
     instance_id: String,
     /// Routines that commit by themselves: they run outside the job's transaction.
     self_committing: call::SelfCommitting,
+    limits: ResultLimits,
 }
 
 /// The `application_name` of an instance's sessions: how a rescuer finds what a dead
@@ -80,6 +82,7 @@ impl PgBackend {
             config,
             instance_id: options.instance_id.clone(),
             self_committing: call::SelfCommitting::default(),
+            limits: options.result_limits,
         })
     }
 
@@ -222,7 +225,7 @@ impl ProcedureBackend for PgBackend {
     }
 
     async fn call(&self, plan: &CallPlan, cancel: &CancellationToken) -> Result<CallOutput, CallFailure> {
-        call::execute(&self.calls, plan, cancel).await
+        call::execute(&self.calls, self.limits, plan, cancel).await
     }
 
     async fn call_job(
@@ -233,7 +236,7 @@ impl ProcedureBackend for PgBackend {
         cancel: &CancellationToken,
     ) -> Result<JobCall, CallFailure> {
         debug_assert_eq!(fence.instance_id, self.instance_id);
-        call::execute_job(&self.calls, &self.self_committing, plan, fence, progress, cancel).await
+        call::execute_job(&self.calls, self.limits, &self.self_committing, plan, fence, progress, cancel).await
     }
 
     fn is_system_routine(&self, sig: &Signature) -> bool {
