@@ -40,8 +40,13 @@ pub(super) async fn describe(client: &Object, name: &ProcedureName) -> Result<Ve
         [schema, routine] => (Some(schema.folded(IdentifierCase::Lower)), routine),
         _ => return Ok(Vec::new()), // PostgreSQL has no packages
     };
-    let rows =
-        client.query(DESCRIBE_SQL, &[&routine.folded(IdentifierCase::Lower), &schema]).await.map_err(map_error)?;
+    let routine = routine.folded(IdentifierCase::Lower);
+    // PostgreSQL's identifiers have at most 63 bytes (NAMEDATALEN - 1); a longer part names
+    // nothing, and the server would refuse it with an error rather than find no row.
+    if routine.len() > 63 || schema.as_ref().is_some_and(|s| s.len() > 63) {
+        return Ok(Vec::new());
+    }
+    let rows = client.query(DESCRIBE_SQL, &[&routine, &schema]).await.map_err(map_error)?;
     // Without a schema, the first schema on the search path that has the name wins, as in SQL.
     let first = rows.iter().map(|r| r.get::<_, i32>(10)).min().unwrap_or(0);
     Ok(rows
