@@ -8,6 +8,7 @@ mod engine;
 mod errors;
 mod faults;
 mod helpers;
+mod http_errors;
 mod injection;
 mod jobs;
 mod output;
