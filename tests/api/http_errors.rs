@@ -282,3 +282,19 @@ async fn a_burst_of_bad_requests_logs_one_warning_not_one_error_each() {
     assert!(seen.iter().all(|l| !l.contains("ERROR")), "an ERROR line for a client's bad request: {seen:#?}");
     assert!(seen.iter().any(|l| l.contains("WARN") && l.contains("refused a request")), "{seen:#?}");
 }
+
+#[tokio::test]
+async fn a_body_broken_part_way_gets_one_json_answer() {
+    let app = spawn_app().await;
+    // The head is fine and reaches the handler; the chunked body then breaks: the handler sees
+    // an unfinished body and answers, and nothing is answered twice.
+    let request = format!(
+        "POST /procedure/async HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"nam\r\nzz\r\n"
+    );
+    let answer = one_answer(port(&app), request.as_bytes()).await;
+    assert_eq!(answer.header("content-type"), Some("application/json"), "{answer:?}");
+    assert!((400..500).contains(&answer.status), "{answer:?}");
+    assert!(answer.body["error"]["code"].is_string(), "{answer:?}");
+    assert_eq!(count(&app.db.client().await, "SELECT count(*) FROM async_jobs").await, 0);
+}
