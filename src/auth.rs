@@ -1,21 +1,28 @@
-//! Who is calling: bearer tokens (compared in constant time), the IP allowlist, and the
-//! caller's identity that owns jobs. Used as an actix extractor, so a handler that takes a
-//! [`Caller`] cannot run for an unauthenticated request.
+//! Who is calling: bearer tokens, the IP allowlist, and the caller's identity that owns jobs.
+//! Used as an actix extractor, so a handler that takes a [`Caller`] cannot run for an
+//! unauthenticated request.
+//!
+//! Tokens are kept only as SHA-256 digests. A presented token is hashed and its digest compared
+//! in constant time with every configured digest: comparing fixed-length digests reveals neither
+//! the tokens' lengths nor, since every entry is checked, which entry matched.
 
 use std::future::{ready, Ready};
 use std::net::IpAddr;
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use ipnet::IpNet;
-use subtle::ConstantTimeEq;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::api::errors::ApiError;
 use crate::api::AppState;
 
+/// One configured token: its owner's name, the SHA-256 digest of its value (the value itself is
+/// not kept) and whether it is an admin.
 #[derive(Clone)]
 pub struct ApiToken {
     pub name: String,
-    pub token: String,
+    digest: [u8; 32],
     pub admin: bool,
 }
 
@@ -25,7 +32,15 @@ impl std::fmt::Debug for ApiToken {
     }
 }
 
+fn sha256(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
 impl ApiToken {
+    pub fn new(name: &str, token: &str, admin: bool) -> Self {
+        Self { name: name.into(), digest: sha256(token), admin }
+    }
+
     /// `name:token` or `name:token:admin`.
     pub fn parse(entry: &str) -> Result<Self, String> {
         let parts: Vec<&str> = entry.split(':').collect();
@@ -45,7 +60,13 @@ impl ApiToken {
         if token.len() < 8 {
             return Err(format!("the token of {name:?} is shorter than 8 characters"));
         }
-        Ok(Self { name: name.into(), token: token.into(), admin })
+        Ok(Self::new(name, token, admin))
+    }
+
+    /// Whether two entries carry the same token value (a configuration error: the caller's
+    /// identity would depend on the entries' order).
+    pub fn same_token(&self, other: &ApiToken) -> bool {
+        self.digest == other.digest
     }
 }
 
@@ -90,15 +111,22 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
-    /// Finds the token's owner, comparing against every configured token in constant time.
+    /// Finds the token's owner. Every configured digest is compared, in constant time, and the
+    /// match is selected without branching, so the time taken does not depend on which entry (if
+    /// any) matched. Tokens are unique (checked at startup), so at most one entry matches.
     fn identify(&self, presented: &str) -> Option<Caller> {
-        let mut found = None;
-        for t in &self.tokens {
-            if bool::from(t.token.as_bytes().ct_eq(presented.as_bytes())) {
-                found = Some(Caller { name: t.name.clone(), admin: t.admin });
-            }
+        let presented = sha256(presented);
+        let mut found = Choice::from(0);
+        let mut index = 0u32;
+        for (i, t) in self.tokens.iter().enumerate() {
+            let hit = t.digest.ct_eq(&presented);
+            index.conditional_assign(&(i as u32), hit);
+            found |= hit;
         }
-        found
+        bool::from(found).then(|| {
+            let t = &self.tokens[index as usize];
+            Caller { name: t.name.clone(), admin: t.admin }
+        })
     }
 
     pub fn authenticate(&self, peer: Option<IpAddr>, authorization: Option<&str>) -> Result<Caller, ApiError> {
@@ -111,11 +139,18 @@ impl AuthSettings {
             return Ok(Caller { name: "anonymous".into(), admin: true });
         }
         let token = authorization
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
+            .and_then(bearer_token)
             .ok_or(ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"))?;
         self.identify(token).ok_or(ApiError::Unauthorized("invalid token"))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme name is case-insensitive
+/// (RFC 7235 section 2.1: `bearer`, `BEARER` work too); spaces around the token are ignored.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim_start().split_once([' ', '\t'])?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The authenticated caller: the token's name owns the jobs it creates.
@@ -182,5 +217,34 @@ mod tests {
         ));
         assert!(IpAllowlist::parse("").unwrap().allows("8.8.8.8".parse().unwrap()));
         assert!(ApiToken::parse("a:short").is_err());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let s = settings();
+        let local = Some("127.0.0.1".parse().unwrap());
+        for header in ["Bearer alice-token", "bearer alice-token", "BEARER alice-token", "bEaReR  alice-token "] {
+            assert_eq!(s.authenticate(local, Some(header)).unwrap().name, "alice", "{header:?}");
+        }
+        for header in ["Bearer", "Bearer ", "Beareralice-token", "Basic alice-token", "Token alice-token", ""] {
+            assert!(matches!(s.authenticate(local, Some(header)), Err(ApiError::Unauthorized(_))), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn only_digests_are_kept_and_every_entry_is_checked() {
+        let s = settings();
+        // The clear token appears nowhere in the parsed entry, not even in its Debug output.
+        let entry = ApiToken::parse("carol:carol-secret-1").unwrap();
+        assert_eq!(entry.digest, sha256("carol-secret-1"));
+        assert!(!format!("{entry:?}").contains("carol-secret-1"));
+        // The last entry is found as well as the first; a prefix or an extension is not a match.
+        assert_eq!(s.identify("ops-token-1").unwrap().name, "ops");
+        assert_eq!(s.identify("alice-token").unwrap().name, "alice");
+        assert!(s.identify("alice-toke").is_none());
+        assert!(s.identify("alice-token-").is_none());
+        assert!(s.identify("").is_none());
+        assert!(ApiToken::parse("a:same-token").unwrap().same_token(&ApiToken::parse("b:same-token:admin").unwrap()));
+        assert!(!ApiToken::parse("a:same-token").unwrap().same_token(&ApiToken::parse("a:other-token").unwrap()));
     }
 }

@@ -199,12 +199,24 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
         if token.len() < 16 {
             tracing::warn!("API_TOKEN is shorter than 16 characters: use a long random token");
         }
-        tokens.push(ApiToken { name: "default".into(), token, admin: true });
+        tokens.push(ApiToken::new("default", &token, true));
     }
     let mut names: Vec<&str> = tokens.iter().map(|t| t.name.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
         return Err(ConfigError { name: "API_TOKENS", message: "token names must be unique".into() });
+    }
+    // The same token under two names would make the caller's identity depend on the order.
+    for (i, a) in tokens.iter().enumerate() {
+        if let Some(b) = tokens[i + 1..].iter().find(|b| a.same_token(b)) {
+            return Err(ConfigError {
+                name: "API_TOKENS",
+                message: format!(
+                    "the entries {:?} and {:?} have the same token: tokens must be unique",
+                    a.name, b.name
+                ),
+            });
+        }
     }
     let allowed_ips = IpAllowlist::parse(&get("API_ALLOWED_IPS").unwrap_or_default())
         .map_err(|message| ConfigError { name: "API_ALLOWED_IPS", message })?;
@@ -350,6 +362,7 @@ mod tests {
             (vec![("API_TOKEN", "x"), ("API_ALLOWED_IPS", "10.0.0.0/99")], "API_ALLOWED_IPS"),
             (vec![("API_TOKENS", "a:1,a:2")], "API_TOKENS"),
             (vec![("API_TOKENS", "nocolon")], "API_TOKENS"),
+            (vec![("API_TOKENS", "a:same-token,b:same-token:admin")], "API_TOKENS"),
             (vec![("API_TOKEN", "x"), ("INSTANCE_ID", &"i".repeat(65))], "INSTANCE_ID"),
             (vec![("API_TOKEN", "x"), ("PROCEDURE_CONCURRENCY", "PROC_X")], "PROCEDURE_CONCURRENCY"),
             (vec![("API_TOKEN", "x"), ("PROCEDURE_CONCURRENCY", "PROC_X=0")], "PROCEDURE_CONCURRENCY"),
@@ -362,6 +375,16 @@ mod tests {
             let err = settings(&pairs).unwrap_err();
             assert_eq!(err.name, name, "{pairs:?}: {err}");
         }
+    }
+
+    #[test]
+    fn duplicate_tokens_name_both_entries_never_the_token() {
+        let err = settings(&[("API_TOKENS", "a:token-one,b:token-two,c:token-one:admin")]).unwrap_err();
+        assert_eq!(err.name, "API_TOKENS");
+        assert!(err.message.contains("\"a\"") && err.message.contains("\"c\""), "{err}");
+        assert!(!err.to_string().contains("token-one"), "{err}");
+        let err = settings(&[("API_TOKENS", "ops:legacy-token-1"), ("API_TOKEN", "legacy-token-1")]).unwrap_err();
+        assert!(err.message.contains("\"ops\"") && err.message.contains("\"default\""), "{err}");
     }
 
     #[test]

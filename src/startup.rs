@@ -3,13 +3,17 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_http::HttpService;
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::parse_guard::ParseGuard;
 use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::db::{ConnectOptions, Database, ResultLimits};
@@ -90,16 +94,12 @@ impl Application {
             draining: engine.draining.clone(),
             sync_calls,
         });
-        let server = HttpServer::new(move || {
+        let server = http_server(listener, move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .configure(|cfg| api::configure(cfg, max_body))
-        })
-        .listen(listener)?
-        .disable_signals()
-        .shutdown_timeout(10)
-        .run();
+        })?;
         let handle = server.handle();
         tracing::info!(port, database = db.kind, "procgate listening");
         Ok(Application { port, server, handle, engine, stop: CancellationToken::new() })
@@ -135,6 +135,55 @@ impl Application {
         tracing::info!("procgate stopped");
         served.map_err(anyhow::Error::from)?.map_err(Into::into)
     }
+}
+
+/// How long a client may take to send its first request head (actix's default).
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `actix_web::HttpServer` builds, with one difference: every connection passes through
+/// [`ParseGuard`] before actix's HTTP/1 parser, so requests that parser refuses get a JSON answer
+/// too (`HttpServer` accepts only plain TCP streams). Settings are `HttpServer`'s defaults; the
+/// first request's head timeout is the guard's. The app sees the default `AppConfig` (its
+/// host and address are not used by procgate).
+fn http_server<A, F>(listener: TcpListener, app: F) -> std::io::Result<Server>
+where
+    F: Fn() -> App<A> + Send + Clone + 'static,
+    A: actix_service::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    let builder = Server::build().disable_signals().shutdown_timeout(10);
+    let shutdown = builder.graceful_shutdown_signal();
+    let local_addr = listener.local_addr()?;
+    Ok(builder
+        .listen("procgate-http", listener, move || {
+            let shutdown = shutdown.clone();
+            let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .client_request_timeout(Duration::ZERO)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                .local_addr(local_addr)
+                .h1(map_config(
+                    app().into_factory().map_err(|e: actix_web::Error| e.as_response_error().error_response()),
+                    |_| AppConfig::default(),
+                ));
+            let parser_config = actix_http::ServiceConfig::default();
+            fn_service(move |io: tokio::net::TcpStream| {
+                let peer = io.peer_addr().ok();
+                let guarded = ParseGuard::new(io, peer, REQUEST_HEAD_TIMEOUT, parser_config.clone());
+                std::future::ready(Ok((guarded, peer)))
+            })
+            .and_then(http)
+        })?
+        .run())
 }
 
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod health;
 pub mod jobs;
+pub mod parse_guard;
 pub mod procedures;
 
 use std::sync::atomic::AtomicBool;

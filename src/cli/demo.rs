@@ -13,14 +13,19 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let cluster = tokio::task::spawn_blocking(|| PgCluster::start(ClusterOptions::default())).await??;
     let url = create_demo_database(&cluster, "procgate").await?;
     settings.database_url = Some(url.clone());
-    if settings.auth.tokens.is_empty() && !settings.auth.no_auth {
+    // Configured tokens are kept only as digests, so the demo can print only a token it made.
+    let token = if let Some(configured) = settings.auth.tokens.first() {
+        format!("<the token of {:?} from API_TOKENS/API_TOKEN>", configured.name)
+    } else if settings.auth.no_auth {
+        "<none: API_NO_AUTH>".to_string()
+    } else {
         let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
-        settings.auth.tokens.push(ApiToken { name: "demo".into(), token, admin: true });
-    }
+        settings.auth.tokens.push(ApiToken::new("demo", &token, true));
+        token
+    };
     if settings.procedure_allowlist.is_empty() {
         settings.procedure_allowlist = Allowlist::parse("PROC_TEST*");
     }
-    let token = settings.auth.tokens.first().map(|t| t.token.clone()).unwrap_or_else(|| "<none: API_NO_AUTH>".into());
     let host = settings.host.clone();
     let app = Application::build(settings).await?;
     let base = format!("http://{host}:{}", app.port());

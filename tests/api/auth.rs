@@ -66,3 +66,50 @@ async fn predecessor_single_token_is_an_admin() {
     let job: Json = app.get(&format!("/jobs/{id}"), "legacy-token-1").await.json().await.unwrap();
     assert_eq!(job["owner"], "default");
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app().await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let resp =
+            app.client.get(app.url("/jobs")).header("authorization", format!("{scheme} {ALICE}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+    // Another scheme, no token, or the token glued to the scheme are refused.
+    for header in [format!("Token {ALICE}"), "Bearer ".to_string(), format!("Bearer{ALICE}"), ALICE.to_string()] {
+        let resp = app.client.get(app.url("/jobs")).header("authorization", &header).send().await.unwrap();
+        assert_eq!(error_code(resp, 401).await["code"], "unauthorized", "{header:?}");
+    }
+}
+
+#[tokio::test]
+async fn prefixes_and_extensions_of_a_token_are_refused() {
+    let app = spawn_app().await;
+    for token in [&ADMIN[..ADMIN.len() - 1], &format!("{ADMIN}0"), &ADMIN[..8], &format!("{ALICE}{BOB}")] {
+        error_code(app.get("/jobs", token).await, 401).await;
+    }
+    // Every configured entry is found, whatever its place in API_TOKENS.
+    for (token, owner) in [(ADMIN, "admin"), (ALICE, "alice"), (BOB, "bob")] {
+        let id = app.submit_as(token, &proc_test("x")).await;
+        let job: Json = app.get(&format!("/jobs/{id}"), ADMIN).await.json().await.unwrap();
+        assert_eq!(job["owner"], owner);
+    }
+}
+
+#[tokio::test]
+async fn two_entries_with_the_same_token_refuse_to_start() {
+    let db = TestDatabase::create().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_procgate"))
+        .args(["serve"])
+        .env("DATABASE_URL", &db.url)
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn")
+        .env("API_TOKENS", "reports:shared-secret-1,ops:shared-secret-1:admin")
+        .env_remove("API_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("API_TOKENS") && stderr.contains("\"reports\"") && stderr.contains("\"ops\""), "{stderr}");
+    assert!(!stderr.contains("shared-secret-1"), "the token leaked into the message: {stderr}");
+}

@@ -9,6 +9,7 @@ mod engine;
 mod errors;
 mod faults;
 mod helpers;
+mod http_errors;
 mod injection;
 mod jobs;
 mod limits;
