@@ -20,7 +20,7 @@ use crate::db::output::ByteCounter;
 use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues, ResultLimits};
 use crate::jobs::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
 use crate::procedure::name::quote_identifier;
-use crate::procedure::plan::CallPlan;
+use crate::procedure::plan::{BoundArg, CallPlan};
 use crate::procedure::signature::RoutineKind;
 use crate::procedure::types::ParamType;
 
@@ -313,6 +313,7 @@ async fn cancellable<T>(
 fn row_values(plan: &CallPlan, row: Option<&Row>) -> Result<OutValues, DbError> {
     let mut out = Map::new();
     let Some(row) = row else { return Ok(out) };
+    let returning: Vec<&BoundArg> = plan.args.iter().filter(|b| b.arg.direction.returns_value()).collect();
     for (i, col) in row.columns().iter().enumerate() {
         let value = row
             .try_get::<_, PgJson>(i)
@@ -320,10 +321,12 @@ fn row_values(plan: &CallPlan, row: Option<&Row>) -> Result<OutValues, DbError> 
             .0;
         let key = match (&plan.return_key, col.name()) {
             (Some(k), "return") if plan.signature.returns.is_some() => k.clone(),
+            // An unnamed OUT argument comes back as `column1`…: key it by its position, `$n`.
             (_, name) => plan
                 .args
                 .iter()
                 .find(|b| b.arg.name == name)
+                .or_else(|| returning.get(i).filter(|b| b.arg.is_unnamed()).copied())
                 .map(|b| b.arg.name.clone())
                 .unwrap_or_else(|| name.to_string()),
         };
