@@ -16,9 +16,14 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use procgate::db::{ConnectOptions, Database};
-use procgate::jobs::model::{CancelOutcome, DeleteOutcome, JobId, JobStatus, NewJob, Outcome, ProgressUpdate};
+use procgate::db::{ConnectOptions, Database, JobCall};
+use procgate::jobs::model::{
+    AttemptFence, CancelOutcome, DeleteOutcome, JobId, JobStatus, NewJob, NoProgress, Outcome, ProgressUpdate,
+};
+use procgate::procedure::allowlist::Allowlist;
 use procgate::procedure::name::ProcedureName;
+use procgate::procedure::plan::{CallPlan, ParamRequest};
+use procgate::procedure::Procedures;
 use procgate::startup::Application;
 use serde_json::{json, Value as Json};
 
@@ -574,4 +579,70 @@ async fn oracle_live_dbms_output_is_captured_when_asked() {
     let (status, answer) = app.post("/procedure", &notice(2500, 0, true)).await;
     assert_eq!((status, &answer["output"]), (200, &numbered(2500)), "{answer}");
     app.stop().await;
+}
+
+/// How many committed `PROC_TEST_CALLS` rows carry `tag` (seen from another session).
+async fn calls_with_tag(url: &str, tag: &str) -> i64 {
+    let settings = procgate::db::oracle::url::parse(url).expect("a valid oracle:// URL");
+    let tag = tag.to_string();
+    tokio::task::spawn_blocking(move || {
+        let conn = oracle::Connection::connect(&settings.username, &settings.password, &settings.connect_string)
+            .expect("connect to count calls");
+        conn.query_row_as::<i64>("SELECT COUNT(*) FROM PROC_TEST_CALLS WHERE TAG = :1", &[&tag]).expect("count")
+    })
+    .await
+    .unwrap()
+}
+
+/// Inserts and claims one job of `procedure` with `params` as `instance`; returns its plan and
+/// the fence of the claimed attempt.
+async fn claimed_attempt(db: &Database, instance: &str, procedure: &str, params: Json) -> (CallPlan, AttemptFence) {
+    let job = NewJob::new(procedure, params.clone(), OWNER);
+    db.store.insert(std::slice::from_ref(&job)).await.expect("insert");
+    let claimed = claim_until(db, instance, std::slice::from_ref(&job.id), false).await;
+    let attempt = claimed.iter().find(|(id, _)| *id == job.id).expect("claimed").1;
+    let procedures = Procedures::new(db.procedures.clone(), Allowlist::parse("PROC_TEST*"), Duration::ZERO);
+    let requests: Vec<ParamRequest> = serde_json::from_value(params).unwrap();
+    let plan = procedures.prepare(procedure, None, &requests, false).await.expect("plan").plan;
+    (plan, AttemptFence { job_id: job.id, instance_id: instance.to_string(), attempt })
+}
+
+/// Durability (same scenarios as tests/api/durability.rs): the call and the job's completion
+/// commit together; a call whose attempt is no longer current is rolled back; a failed call
+/// rolls back its own effects.
+#[tokio::test]
+async fn oracle_live_a_job_call_commits_with_its_completion_or_not_at_all() {
+    let Some(url) = live_url("oracle_live_a_job_call_commits_with_its_completion_or_not_at_all") else { return };
+    let _turn = SERIAL.lock().await;
+    let db = setup(&url).await;
+    let cancel = CancellationToken::new();
+    let tag = |t: &str| format!("{t}-{}", JobId::generate());
+
+    let committed = tag("fenced-ok");
+    let (plan, fence) =
+        claimed_attempt(&db, "live-fence", "PROC_TEST_LOG", json!([{"name": "p_tag", "value": committed}])).await;
+    let ran = db.procedures.call_job(&plan, &fence, &NoProgress, &cancel).await.expect("call");
+    assert!(matches!(ran, JobCall::Completed(_)));
+    assert_eq!(db.store.get(&fence.job_id, None).await.unwrap().unwrap().status, JobStatus::Completed);
+    assert_eq!(calls_with_tag(&url, &committed).await, 1);
+
+    let superseded = tag("fenced-stale");
+    let (plan, mut fence) =
+        claimed_attempt(&db, "live-fence", "PROC_TEST_LOG", json!([{"name": "p_tag", "value": superseded}])).await;
+    fence.attempt += 1; // another attempt owns the job now
+    let ran = db.procedures.call_job(&plan, &fence, &NoProgress, &cancel).await.expect("call");
+    assert!(matches!(ran, JobCall::Fenced));
+    assert_eq!(calls_with_tag(&url, &superseded).await, 0, "a superseded attempt's insert was committed");
+    assert_eq!(db.store.get(&fence.job_id, None).await.unwrap().unwrap().status, JobStatus::Running);
+    fence.attempt -= 1;
+    db.store.finish("live-fence", &[done(&fence.job_id, fence.attempt, JobStatus::Completed)]).await.unwrap();
+
+    let failing = tag("fenced-fail");
+    let (plan, fence) =
+        claimed_attempt(&db, "live-fence", "PROC_TEST_LOG_THEN_FAIL", json!([{"name": "p_tag", "value": failing}]))
+            .await;
+    let failure = db.procedures.call_job(&plan, &fence, &NoProgress, &cancel).await.expect_err("it fails");
+    assert_eq!(failure.error.code, "ORA-20001");
+    assert_eq!(calls_with_tag(&url, &failing).await, 0, "a failed call's insert was committed");
+    db.store.finish("live-fence", &[done(&fence.job_id, fence.attempt, JobStatus::Failed)]).await.unwrap();
 }

@@ -220,3 +220,11 @@ BEGIN
         || ',' || TO_CHAR(p_at, 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM') || ',' || p_real;
 END;
 /
+
+-- PROC_TEST_LOG_THEN_FAIL: records its call, then fails: the record must not survive.
+CREATE OR REPLACE PROCEDURE PROC_TEST_LOG_THEN_FAIL(p_tag IN VARCHAR2) AS
+BEGIN
+    INSERT INTO PROC_TEST_CALLS (TAG) VALUES (p_tag);
+    RAISE_APPLICATION_ERROR(-20001, 'failing after the insert');
+END;
+/
