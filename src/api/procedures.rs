@@ -13,6 +13,7 @@ use crate::auth::Caller;
 use crate::config::Settings;
 use crate::db::output::RESULT_TOO_LARGE;
 use crate::db::{CallFailure, DbErrorKind};
+use crate::jobs::control::cancel_after;
 use crate::jobs::model::{Inserted, JobId, NewJob, Priority};
 use crate::jobs::retry::RetryPolicy;
 use crate::procedure::plan::ParamRequest;
@@ -206,14 +207,10 @@ pub async fn call_sync(
     let cancel = CancellationToken::new();
     let timer = {
         let cancel = cancel.clone();
-        let remaining = deadline.saturating_sub(arrived.elapsed());
-        tokio::spawn(async move {
-            tokio::time::sleep(remaining).await;
-            cancel.cancel();
-        })
+        cancel_after(deadline.saturating_sub(arrived.elapsed()), move || cancel.cancel())
     };
     let result = state.procedures.backend().call(&prepared.plan, &cancel).await;
-    timer.abort();
+    drop(timer);
     let waited = match &result {
         Ok(done) => done.waited,
         Err(failure) => failure.waited,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +35,25 @@ impl JobControl {
 
     pub fn reason(&self) -> Option<StopReason> {
         self.reason.get().copied()
+    }
+}
+
+/// Runs `stop` once `delay` has passed, unless the returned guard is dropped first: the one
+/// "interrupt after a timer" of the job timeout and of `SYNC_TIMEOUT`.
+#[must_use = "dropping the guard cancels the timer"]
+pub fn cancel_after(delay: Duration, stop: impl FnOnce() + Send + 'static) -> TimerGuard {
+    TimerGuard(tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        stop();
+    }))
+}
+
+/// Cancels its timer when dropped.
+pub struct TimerGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for TimerGuard {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

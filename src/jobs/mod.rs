@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::db::Database;
 use crate::procedure::Procedures;
@@ -59,6 +60,8 @@ pub struct Engine {
     pub draining: Arc<AtomicBool>,
     stop_claiming: CancellationToken,
     stop_maintenance: CancellationToken,
+    /// The listener, heartbeat, rescuer and cleaner.
+    maintenance: TaskTracker,
     claimer: JoinHandle<tokio::task::JoinSet<()>>,
     writer: Option<JobWriter>,
     writer_task: JoinHandle<()>,
@@ -101,8 +104,10 @@ impl Engine {
         let (cancels_tx, cancels_rx) = mpsc::unbounded_channel();
         let store = db.store.clone();
         let stop = stop_maintenance.clone();
-        tokio::spawn(async move { store.listen(wake, cancels_tx, stop).await });
-        tokio::spawn(maintenance::heartbeat(
+        // The periodic duties: shutdown stops them together and waits for each to end.
+        let maintenance = TaskTracker::new();
+        maintenance.spawn(async move { store.listen(wake, cancels_tx, stop).await });
+        maintenance.spawn(maintenance::heartbeat(
             db.store.clone(),
             settings.instance_id.clone(),
             running.clone(),
@@ -110,25 +115,27 @@ impl Engine {
             cancels_rx,
             stop_maintenance.clone(),
         ));
-        tokio::spawn(maintenance::rescuer(
+        maintenance.spawn(maintenance::rescuer(
             db.store.clone(),
             settings.lease_timeout,
             retry_orphans,
             settings.rescue_interval,
             stop_maintenance.clone(),
         ));
-        tokio::spawn(cleaner::run(
+        maintenance.spawn(cleaner::run(
             db.store.clone(),
             settings.retention_days,
             settings.cleanup_interval,
             stop_maintenance.clone(),
         ));
+        maintenance.close();
         Engine {
             inserter,
             running,
             draining: Arc::new(AtomicBool::new(false)),
             stop_claiming,
             stop_maintenance,
+            maintenance,
             claimer,
             writer: Some(writer),
             writer_task,
@@ -155,6 +162,7 @@ impl Engine {
         }
         // The heartbeat keeps leases alive until here, so no rescuer takes these jobs early.
         self.stop_maintenance.cancel();
+        self.maintenance.wait().await;
         drop(self.writer.take());
         drop(self.inserter);
         let _ = self.writer_task.await;

@@ -10,7 +10,7 @@ use crate::db::{CallFailure, DbErrorKind, JobCall, OutValues};
 use crate::procedure::plan::ParamRequest;
 use crate::procedure::{CallError, Procedures};
 
-use super::control::{JobControl, StopReason};
+use super::control::{cancel_after, JobControl, StopReason};
 use super::model::{AttemptFence, ClaimedJob, JobError, JobStatus, Outcome};
 use super::retry::RetryableErrors;
 use super::writer::JobWriter;
@@ -43,10 +43,7 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
     let timeout = job.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)).unwrap_or(ctx.default_timeout);
     let timer = {
         let control = control.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            control.stop(StopReason::Timeout);
-        })
+        cancel_after(timeout, move || control.stop(StopReason::Timeout))
     };
     // The call runs in its own task so that even a panic below ends the job honestly.
     let task = {
@@ -57,7 +54,7 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
         tracing::error!(job_id = %id, error = %e, "job task panicked");
         Ended::Failed(error("internal_error", "the gateway failed while running this job".into()), None)
     });
-    timer.abort();
+    drop(timer);
     let outcome = match ended {
         Ended::Committed => return ctx.writer.done(&id),
         Ended::Fenced => {

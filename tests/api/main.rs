@@ -20,3 +20,4 @@ mod processes;
 mod routines;
 #[path = "../common/settings.rs"]
 mod settings;
+mod sql_files;

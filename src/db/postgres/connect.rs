@@ -66,6 +66,7 @@ pub(super) enum Role {
 
 /// Asked once per new call connection; PostgreSQL 13 and older do not know the first setting.
 const CALL_SESSION_SQL: &str = include_str!("../../../sql/postgres/queries/call_session.sql");
+const BACKEND_PID_SQL: &str = include_str!("../../../sql/postgres/queries/backend_pid.sql");
 
 pub(super) struct PgManager {
     pub config: Config,
@@ -101,7 +102,7 @@ impl Manager for PgManager {
                     }
                 })
             };
-            let backend_pid = client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+            let backend_pid = client.query_one(BACKEND_PID_SQL, &[]).await?.get(0);
             if role == Role::Calls {
                 if let Err(e) = client.batch_execute(CALL_SESSION_SQL).await {
                     if !NO_CLIENT_CHECK_LOGGED.swap(true, Ordering::Relaxed) {

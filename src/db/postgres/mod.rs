@@ -118,8 +118,7 @@ impl PgBackend {
                 }
             }
         });
-        let listen = format!("LISTEN {}; LISTEN {}", store::JOBS_CHANNEL, store::CANCEL_CHANNEL);
-        client.batch_execute(&listen).await.map_err(map_error)?;
+        client.batch_execute(store::LISTEN_SQL).await.map_err(map_error)?;
         wake.notify_one(); // catch up on whatever arrived while not listening
         tokio::select! {
             _ = stop.cancelled() => driver.abort(),

@@ -18,11 +18,12 @@ use crate::jobs::model::{
 use super::connect::Object;
 use super::error::map_error;
 
-/// The channel other instances LISTEN on for new jobs.
-pub(super) const JOBS_CHANNEL: &str = "procgate_jobs";
+/// The channels every instance LISTENs on: new jobs (`procgate_jobs`, notified by the insert)
+/// and cancellation requests (`procgate_cancel`, notified by `cancel_running.sql`).
+pub(super) const LISTEN_SQL: &str = include_str!("../../../sql/postgres/queries/listen.sql");
 
 /// Creating the schema is serialised by an advisory lock, so instances starting together agree.
-pub(super) const MIGRATE_LOCK: &str = "SELECT pg_advisory_xact_lock(7305825160237150001)";
+pub(super) const MIGRATE_LOCK: &str = include_str!("../../../sql/postgres/queries/migrate_lock.sql");
 pub(super) const TABLE_SQL: &str = include_str!("../../../sql/postgres/create_async_jobs_table.sql");
 
 /// The channel running instances LISTEN on for cancellation requests (payload: the job id).
@@ -30,152 +31,39 @@ pub(super) const CANCEL_CHANNEL: &str = "procgate_cancel";
 
 /// Inserts a batch and notifies listeners in the same transaction (delivered at commit, once).
 /// A job whose owner already has its idempotency key is skipped.
-const INSERT_SQL: &str = "
-WITH ins AS (
-    INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, is_function, priority, run_at,
-                            max_attempts, retry_policy, timeout_ms, idempotency_key, capture_output, routine)
-    SELECT t.id, 'pending', t.name, t.params, t.owner, t.is_function, t.priority, coalesce(t.run_at, now()),
-           t.max_attempts, t.retry_policy, t.timeout_ms, t.idempotency_key, t.capture_output, t.routine
-      FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::int2[], $7::timestamptz[],
-                  $8::int4[], $9::jsonb[], $10::int8[], $11::text[], $12::bool[], $13::text[]) WITH ORDINALITY
-           AS t(id, name, params, owner, is_function, priority, run_at, max_attempts, retry_policy, timeout_ms,
-                idempotency_key, capture_output, routine, ord)
-     ORDER BY t.ord
-        ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING job_id)
-SELECT job_id, pg_notify('procgate_jobs', '') FROM ins";
+const INSERT_SQL: &str = include_str!("../../../sql/postgres/queries/insert_jobs.sql");
 
-const EXISTING_KEYS_SQL: &str = "
-SELECT k.owner, k.idempotency_key, j.job_id
-  FROM unnest($1::text[], $2::text[]) AS k(owner, idempotency_key)
-  JOIN async_jobs j ON j.owner = k.owner AND j.idempotency_key = k.idempotency_key";
+const EXISTING_KEYS_SQL: &str = include_str!("../../../sql/postgres/queries/existing_idempotency_keys.sql");
 
 /// Claims the first `$2` due pending jobs: highest priority, then oldest; rows other claimers
 /// hold are skipped, never waited for.
-const CLAIM_SQL: &str = "
-UPDATE async_jobs j
-   SET status = 'running', progress = 10, start_time = now(), instance_id = $1,
-       heartbeat_at = now(), attempts = j.attempts + 1, cancel_requested = false
- WHERE j.job_id = ANY (ARRAY(
-           SELECT job_id FROM async_jobs
-            WHERE status = 'pending' AND run_at <= now()
-            ORDER BY priority DESC, created_at
-            LIMIT $2
-              FOR UPDATE SKIP LOCKED))
-   AND j.status = 'pending'
-RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
-          j.capture_output";
-
-/// What per-procedure limits count a job by: its resolved routine, or for a row written before
-/// `routine` existed, its name as written (see `RoomPerProcedure`).
-macro_rules! limit_key {
-    () => {
-        "coalesce(routine, upper(procedure_name))"
-    };
-}
+const CLAIM_SQL: &str = include_str!("../../../sql/postgres/queries/claim.sql");
 
 /// With per-procedure limits: due pending jobs in claim order (locked), except those of
 /// procedures already at their limit; the caller picks within each procedure's room.
-const CANDIDATES_SQL: &str = concat!(
-    "
-SELECT job_id, ",
-    limit_key!(),
-    " FROM async_jobs
- WHERE status = 'pending' AND run_at <= now() AND NOT (",
-    limit_key!(),
-    " = ANY ($1))
- ORDER BY priority DESC, created_at
- LIMIT $2
-   FOR UPDATE SKIP LOCKED"
-);
+const CANDIDATES_SQL: &str = include_str!("../../../sql/postgres/queries/claim_candidates.sql");
 
 /// Claims the picked candidates (already locked by this transaction).
-const CLAIM_PICKED_SQL: &str = "
-UPDATE async_jobs j
-   SET status = 'running', progress = 10, start_time = now(), instance_id = $1,
-       heartbeat_at = now(), attempts = j.attempts + 1, cancel_requested = false
- WHERE j.job_id = ANY ($2) AND j.status = 'pending'
-RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
-          j.capture_output";
+const CLAIM_PICKED_SQL: &str = include_str!("../../../sql/postgres/queries/claim_picked.sql");
 
 /// Claimers that enforce per-procedure limits take turns, so two never count the same free slot.
-const LIMITED_CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(7305825160237150002)";
-const RUNNING_COUNTS_SQL: &str =
-    concat!("SELECT ", limit_key!(), ", count(*) FROM async_jobs WHERE status = 'running' GROUP BY 1");
+const LIMITED_CLAIM_LOCK: &str = include_str!("../../../sql/postgres/queries/limited_claim_lock.sql");
+const RUNNING_COUNTS_SQL: &str = include_str!("../../../sql/postgres/queries/running_counts.sql");
 
 const PROGRESS_SQL: &str = include_str!("../../../sql/postgres/queries/record_progress.sql");
-
-/// A retry (outcome `pending`) of a job whose cancellation was requested meanwhile ends it
-/// `cancelled` instead: a requested cancel always wins over a retry.
-macro_rules! retrying {
-    () => {
-        "(o.status = 'pending' AND NOT j.cancel_requested)"
-    };
-}
-macro_rules! finish_status {
-    () => {
-        "(CASE WHEN o.status = 'pending' AND j.cancel_requested THEN 'cancelled' ELSE o.status END)"
-    };
-}
 
 /// Ends attempts: terminal, or back to pending (retry) when the outcome's status is `pending`.
 /// Its times are the statement's, not the transaction's: a job's completion runs in the
 /// transaction of its call, which began before the call did.
 /// Conditional on the job still running here, in the same attempt: a late or stale write
 /// (after a rescue, a cancel, another instance's claim) changes nothing.
-const FINISH_SQL: &str = concat!(
-    "
-UPDATE async_jobs j
-   SET status = ",
-    finish_status!(),
-    ",
-       progress = CASE ",
-    finish_status!(),
-    " WHEN 'pending' THEN 0 WHEN 'cancelled' THEN j.progress ELSE 100 END,
-       end_time = CASE WHEN ",
-    retrying!(),
-    " THEN NULL ELSE statement_timestamp() END,
-       duration = CASE WHEN ",
-    retrying!(),
-    " THEN NULL
-                       ELSE round(extract(epoch FROM statement_timestamp() - j.start_time)::numeric, 2)::text || 's' END,
-       result = o.result,
-       error_code = CASE WHEN o.status = 'pending' AND j.cancel_requested THEN 'cancelled' ELSE o.code END,
-       error_msg = CASE WHEN o.status = 'pending' AND j.cancel_requested
-                        THEN 'cancelled by request (its last attempt failed: ' || o.message || ')' ELSE o.message END,
-       output = o.output,
-       run_at = CASE WHEN ",
-    retrying!(),
-    " THEN statement_timestamp() + make_interval(secs => o.retry_in) ELSE j.run_at END,
-       attempt_history = CASE WHEN o.code IS NULL THEN j.attempt_history
-                              ELSE j.attempt_history || jsonb_build_array(jsonb_build_object(
-                                   'attempt', j.attempts, 'code', o.code, 'message', o.message,
-                                   'started_at', j.start_time, 'ended_at', statement_timestamp(), 'instance_id', j.instance_id)) END,
-       instance_id = CASE WHEN ",
-    retrying!(),
-    " THEN NULL ELSE j.instance_id END,
-       heartbeat_at = NULL, cancel_requested = false, session_id = NULL
-  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[], $9::jsonb[])
-       AS o(id, status, result, code, message, retry_in, attempt, output)
- WHERE j.job_id = o.id AND j.status = 'running' AND j.instance_id = $8 AND j.attempts = o.attempt
-RETURNING j.job_id"
-);
+const FINISH_SQL: &str = include_str!("../../../sql/postgres/queries/finish.sql");
 
-const HEARTBEAT_SQL: &str = "
-UPDATE async_jobs SET heartbeat_at = now()
- WHERE job_id = ANY ($2) AND status = 'running' AND instance_id = $1
-RETURNING job_id, cancel_requested";
+const HEARTBEAT_SQL: &str = include_str!("../../../sql/postgres/queries/heartbeat.sql");
 
-const CANCEL_PENDING_SQL: &str = "
-UPDATE async_jobs SET status = 'cancelled', end_time = now(), error_code = 'cancelled',
-       error_msg = 'cancelled by request before it ran'
- WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2) AND status = 'pending'
-RETURNING job_id";
+const CANCEL_PENDING_SQL: &str = include_str!("../../../sql/postgres/queries/cancel_pending.sql");
 
-const CANCEL_RUNNING_SQL: &str = "
-UPDATE async_jobs SET cancel_requested = true
- WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2) AND status = 'running'
-RETURNING pg_notify('procgate_cancel', job_id)";
+const CANCEL_RUNNING_SQL: &str = include_str!("../../../sql/postgres/queries/cancel_running.sql");
 
 /// Running jobs whose instance stopped renewing their lease: retried if attempts remain (and
 /// `$2`, orphaned jobs are retryable), failed with code `orphaned` otherwise — or `cancelled` if
@@ -186,55 +74,16 @@ const END_ORPHANED_SESSIONS_SQL: &str = include_str!("../../../sql/postgres/quer
 /// Logged once per process: the gateway's user may not end another session.
 static NO_TERMINATE_LOGGED: AtomicBool = AtomicBool::new(false);
 
-const RESCUE_SQL: &str = "
-WITH lost AS (
-    SELECT job_id, cancel_requested AS cancelled,
-           (attempts < max_attempts AND $2 AND NOT cancel_requested) AS retry
-      FROM async_jobs
-     WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) AND job_id = ANY ($3)
-       FOR UPDATE SKIP LOCKED)
-UPDATE async_jobs j
-   SET status = CASE WHEN l.cancelled THEN 'cancelled' WHEN l.retry THEN 'pending' ELSE 'failed' END,
-       progress = CASE WHEN l.retry THEN 0 WHEN l.cancelled THEN j.progress ELSE 100 END,
-       end_time = CASE WHEN l.retry THEN NULL ELSE now() END,
-       duration = CASE WHEN l.retry THEN NULL
-                       ELSE round(extract(epoch FROM now() - j.start_time)::numeric, 2)::text || 's' END,
-       run_at = CASE WHEN l.retry THEN now() ELSE j.run_at END,
-       error_code = CASE WHEN l.cancelled THEN 'cancelled' ELSE 'orphaned' END,
-       error_msg = 'the instance running this job (' || coalesce(j.instance_id, '?') || ') stopped: no heartbeat for '
-                   || $1 || ' s',
-       attempt_history = j.attempt_history || jsonb_build_array(jsonb_build_object(
-                         'attempt', j.attempts, 'code', 'orphaned', 'message', 'no heartbeat',
-                         'started_at', j.start_time, 'ended_at', now(), 'instance_id', j.instance_id)),
-       instance_id = CASE WHEN l.retry THEN NULL ELSE j.instance_id END,
-       heartbeat_at = NULL, cancel_requested = false, session_id = NULL
-  FROM lost l
- WHERE j.job_id = l.job_id AND j.status = 'running'
-RETURNING j.job_id, j.status";
+const RESCUE_SQL: &str = include_str!("../../../sql/postgres/queries/rescue.sql");
 
-const JOB_COLUMNS: &str = "job_id, status, procedure_name, params, owner, progress, created_at, start_time,
-       end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
-       run_at, instance_id, cancel_requested, output";
+const GET_SQL: &str = include_str!("../../../sql/postgres/queries/get_job.sql");
+const COUNT_SQL: &str = include_str!("../../../sql/postgres/queries/count_jobs.sql");
+const LIST_SQL: &str = include_str!("../../../sql/postgres/queries/list_jobs.sql");
+const STATUS_SQL: &str = include_str!("../../../sql/postgres/queries/job_status.sql");
 
-const LIST_WHERE: &str = "
- WHERE ($1::text[] IS NULL OR status = ANY ($1))
-   AND ($2::text IS NULL OR upper(procedure_name) = upper($2))
-   AND ($3::text IS NULL OR owner = $3)";
+const DELETE_SQL: &str = include_str!("../../../sql/postgres/queries/delete_job.sql");
 
-const DELETE_SQL: &str = "
-DELETE FROM async_jobs WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2) AND status <> 'running'
-RETURNING job_id";
-
-const PURGE_SQL: &str = "
-DELETE FROM async_jobs
- WHERE job_id = ANY (ARRAY(
-           SELECT job_id FROM async_jobs
-            WHERE status = ANY ($1)
-              AND ($2::int4 IS NULL OR end_time < now() - make_interval(days => $2))
-              AND ($3::text IS NULL OR owner = $3)
-            LIMIT $4
-              FOR UPDATE SKIP LOCKED))
-   AND status = ANY ($1)";
+const PURGE_SQL: &str = include_str!("../../../sql/postgres/queries/purge.sql");
 
 pub(super) async fn insert(client: &Object, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
     let mut answers: Vec<Option<Inserted>> = vec![None; jobs.len()];
@@ -413,13 +262,7 @@ pub(super) async fn cancel(client: &Object, id: &JobId, owner: Option<&str>) -> 
     if client.query_opt(CANCEL_RUNNING_SQL, &[&id.as_str(), &owner]).await.map_err(map_error)?.is_some() {
         return Ok(CancelOutcome::Requested);
     }
-    let row = client
-        .query_opt(
-            "SELECT status FROM async_jobs WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2)",
-            &[&id.as_str(), &owner],
-        )
-        .await
-        .map_err(map_error)?;
+    let row = client.query_opt(STATUS_SQL, &[&id.as_str(), &owner]).await.map_err(map_error)?;
     Ok(match row {
         None => CancelOutcome::NotFound,
         Some(r) => match r.get::<_, String>(0).parse::<JobStatus>() {
@@ -497,20 +340,15 @@ async fn end_orphaned_sessions(
 }
 
 pub(super) async fn get(client: &Object, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM async_jobs WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2)");
-    let stmt = client.prepare_cached(&sql).await.map_err(map_error)?;
+    let stmt = client.prepare_cached(GET_SQL).await.map_err(map_error)?;
     let row = client.query_opt(&stmt, &[&id.as_str(), &owner]).await.map_err(map_error)?;
     row.as_ref().map(job_from_row).transpose()
 }
 
 pub(super) async fn list(client: &Object, f: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
     let statuses: Option<Vec<&str>> = (!f.statuses.is_empty()).then(|| f.statuses.iter().map(|s| s.as_str()).collect());
-    let count_sql = format!("SELECT count(*) FROM async_jobs {LIST_WHERE}");
-    let page_sql = format!(
-        "SELECT {JOB_COLUMNS} FROM async_jobs {LIST_WHERE} ORDER BY created_at DESC, job_id LIMIT $4 OFFSET $5"
-    );
-    let count_stmt = client.prepare_cached(&count_sql).await.map_err(map_error)?;
-    let page_stmt = client.prepare_cached(&page_sql).await.map_err(map_error)?;
+    let count_stmt = client.prepare_cached(COUNT_SQL).await.map_err(map_error)?;
+    let page_stmt = client.prepare_cached(LIST_SQL).await.map_err(map_error)?;
     let total: i64 =
         client.query_one(&count_stmt, &[&statuses, &f.procedure, &f.owner]).await.map_err(map_error)?.get(0);
     let rows =
@@ -524,13 +362,7 @@ pub(super) async fn delete(client: &Object, id: &JobId, owner: Option<&str>) -> 
     if deleted.is_some() {
         return Ok(DeleteOutcome::Deleted);
     }
-    let still = client
-        .query_opt(
-            "SELECT status FROM async_jobs WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2)",
-            &[&id.as_str(), &owner],
-        )
-        .await
-        .map_err(map_error)?;
+    let still = client.query_opt(STATUS_SQL, &[&id.as_str(), &owner]).await.map_err(map_error)?;
     Ok(match still {
         Some(_) => DeleteOutcome::Running,
         None => DeleteOutcome::NotFound,
@@ -579,8 +411,7 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
 }
 
 /// A caller's pending jobs, at most `$2` of them counted.
-const COUNT_PENDING_SQL: &str =
-    "SELECT count(*) FROM (SELECT 1 FROM async_jobs WHERE owner = $1 AND status = 'pending' LIMIT $2) t";
+const COUNT_PENDING_SQL: &str = include_str!("../../../sql/postgres/queries/count_pending.sql");
 
 pub(super) async fn count_pending(client: &Object, owner: &str, cap: i64) -> Result<i64, DbError> {
     let stmt = client.prepare_cached(COUNT_PENDING_SQL).await.map_err(map_error)?;

@@ -1,0 +1,6 @@
+-- How many jobs match a listing's filters: statuses $1, procedure $2 and owner $3 (each when given).
+SELECT count(*)
+  FROM async_jobs
+ WHERE ($1::text[] IS NULL OR status = ANY ($1))
+   AND ($2::text IS NULL OR upper(procedure_name) = upper($2))
+   AND ($3::text IS NULL OR owner = $3)

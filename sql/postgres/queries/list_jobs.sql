@@ -1,0 +1,11 @@
+-- A page of jobs, newest first: statuses $1, procedure $2 and owner $3 (each when given),
+-- $4 rows from row $5.
+SELECT job_id, status, procedure_name, params, owner, progress, created_at, start_time,
+       end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
+       run_at, instance_id, cancel_requested, output
+  FROM async_jobs
+ WHERE ($1::text[] IS NULL OR status = ANY ($1))
+   AND ($2::text IS NULL OR upper(procedure_name) = upper($2))
+   AND ($3::text IS NULL OR owner = $3)
+ ORDER BY created_at DESC, job_id
+ LIMIT $4 OFFSET $5
