@@ -149,7 +149,11 @@ async fn another_instance_wakes_on_notify_without_polling() {
     let app = spawn_app_with(&[("POLL_INTERVAL", "1h")]).await;
     let db = app.db.client().await;
     eventually("the gateway's LISTEN session", || async {
-        let n: i64 = count(&db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN procgate_jobs%'").await;
+        let n: i64 = count(
+            &db,
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%LISTEN procgate_jobs;%' AND pid <> pg_backend_pid()",
+        )
+        .await;
         (n == 1).then_some(())
     })
     .await;

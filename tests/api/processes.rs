@@ -183,11 +183,8 @@ async fn a_killed_gateways_call_is_stopped_and_its_job_takes_effect_once() {
     first.child.wait().unwrap();
     let killed = std::time::Instant::now();
 
-    let (status, attempts) = settle_on_a_second_instance(&db, &client, &id).await;
-    assert_eq!(status, "completed");
-    assert_eq!(attempts, 2, "the job was not retried after its instance died");
-    assert_eq!(calls_per_tag(&sql).await.get("orphan"), Some(&1), "the orphaned attempt's insert was committed too");
-    // Lease (3 s) + 10 s: nothing of the dead instance is left on the server.
+    // Lease (3 s) + 10 s: nothing of the dead instance is left on the server — the server stops
+    // the orphaned call itself (client_connection_check_interval); the rescuer would end it too.
     let left = loop {
         let n = sessions_of(&sql, "killed-mid-call").await;
         if n == 0 || killed.elapsed() > Duration::from_secs(13) {
@@ -195,7 +192,14 @@ async fn a_killed_gateways_call_is_stopped_and_its_job_takes_effect_once() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    eprintln!("fault figures: the dead instance's sessions were gone {:?} after the kill", killed.elapsed());
     assert_eq!(left, 0, "sessions of the dead instance still exist {:?} after the kill", killed.elapsed());
+
+    let (status, attempts) = settle_on_a_second_instance(&db, &client, &id).await;
+    eprintln!("fault figures: the orphaned job was retried and completed {:?} after the kill", killed.elapsed());
+    assert_eq!(status, "completed");
+    assert_eq!(attempts, 2, "the job was not retried after its instance died");
+    assert_eq!(calls_per_tag(&sql).await.get("orphan"), Some(&1), "the orphaned attempt's insert was committed too");
 }
 
 #[tokio::test]
