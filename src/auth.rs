@@ -1,21 +1,16 @@
 //! Who is calling: bearer tokens, the IP allowlist, and the caller's identity that owns jobs.
-//! Used as an actix extractor, so a handler that takes a [`Caller`] cannot run for an
-//! unauthenticated request.
+//! Knows nothing of HTTP: `api::caller` turns a request into a [`Caller`] through
+//! [`AuthSettings::authenticate`], and an [`AuthError`] into a 401/403.
 //!
 //! Tokens are kept only as SHA-256 digests. A presented token is hashed and its digest compared
 //! in constant time with every configured digest: comparing fixed-length digests reveals neither
 //! the tokens' lengths nor, since every entry is checked, which entry matched.
 
-use std::future::{ready, Ready};
 use std::net::IpAddr;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-
-use crate::api::errors::ApiError;
-use crate::api::AppState;
 
 /// One configured token: its owner's name, the SHA-256 digest of its value (the value itself is
 /// not kept) and whether it is an admin.
@@ -129,20 +124,29 @@ impl AuthSettings {
         })
     }
 
-    pub fn authenticate(&self, peer: Option<IpAddr>, authorization: Option<&str>) -> Result<Caller, ApiError> {
+    pub fn authenticate(&self, peer: Option<IpAddr>, authorization: Option<&str>) -> Result<Caller, AuthError> {
         if let Some(ip) = peer {
             if !self.allowed_ips.allows(ip) {
-                return Err(ApiError::ForbiddenIp);
+                return Err(AuthError::AddressNotAllowed);
             }
         }
         if self.no_auth {
             return Ok(Caller { name: "anonymous".into(), admin: true });
         }
-        let token = authorization
-            .and_then(bearer_token)
-            .ok_or(ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"))?;
-        self.identify(token).ok_or(ApiError::Unauthorized("invalid token"))
+        let token = authorization.and_then(bearer_token).ok_or(AuthError::MissingToken)?;
+        self.identify(token).ok_or(AuthError::InvalidToken)
     }
+}
+
+/// Why a request is not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("this client address is not allowed (API_ALLOWED_IPS)")]
+    AddressNotAllowed,
+    #[error("missing bearer token (Authorization: Bearer <token>)")]
+    MissingToken,
+    #[error("invalid token")]
+    InvalidToken,
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme name is case-insensitive
@@ -164,17 +168,6 @@ impl Caller {
     /// The owner filter for reads and deletes: admins see every job.
     pub fn owner_filter(&self) -> Option<&str> {
         (!self.admin).then_some(self.name.as_str())
-    }
-}
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered");
-        let header = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-        ready(state.settings.auth.authenticate(req.peer_addr().map(|a| a.ip()), header))
     }
 }
 
@@ -200,9 +193,15 @@ mod tests {
         let alice = s.authenticate(local, Some("Bearer alice-token")).unwrap();
         assert_eq!((alice.name.as_str(), alice.admin), ("alice", false));
         assert!(s.authenticate(local, Some("Bearer ops-token-1")).unwrap().admin);
-        assert!(matches!(s.authenticate(local, Some("Bearer nope")), Err(ApiError::Unauthorized(_))));
-        assert!(matches!(s.authenticate(local, None), Err(ApiError::Unauthorized(_))));
-        assert!(matches!(s.authenticate(local, Some("alice-token")), Err(ApiError::Unauthorized(_))));
+        assert!(matches!(
+            s.authenticate(local, Some("Bearer nope")),
+            Err(AuthError::MissingToken | AuthError::InvalidToken)
+        ));
+        assert!(matches!(s.authenticate(local, None), Err(AuthError::MissingToken | AuthError::InvalidToken)));
+        assert!(matches!(
+            s.authenticate(local, Some("alice-token")),
+            Err(AuthError::MissingToken | AuthError::InvalidToken)
+        ));
     }
 
     #[test]
@@ -213,7 +212,7 @@ mod tests {
         assert!(!s.allowed_ips.allows("10.2.0.1".parse().unwrap()));
         assert!(matches!(
             s.authenticate(Some("192.168.1.1".parse().unwrap()), Some("Bearer alice-token")),
-            Err(ApiError::ForbiddenIp)
+            Err(AuthError::AddressNotAllowed)
         ));
         assert!(IpAllowlist::parse("").unwrap().allows("8.8.8.8".parse().unwrap()));
         assert!(ApiToken::parse("a:short").is_err());
@@ -227,7 +226,10 @@ mod tests {
             assert_eq!(s.authenticate(local, Some(header)).unwrap().name, "alice", "{header:?}");
         }
         for header in ["Bearer", "Bearer ", "Beareralice-token", "Basic alice-token", "Token alice-token", ""] {
-            assert!(matches!(s.authenticate(local, Some(header)), Err(ApiError::Unauthorized(_))), "{header:?}");
+            assert!(
+                matches!(s.authenticate(local, Some(header)), Err(AuthError::MissingToken | AuthError::InvalidToken)),
+                "{header:?}"
+            );
         }
     }
 

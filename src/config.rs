@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::{ApiToken, AuthSettings, IpAllowlist};
-use crate::jobs::model::ProcedureLimit;
-use crate::jobs::retry::RetryableErrors;
+use crate::model::retry::RetryableErrors;
+use crate::model::ProcedureLimit;
 use crate::procedure::allowlist::Allowlist;
 
 #[derive(Debug, Clone)]

@@ -6,10 +6,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod model;
 pub mod pgcluster;
 pub mod procedure;
 pub mod startup;

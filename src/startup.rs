@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::parse_guard::ParseGuard;
 use crate::api::{self, AppState};
+use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::db::{ConnectOptions, Database, ResultLimits};
 use crate::jobs::{Engine, EngineSettings};
-use crate::procedure::Procedures;
 
 pub struct Application {
     port: u16,
@@ -56,14 +56,14 @@ impl Application {
         if settings.procedure_allowlist.is_empty() {
             tracing::warn!("PROCEDURE_ALLOWLIST is empty: every procedure call will be refused (403)");
         }
-        let procedures = Arc::new(Procedures::new(
-            db.procedures.clone(),
+        let catalog = Arc::new(Catalog::new(
+            db.routines.clone(),
             settings.procedure_allowlist.clone(),
             settings.catalog_cache_ttl,
         ));
         let engine = Engine::start(
             &db,
-            procedures.clone(),
+            catalog.clone(),
             &EngineSettings {
                 instance_id: settings.instance_id.clone(),
                 workers: settings.workers,
@@ -78,6 +78,8 @@ impl Application {
                 rescue_interval: settings.rescue_interval,
                 retryable_errors: settings.retryable_errors.clone(),
                 procedure_limits: settings.procedure_limits.clone(),
+                cancel_wait: settings.cancel_wait,
+                max_pending_per_owner: settings.max_pending_per_owner,
             },
         );
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
@@ -87,11 +89,9 @@ impl Application {
         let sync_calls = Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency));
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
-            db: db.clone(),
-            procedures,
-            inserter: engine.inserter.clone(),
-            running: engine.running.clone(),
-            draining: engine.draining.clone(),
+            catalog,
+            queue: engine.queue.clone(),
+            database: db.kind,
             sync_calls,
         });
         let server = http_server(listener, move || {

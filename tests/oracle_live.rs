@@ -16,14 +16,14 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
+use procgate::catalog::Catalog;
 use procgate::db::{ConnectOptions, Database, JobCall};
-use procgate::jobs::model::{
+use procgate::model::{
     AttemptFence, CancelOutcome, DeleteOutcome, JobId, JobStatus, NewJob, NoProgress, Outcome, ProgressUpdate,
 };
 use procgate::procedure::allowlist::Allowlist;
 use procgate::procedure::name::ProcedureName;
 use procgate::procedure::plan::{CallPlan, ParamRequest};
-use procgate::procedure::Procedures;
 use procgate::startup::Application;
 use serde_json::{json, Value as Json};
 
@@ -210,7 +210,7 @@ async fn oracle_live_catalog_resolution() {
     db.store.ping().await.expect("ping");
     let describe = |name: &str| {
         let (db, name) = (db.clone(), ProcedureName::parse(name, None).unwrap());
-        async move { db.procedures.describe(&name).await.expect("describe") }
+        async move { db.routines.describe(&name).await.expect("describe") }
     };
     let sigs = describe("proc_test").await;
     assert_eq!(sigs.len(), 1);
@@ -440,7 +440,7 @@ async fn oracle_live_claims_are_never_shared() {
     for id in &ours {
         assert!(set_a.contains(id) || set_b.contains(id), "{id} was never claimed");
     }
-    let purge = procgate::jobs::model::PurgeFilter {
+    let purge = procgate::model::PurgeFilter {
         statuses: vec![JobStatus::Completed],
         older_than_days: None,
         owner: Some(OWNER.into()),
@@ -601,9 +601,9 @@ async fn claimed_attempt(db: &Database, instance: &str, procedure: &str, params:
     db.store.insert(std::slice::from_ref(&job)).await.expect("insert");
     let claimed = claim_until(db, instance, std::slice::from_ref(&job.id), false).await;
     let attempt = claimed.iter().find(|(id, _)| *id == job.id).expect("claimed").1;
-    let procedures = Procedures::new(db.procedures.clone(), Allowlist::parse("PROC_TEST*"), Duration::ZERO);
+    let catalog = Catalog::new(db.routines.clone(), Allowlist::parse("PROC_TEST*"), Duration::ZERO);
     let requests: Vec<ParamRequest> = serde_json::from_value(params).unwrap();
-    let plan = procedures.prepare(procedure, None, &requests, false).await.expect("plan").plan;
+    let plan = catalog.prepare(procedure, None, &requests, false).await.expect("plan").plan;
     (plan, AttemptFence { job_id: job.id, instance_id: instance.to_string(), attempt })
 }
 
@@ -621,7 +621,7 @@ async fn oracle_live_a_job_call_commits_with_its_completion_or_not_at_all() {
     let committed = tag("fenced-ok");
     let (plan, fence) =
         claimed_attempt(&db, "live-fence", "PROC_TEST_LOG", json!([{"name": "p_tag", "value": committed}])).await;
-    let ran = db.procedures.call_job(&plan, &fence, &NoProgress, &cancel).await.expect("call");
+    let ran = db.routines.call_job(&plan, &fence, &NoProgress, &cancel).await.expect("call");
     assert!(matches!(ran, JobCall::Completed(_)));
     assert_eq!(db.store.get(&fence.job_id, None).await.unwrap().unwrap().status, JobStatus::Completed);
     assert_eq!(calls_with_tag(&url, &committed).await, 1);
@@ -630,7 +630,7 @@ async fn oracle_live_a_job_call_commits_with_its_completion_or_not_at_all() {
     let (plan, mut fence) =
         claimed_attempt(&db, "live-fence", "PROC_TEST_LOG", json!([{"name": "p_tag", "value": superseded}])).await;
     fence.attempt += 1; // another attempt owns the job now
-    let ran = db.procedures.call_job(&plan, &fence, &NoProgress, &cancel).await.expect("call");
+    let ran = db.routines.call_job(&plan, &fence, &NoProgress, &cancel).await.expect("call");
     assert!(matches!(ran, JobCall::Fenced));
     assert_eq!(calls_with_tag(&url, &superseded).await, 0, "a superseded attempt's insert was committed");
     assert_eq!(db.store.get(&fence.job_id, None).await.unwrap().unwrap().status, JobStatus::Running);
@@ -641,7 +641,7 @@ async fn oracle_live_a_job_call_commits_with_its_completion_or_not_at_all() {
     let (plan, fence) =
         claimed_attempt(&db, "live-fence", "PROC_TEST_LOG_THEN_FAIL", json!([{"name": "p_tag", "value": failing}]))
             .await;
-    let failure = db.procedures.call_job(&plan, &fence, &NoProgress, &cancel).await.expect_err("it fails");
+    let failure = db.routines.call_job(&plan, &fence, &NoProgress, &cancel).await.expect_err("it fails");
     assert_eq!(failure.error.code, "ORA-20001");
     assert_eq!(calls_with_tag(&url, &failing).await, 0, "a failed call's insert was committed");
     db.store.finish("live-fence", &[done(&fence.job_id, fence.attempt, JobStatus::Failed)]).await.unwrap();

@@ -5,9 +5,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value as Json};
 
+use crate::catalog::CallError;
 use crate::db::{DbError, DbErrorKind};
+use crate::jobs::queue::QueueError;
 use crate::procedure::quote::{quoted, truncated, QUOTED_CHARS};
-use crate::procedure::CallError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -157,6 +158,26 @@ impl From<DbError> for ApiError {
         }
     }
 }
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::ShuttingDown => ApiError::ShuttingDown,
+            QueueError::TooManyPending { owner, limit } => {
+                ApiError::TooManyPendingJobs { owner, limit, retry_after_secs: PENDING_RETRY_AFTER_SECS }
+            }
+            QueueError::NotFound => ApiError::job_not_found(),
+            e @ QueueError::Ended(_) => ApiError::Conflict { code: "job_ended", message: e.to_string() },
+            QueueError::StillRunning(message) => ApiError::Conflict { code: "job_running", message: message.into() },
+            e @ QueueError::PurgeWithoutFilter => ApiError::bad_request("missing_filter", e.to_string()),
+            e @ QueueError::PurgeOfUnended(_) => ApiError::bad_request("invalid_query", e.to_string()),
+            QueueError::Database(d) => d.into(),
+        }
+    }
+}
+
+/// How long a caller at `MAX_PENDING_PER_OWNER` is told to wait (`Retry-After`).
+const PENDING_RETRY_AFTER_SECS: u64 = 5;
 
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {

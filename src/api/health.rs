@@ -11,8 +11,8 @@ pub async fn health() -> HttpResponse {
 }
 
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match state.db.store.ping().await {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": state.db.kind }))),
+    match state.queue.ping().await {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": state.database }))),
         Err(e) => Err(ApiError::Unavailable(format!("database not reachable: {}", e.message))),
     }
 }

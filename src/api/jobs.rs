@@ -6,9 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
 use crate::auth::Caller;
-use crate::jobs::cleaner;
-use crate::jobs::control::StopReason;
-use crate::jobs::model::{CancelOutcome, DeleteOutcome, Job, JobId, JobStatus, ListFilter, PurgeFilter};
+use crate::model::{Job, JobId, JobStatus, ListFilter};
 
 use super::errors::ApiError;
 use super::AppState;
@@ -29,7 +27,7 @@ pub async fn get_job(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let job = state.db.store.get(&id, caller.owner_filter()).await?.ok_or_else(ApiError::job_not_found)?;
+    let job = state.queue.get(&id, caller.owner_filter()).await?;
     Ok(HttpResponse::Ok().json(job_json(&job)))
 }
 
@@ -69,7 +67,7 @@ pub async fn list_jobs(
         limit,
         offset: number("offset", query.offset.as_deref(), 0)?,
     };
-    let (total, jobs) = state.db.store.list(&filter).await?;
+    let (total, jobs) = state.queue.list(&filter).await?;
     Ok(HttpResponse::Ok().json(json!({
         "total": total,
         "jobs": jobs.iter().map(job_json).collect::<Vec<_>>(),
@@ -85,27 +83,8 @@ pub async fn delete_job(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let owner = caller.owner_filter();
-    let mut outcome = state.db.store.delete(&id, owner).await?;
-    if outcome == DeleteOutcome::Running {
-        if request_cancel(&state, &id, owner).await? == CancelOutcome::Requested
-            && !wait_until_ended(&state, &id).await?
-        {
-            return Err(ApiError::Conflict {
-                code: "job_running",
-                message: "cancellation requested, but the call has not stopped yet; delete again shortly".into(),
-            });
-        }
-        outcome = state.db.store.delete(&id, owner).await?;
-    }
-    match outcome {
-        DeleteOutcome::Deleted => Ok(HttpResponse::Ok().json(json!({ "message": "Job deleted", "job_id": id }))),
-        DeleteOutcome::NotFound => Err(ApiError::job_not_found()),
-        DeleteOutcome::Running => Err(ApiError::Conflict {
-            code: "job_running",
-            message: "the job started again before it could be deleted; try again".into(),
-        }),
-    }
+    state.queue.delete(&id, caller.owner_filter()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "Job deleted", "job_id": id })))
 }
 
 /// `POST /jobs/{id}/cancel`: a pending job is cancelled at once; a running job's call is
@@ -117,44 +96,9 @@ pub async fn cancel_job(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let owner = caller.owner_filter();
-    match request_cancel(&state, &id, owner).await? {
-        CancelOutcome::NotFound => Err(ApiError::job_not_found()),
-        CancelOutcome::AlreadyEnded(status) => Err(ApiError::Conflict {
-            code: "job_ended",
-            message: format!("the job has already ended ({status}); there is nothing to cancel"),
-        }),
-        CancelOutcome::Cancelled | CancelOutcome::Requested => {
-            let ended = wait_until_ended(&state, &id).await?;
-            let job = state.db.store.get(&id, owner).await?.ok_or_else(ApiError::job_not_found)?;
-            let mut response = if ended { HttpResponse::Ok() } else { HttpResponse::Accepted() };
-            Ok(response.json(job_json(&job)))
-        }
-    }
-}
-
-async fn request_cancel(state: &AppState, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, ApiError> {
-    let outcome = state.db.store.cancel(id, owner).await?;
-    if outcome == CancelOutcome::Requested {
-        // Running here: interrupt now. Elsewhere: NOTIFY or the heartbeat tells its instance.
-        state.running.stop(id, StopReason::Requested);
-    }
-    Ok(outcome)
-}
-
-/// Polls the job until it is no longer running, for at most `CANCEL_WAIT`.
-async fn wait_until_ended(state: &AppState, id: &JobId) -> Result<bool, ApiError> {
-    let deadline = tokio::time::Instant::now() + state.settings.cancel_wait;
-    loop {
-        match state.db.store.get(id, None).await? {
-            Some(job) if job.status == JobStatus::Running => {}
-            _ => return Ok(true),
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let cancelled = state.queue.cancel(&id, caller.owner_filter()).await?;
+    let mut response = if cancelled.ended { HttpResponse::Ok() } else { HttpResponse::Accepted() };
+    Ok(response.json(job_json(&cancelled.job)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,31 +113,14 @@ pub async fn delete_jobs(
     caller: Caller,
     query: web::Query<PurgeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut statuses = statuses(query.status.as_deref())?;
+    let statuses = statuses(query.status.as_deref())?;
     let older_than = match query.older_than.as_deref() {
         None | Some("") => None,
         Some(v) => Some(v.parse::<u32>().ok().filter(|d| *d <= MAX_OLDER_THAN_DAYS).ok_or_else(|| {
             ApiError::bad_request("invalid_query", "older_than must be a whole number of days (at most 100000)")
         })?),
     };
-    if statuses.is_empty() && older_than.is_none() {
-        return Err(ApiError::bad_request(
-            "missing_filter",
-            "give status (e.g. completed,failed) and/or older_than (days); deleting every job is not allowed",
-        ));
-    }
-    if let Some(s) = statuses.iter().find(|s| !s.is_terminal()) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("only ended jobs (completed, failed, cancelled) can be deleted in bulk, not {s}"),
-        ));
-    }
-    if statuses.is_empty() {
-        statuses = JobStatus::TERMINAL.to_vec();
-    }
-    let filter =
-        PurgeFilter { statuses, older_than_days: older_than, owner: caller.owner_filter().map(str::to_string) };
-    let deleted = cleaner::purge(&*state.db.store, &filter).await?;
+    let deleted = state.queue.purge(statuses, older_than, caller.owner_filter()).await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "Jobs deleted", "deleted": deleted })))
 }
 

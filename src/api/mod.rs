@@ -1,33 +1,31 @@
 //! HTTP only: routes, the shared state handlers see, and the body/query error handlers.
 //! Nothing below this module knows about HTTP.
 
+pub mod caller;
 pub mod errors;
 pub mod health;
 pub mod jobs;
 pub mod parse_guard;
 pub mod procedures;
+pub mod request;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::catalog::Catalog;
 use crate::config::Settings;
-use crate::db::Database;
-use crate::jobs::control::RunningJobs;
-use crate::jobs::inserter::JobInserter;
-use crate::procedure::Procedures;
+use crate::jobs::queue::Queue;
 use errors::ApiError;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub db: Database,
-    pub procedures: Arc<Procedures>,
-    pub inserter: JobInserter,
-    /// Jobs running in this instance: a cancel request stops them here without a round trip.
-    pub running: RunningJobs,
-    /// True once shutdown has begun: new jobs are refused.
-    pub draining: Arc<AtomicBool>,
+    /// Resolves and plans calls.
+    pub catalog: Arc<Catalog>,
+    /// Submits, reads, cancels and deletes jobs.
+    pub queue: Queue,
+    /// The database's kind, as `/ready` reports it.
+    pub database: &'static str,
     /// One permit per synchronous call that may run at once (`SYNC_CONCURRENCY`).
     pub sync_calls: Arc<tokio::sync::Semaphore>,
 }

@@ -1,7 +1,6 @@
 //! `POST /procedure/async` (accept a job) and `POST /procedure` (call and wait).
 
 use actix_web::http::header;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,16 +8,16 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::request::CallRequest;
 use crate::auth::Caller;
 use crate::config::Settings;
 use crate::db::output::RESULT_TOO_LARGE;
 use crate::db::{CallFailure, DbErrorKind};
 use crate::jobs::control::cancel_after;
-use crate::jobs::model::{Inserted, JobId, NewJob, Priority};
-use crate::jobs::retry::RetryPolicy;
+use crate::model::retry::RetryPolicy;
+use crate::model::{Inserted, JobId, NewJob, Priority};
 use crate::procedure::plan::ParamRequest;
 use crate::procedure::quote::quoted;
-use crate::procedure::CallRequest;
 
 use super::errors::ApiError;
 use super::AppState;
@@ -31,19 +30,15 @@ pub async fn call_async(
     request: HttpRequest,
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.draining.load(Ordering::SeqCst) {
-        return Err(ApiError::ShuttingDown);
-    }
     let req = body.into_inner();
     let idempotency_key = idempotency_key(&request)?;
     let options = job_options(&req, &state.settings)?;
     let params = checked_params(&req, &state.settings)?;
-    let prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
-    check_pending_limit(&state, &caller.name).await?;
+    let prepared = state.catalog.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     let id = JobId::generate();
     let inserted = state
-        .inserter
-        .insert(NewJob {
+        .queue
+        .submit(NewJob {
             id: id.clone(),
             procedure_name: prepared.name.to_string(),
             params: prepared.plan.normalized_json(),
@@ -147,28 +142,6 @@ fn checked_params(req: &CallRequest, settings: &Settings) -> Result<Vec<ParamReq
     Ok(req.params()?)
 }
 
-/// How long a caller at `MAX_PENDING_PER_OWNER` is told to wait (`Retry-After`).
-const PENDING_RETRY_AFTER_SECS: u64 = 5;
-
-/// `MAX_PENDING_PER_OWNER`: 429 once the caller has that many jobs waiting. The count stops at
-/// the limit, so it costs at most that many rows. Concurrent submissions may pass together: the
-/// limit is a brake on runaway clients, not an exact quota.
-async fn check_pending_limit(state: &AppState, owner: &str) -> Result<(), ApiError> {
-    let limit = state.settings.max_pending_per_owner;
-    if limit == 0 {
-        return Ok(());
-    }
-    let pending = state.db.store.count_pending(owner, i64::from(limit)).await?;
-    if pending >= i64::from(limit) {
-        return Err(ApiError::TooManyPendingJobs {
-            owner: owner.to_string(),
-            limit,
-            retry_after_secs: PENDING_RETRY_AFTER_SECS,
-        });
-    }
-    Ok(())
-}
-
 /// `Idempotency-Key`: 1 to 200 visible ASCII characters.
 fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
@@ -201,7 +174,7 @@ pub async fn call_sync(
     };
     let req = body.into_inner();
     let params = checked_params(&req, &state.settings)?;
-    let mut prepared = state.procedures.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
+    let mut prepared = state.catalog.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     prepared.plan.capture_output = req.capture_output;
     let deadline = state.settings.sync_timeout;
     let cancel = CancellationToken::new();
@@ -209,7 +182,7 @@ pub async fn call_sync(
         let cancel = cancel.clone();
         cancel_after(deadline.saturating_sub(arrived.elapsed()), move || cancel.cancel())
     };
-    let result = state.procedures.backend().call(&prepared.plan, &cancel).await;
+    let result = state.catalog.backend().call(&prepared.plan, &cancel).await;
     drop(timer);
     let waited = match &result {
         Ok(done) => done.waited,

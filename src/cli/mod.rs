@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
 use crate::db::Database;
-use crate::jobs::cleaner;
-use crate::jobs::model::{JobStatus, ListFilter, PurgeFilter};
+use crate::jobs::queue::Queue;
+use crate::model::{JobStatus, ListFilter};
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -82,28 +82,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Jobs { which, limit } => {
-            let db = connect(&settings).await?;
+            let queue = Queue::read_only(connect(&settings).await?.store);
             let filter = ListFilter { statuses: which.statuses(), limit: limit.clamp(1, 10_000), ..Default::default() };
-            let (total, jobs) = db.store.list(&filter).await?;
+            let (total, jobs) = queue.list(&filter).await?;
             print!("{}", table::render(&jobs));
             println!("{} of {total} job(s)", jobs.len());
             Ok(())
         }
         Command::Cleanup { status, older_than } => {
-            if status.is_none() && older_than.is_none() {
-                anyhow::bail!("give --status and/or --older-than, as DELETE /jobs requires a filter");
-            }
-            let mut statuses =
-                JobStatus::parse_list(status.as_deref().unwrap_or_default()).map_err(anyhow::Error::msg)?;
-            if let Some(s) = statuses.iter().find(|s| !s.is_terminal()) {
-                anyhow::bail!("--status: only ended jobs can be deleted, not {s}");
-            }
-            if statuses.is_empty() {
-                statuses = JobStatus::TERMINAL.to_vec();
-            }
-            let db = connect(&settings).await?;
-            let n =
-                cleaner::purge(&*db.store, &PurgeFilter { statuses, older_than_days: older_than, owner: None }).await?;
+            let statuses = JobStatus::parse_list(status.as_deref().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+            let queue = Queue::read_only(connect(&settings).await?.store);
+            let n = queue.purge(statuses, older_than, None).await?;
             println!("deleted {n} job(s)");
             Ok(())
         }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::jobs::model::Job;
+use crate::model::Job;
 
 pub fn render(jobs: &[Job]) -> String {
     let header = ["JOB_ID", "STATUS", "PROGRESS", "PROCEDURE", "OWNER", "CREATED_AT", "DURATION", "ERROR"];

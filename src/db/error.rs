@@ -1,6 +1,6 @@
 //! Database errors with the database's own code kept (SQLSTATE, ORA-nnnnn).
 
-use crate::jobs::model::JobError;
+use crate::model::JobError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbErrorKind {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::{DbError, DbErrorKind};
 pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 
-use crate::jobs::model::{
+use crate::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
     ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
@@ -149,11 +149,11 @@ impl ConnectOptions {
 /// inserters and the rescuer/cleaner, one each.
 pub const ENGINE_CONNECTIONS: usize = 6;
 
-/// A connected database: its job store and its procedures.
+/// A connected database: its job store, and its routines (their signatures, and the calls).
 #[derive(Clone)]
 pub struct Database {
     pub store: Arc<dyn JobStore>,
-    pub procedures: Arc<dyn ProcedureBackend>,
+    pub routines: Arc<dyn ProcedureBackend>,
     pub kind: &'static str,
 }
 
@@ -164,12 +164,12 @@ impl Database {
         match scheme.as_str() {
             "postgres" | "postgresql" => {
                 let pg = Arc::new(postgres::PgBackend::connect(url, options).await?);
-                Ok(Database { store: pg.clone(), procedures: pg, kind: "postgres" })
+                Ok(Database { store: pg.clone(), routines: pg, kind: "postgres" })
             }
             #[cfg(feature = "oracle")]
             "oracle" => {
                 let ora = Arc::new(oracle::OracleBackend::connect(url, options).await?);
-                Ok(Database { store: ora.clone(), procedures: ora, kind: "oracle" })
+                Ok(Database { store: ora.clone(), routines: ora, kind: "oracle" })
             }
             #[cfg(not(feature = "oracle"))]
             "oracle" => anyhow::bail!(

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use crate::db::JobStore;
 
 use super::control::RunningJobs;
-use super::model::{ClaimedJob, ProcedureLimit};
 use super::runner::{run_job, RunContext};
+use crate::model::{ClaimedJob, ProcedureLimit};
 
 pub struct Claimer {
     pub store: Arc<dyn JobStore>,

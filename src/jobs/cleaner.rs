@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{DbError, JobStore};
 
-use super::model::{JobStatus, PurgeFilter};
+use crate::model::{JobStatus, PurgeFilter};
 
 /// Rows deleted per statement.
 pub const PURGE_BATCH: i64 = 5000;

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use crate::db::{DbError, DbErrorKind, JobStore};
 
-use super::model::{Inserted, NewJob};
+use crate::model::{Inserted, NewJob};
 
 const MAX_BATCH: usize = 500;
 /// Inserts in flight at once: one can commit while the next batch gathers.

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::JobStore;
 
 use super::control::{RunningJobs, StopReason};
-use super::model::JobId;
+use crate::model::JobId;
 
 pub async fn heartbeat(
     store: Arc<dyn JobStore>,

@@ -8,8 +8,7 @@ pub mod cleaner;
 pub mod control;
 pub mod inserter;
 pub mod maintenance;
-pub mod model;
-pub mod retry;
+pub mod queue;
 pub mod runner;
 pub mod writer;
 
@@ -22,14 +21,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::catalog::Catalog;
 use crate::db::Database;
-use crate::procedure::Procedures;
 
+use crate::model::retry::RetryableErrors;
+use crate::model::ProcedureLimit;
 use claimer::Claimer;
 use control::{RunningJobs, StopReason};
 use inserter::JobInserter;
-use model::ProcedureLimit;
-use retry::RetryableErrors;
+use queue::Queue;
 use runner::RunContext;
 use writer::JobWriter;
 
@@ -49,15 +49,19 @@ pub struct EngineSettings {
     pub rescue_interval: Duration,
     pub retryable_errors: String,
     pub procedure_limits: Vec<ProcedureLimit>,
+    pub cancel_wait: Duration,
+    pub max_pending_per_owner: u32,
 }
 
 /// The running engine; `shutdown` stops it in order.
 pub struct Engine {
-    pub inserter: JobInserter,
+    /// The queue's facade over this engine: what the API and the command line call.
+    pub queue: Queue,
+    inserter: JobInserter,
     /// The jobs running in this instance (cancel requests stop them here at once).
-    pub running: RunningJobs,
+    running: RunningJobs,
     /// Set once shutdown begins: new jobs are refused (503) from then on.
-    pub draining: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
     stop_claiming: CancellationToken,
     stop_maintenance: CancellationToken,
     /// The listener, heartbeat, rescuer and cleaner.
@@ -69,7 +73,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn start(db: &Database, procedures: Arc<Procedures>, settings: &EngineSettings) -> Engine {
+    pub fn start(db: &Database, catalog: Arc<Catalog>, settings: &EngineSettings) -> Engine {
         let wake = Arc::new(Notify::new());
         let stop_claiming = CancellationToken::new();
         let stop_maintenance = CancellationToken::new();
@@ -81,12 +85,14 @@ impl Engine {
         );
         let inserter = JobInserter::start(db.store.clone(), wake.clone());
         let running = RunningJobs::default();
+        let draining = Arc::new(AtomicBool::new(false));
         let retryable = RetryableErrors::parse(&settings.retryable_errors);
-        let retry_orphans = retryable.contains(&model::JobError { code: "orphaned".into(), message: String::new() });
+        let retry_orphans =
+            retryable.contains(&crate::model::JobError { code: "orphaned".into(), message: String::new() });
         let claimer = Claimer {
             store: db.store.clone(),
             run: Arc::new(RunContext {
-                procedures,
+                catalog,
                 writer: writer.clone(),
                 instance_id: settings.instance_id.clone(),
                 default_timeout: settings.job_timeout,
@@ -130,9 +136,17 @@ impl Engine {
         ));
         maintenance.close();
         Engine {
+            queue: Queue::new(
+                db.store.clone(),
+                inserter.clone(),
+                running.clone(),
+                draining.clone(),
+                settings.cancel_wait,
+                settings.max_pending_per_owner,
+            ),
             inserter,
             running,
-            draining: Arc::new(AtomicBool::new(false)),
+            draining,
             stop_claiming,
             stop_maintenance,
             maintenance,

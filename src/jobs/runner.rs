@@ -6,18 +6,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::catalog::{CallError, Catalog};
 use crate::db::{CallFailure, DbErrorKind, JobCall, OutValues};
 use crate::procedure::plan::ParamRequest;
-use crate::procedure::{CallError, Procedures};
 
 use super::control::{cancel_after, JobControl, StopReason};
-use super::model::{AttemptFence, ClaimedJob, JobError, JobStatus, Outcome};
-use super::retry::RetryableErrors;
 use super::writer::JobWriter;
+use crate::model::retry::RetryableErrors;
+use crate::model::{AttemptFence, ClaimedJob, JobError, JobStatus, Outcome};
 
 /// What every run shares.
 pub struct RunContext {
-    pub procedures: Arc<Procedures>,
+    pub catalog: Arc<Catalog>,
     pub writer: JobWriter,
     pub instance_id: String,
     pub default_timeout: Duration,
@@ -82,14 +82,14 @@ async fn attempt(ctx: &RunContext, job: &ClaimedJob, token: &tokio_util::sync::C
             return Ended::Failed(error("invalid_params", format!("stored parameters are unreadable: {e}")), None)
         }
     };
-    let mut prepared = match ctx.procedures.prepare(&job.procedure_name, None, &params, job.is_function).await {
+    let mut prepared = match ctx.catalog.prepare(&job.procedure_name, None, &params, job.is_function).await {
         Ok(p) => p,
         Err(e) => return Ended::Failed(error(call_error_code(&e), e.to_string()), None),
     };
     prepared.plan.capture_output = job.capture_output;
     let sink = ctx.writer.sink_for(job.id.clone());
     let fence = AttemptFence { job_id: job.id.clone(), instance_id: ctx.instance_id.clone(), attempt: job.attempt };
-    match ctx.procedures.backend().call_job(&prepared.plan, &fence, &sink, token).await {
+    match ctx.catalog.backend().call_job(&prepared.plan, &fence, &sink, token).await {
         Ok(JobCall::Completed(_)) => Ended::Committed,
         Ok(JobCall::Fenced) => Ended::Fenced,
         Ok(JobCall::RanOnItsOwn(done)) => Ended::Ran(done.values, done.output),

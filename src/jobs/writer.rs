@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::db::{DbError, DbErrorKind, JobStore};
 
-use super::model::{JobError, JobId, JobStatus, Milestone, Outcome, ProgressSink, ProgressUpdate};
+use crate::model::{JobError, JobId, JobStatus, Milestone, Outcome, ProgressSink, ProgressUpdate};
 
 /// Most outcomes written by one statement.
 const MAX_BATCH: usize = 1000;

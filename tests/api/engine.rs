@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use procgate::db::{ConnectOptions, Database};
-use procgate::jobs::model::CancelOutcome;
-use procgate::jobs::model::{JobError, JobId, JobStatus, NewJob, Outcome, ProgressUpdate};
+use procgate::model::CancelOutcome;
+use procgate::model::{JobError, JobId, JobStatus, NewJob, Outcome, ProgressUpdate};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -232,9 +232,9 @@ async fn a_stopped_instance_leaves_no_job_running() {
 async fn rescue_and_heartbeat_respect_cancels_and_lost_leases() {
     let db = TestDatabase::create().await;
     let store = Database::connect(&db.url, &ConnectOptions::new("test", 4)).await.unwrap().store;
-    let retry = procgate::jobs::retry::RetryPolicy {
+    let retry = procgate::model::retry::RetryPolicy {
         max_attempts: 3,
-        backoff: procgate::jobs::retry::Backoff::Fixed,
+        backoff: procgate::model::retry::Backoff::Fixed,
         initial_delay_ms: 10,
         max_delay_ms: 10,
     };
@@ -288,9 +288,9 @@ async fn a_requested_cancel_wins_over_a_retry() {
     let db = TestDatabase::create().await;
     let store = Database::connect(&db.url, &ConnectOptions::new("test", 4)).await.unwrap().store;
     let mut job = new_job("PROC_TEST");
-    job.retry = Some(procgate::jobs::retry::RetryPolicy {
+    job.retry = Some(procgate::model::retry::RetryPolicy {
         max_attempts: 3,
-        backoff: procgate::jobs::retry::Backoff::Fixed,
+        backoff: procgate::model::retry::Backoff::Fixed,
         initial_delay_ms: 10,
         max_delay_ms: 10,
     });

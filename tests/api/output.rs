@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use procgate::catalog::Catalog;
 use procgate::db::{ConnectOptions, Database};
 use procgate::procedure::allowlist::Allowlist;
 use procgate::procedure::plan::ParamRequest;
-use procgate::procedure::Procedures;
 use serde_json::{json, Value as Json};
 use tokio_util::sync::CancellationToken;
 
@@ -147,12 +147,12 @@ async fn an_abandoned_call_never_leaks_lines_into_the_next_one() {
     let db = TestDatabase::create().await;
     // One connection: without the guard, the next call would get the very same one.
     let database = Database::connect(&db.url, &ConnectOptions::new("test", 1)).await.unwrap();
-    let procedures = Procedures::new(database.procedures.clone(), Allowlist::parse("PROC_TEST*"), Duration::ZERO);
+    let catalog = Catalog::new(database.routines.clone(), Allowlist::parse("PROC_TEST*"), Duration::ZERO);
     let plan = |params: Json, capture: bool| {
-        let procedures = &procedures;
+        let catalog = &catalog;
         async move {
             let params: Vec<ParamRequest> = serde_json::from_value(params).unwrap();
-            let mut prepared = procedures.prepare("PROC_TEST_NOTICE", None, &params, false).await.unwrap();
+            let mut prepared = catalog.prepare("PROC_TEST_NOTICE", None, &params, false).await.unwrap();
             prepared.plan.capture_output = capture;
             prepared.plan
         }
@@ -179,13 +179,13 @@ async fn an_abandoned_call_never_leaks_lines_into_the_next_one() {
             true,
         )
         .await;
-        let backend = Arc::clone(&database.procedures);
+        let backend = Arc::clone(&database.routines);
         let abandoned = tokio::spawn(async move { backend.call(&slow, &CancellationToken::new()).await.is_ok() });
         eventually("the slow call to be running", || async { (active_calls().await > 0).then_some(()) }).await;
         abandoned.abort();
         assert!(abandoned.await.is_err(), "the call was abandoned while running");
 
-        let done = database.procedures.call(&fresh, &CancellationToken::new()).await.unwrap();
+        let done = database.routines.call(&fresh, &CancellationToken::new()).await.unwrap();
         assert_eq!(done.output, Some(numbered("fresh", 3)), "abandoned call captured: {abandoned_captures}");
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues, ResultLimits};
-use crate::jobs::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
+use crate::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
 use crate::procedure::plan::CallPlan;
 
 use super::block::{build_block, out_key};

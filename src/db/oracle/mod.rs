@@ -37,7 +37,7 @@ use crate::db::{
     CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ResultLimits,
     ENGINE_CONNECTIONS,
 };
-use crate::jobs::model::{
+use crate::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
     ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };

@@ -24,7 +24,7 @@ use oracle::{Connection, Row};
 use serde_json::Value as Json;
 
 use crate::db::DbError;
-use crate::jobs::model::{
+use crate::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
     Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
 };

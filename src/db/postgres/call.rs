@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::output::ByteCounter;
 use crate::db::{CallFailure, CallOutput, DbError, DbErrorKind, JobCall, OutValues, ResultLimits};
-use crate::jobs::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
+use crate::model::{AttemptFence, Milestone, NoProgress, Outcome, ProgressSink};
 use crate::procedure::name::quote_identifier;
 use crate::procedure::plan::{BoundArg, CallPlan};
 use crate::procedure::signature::RoutineKind;

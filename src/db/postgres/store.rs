@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 use tokio_postgres::Row;
 
 use crate::db::DbError;
-use crate::jobs::model::{
+use crate::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
     Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
 };

@@ -1,5 +1,9 @@
-//! The job as procgate knows it: ids, statuses, milestones, and the records the store reads and
-//! writes. Backend-agnostic: each backend maps these onto its `ASYNC_JOBS` rows.
+//! The leaf of the house (River's `rivertype`): the job as procgate knows it — ids, statuses,
+//! milestones, the records the store reads and writes, outcomes, the retry policy, limits. Pure
+//! values, imported by every layer; it imports nothing of procgate's but the procedure values.
+//! Backend-agnostic: each backend maps these onto its `ASYNC_JOBS` rows.
+
+pub mod retry;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::retry::RetryPolicy;
+use retry::RetryPolicy;
 
 /// 32 lowercase hex characters (a v4 UUID without dashes), as the predecessor's ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

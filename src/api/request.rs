@@ -1,0 +1,46 @@
+//! The body of `POST /procedure` and `POST /procedure/async`, as it arrives.
+
+use serde::Deserialize;
+
+use crate::catalog::CallError;
+use crate::procedure::plan::{parse_params, ParamRequest, RawParam};
+
+/// The body of `POST /procedure` and `POST /procedure/async` (the predecessor's shape).
+/// Unknown fields are refused: a misspelt `"delay"` must not run a job at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallRequest {
+    pub name: String,
+    #[serde(default)]
+    pub schema: Option<String>,
+    #[serde(default, rename = "isFunction", alias = "is_function")]
+    pub is_function: bool,
+    #[serde(default)]
+    pub params: Vec<RawParam>,
+    /// Job options (`POST /procedure/async`): `high`, `normal` (default) or `low`.
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// Not before this time (RFC 3339).
+    #[serde(default)]
+    pub run_at: Option<String>,
+    /// Not before this many seconds from now.
+    #[serde(default)]
+    pub delay_seconds: Option<f64>,
+    /// This job's timeout (capped by `MAX_JOB_TIMEOUT`; default `JOB_TIMEOUT`).
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    /// Retry policy; none: one attempt.
+    #[serde(default)]
+    pub retry: Option<crate::model::retry::RetryPolicy>,
+    /// Capture the lines the call writes (`DBMS_OUTPUT`, `RAISE NOTICE`) into the job's
+    /// `output` (or the synchronous answer's).
+    #[serde(default)]
+    pub capture_output: bool,
+}
+
+impl CallRequest {
+    /// The parameters with their direction and type words checked.
+    pub fn params(&self) -> Result<Vec<ParamRequest>, CallError> {
+        Ok(parse_params(&self.params)?)
+    }
+}

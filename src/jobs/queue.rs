@@ -1,0 +1,188 @@
+//! The queue as its users see it: submit, get, list, cancel, delete, purge. The one facade the
+//! HTTP API and the command line call, so each rule — a draining instance takes no job, a
+//! running job is cancelled before it is deleted, only ended jobs are purged and never without
+//! a filter, a caller sees only its own jobs — exists once, here.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::db::{DbError, JobStore};
+use crate::model::{CancelOutcome, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob, PurgeFilter};
+
+use super::cleaner;
+use super::control::{RunningJobs, StopReason};
+use super::inserter::JobInserter;
+
+/// Why the queue refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the gateway is shutting down and accepts no new jobs")]
+    ShuttingDown,
+    #[error("{owner} already has {limit} pending jobs (MAX_PENDING_PER_OWNER)")]
+    TooManyPending { owner: String, limit: u32 },
+    #[error("no such job")]
+    NotFound,
+    #[error("the job has already ended ({0}); there is nothing to cancel")]
+    Ended(JobStatus),
+    #[error("{0}")]
+    StillRunning(&'static str),
+    #[error("give status (e.g. completed,failed) and/or older_than (days); deleting every job is not allowed")]
+    PurgeWithoutFilter,
+    #[error("only ended jobs (completed, failed, cancelled) can be deleted in bulk, not {0}")]
+    PurgeOfUnended(JobStatus),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+/// A cancel's result: the job as it is now, and whether it has ended (a running call may take
+/// longer than `CANCEL_WAIT` to stop).
+pub struct Cancelled {
+    pub job: Job,
+    pub ended: bool,
+}
+
+/// The queue of one instance.
+#[derive(Clone)]
+pub struct Queue {
+    store: Arc<dyn JobStore>,
+    /// `None` for a queue that only reads and deletes (the command line).
+    inserter: Option<JobInserter>,
+    running: RunningJobs,
+    draining: Arc<AtomicBool>,
+    cancel_wait: Duration,
+    max_pending_per_owner: u32,
+}
+
+impl Queue {
+    pub fn new(
+        store: Arc<dyn JobStore>,
+        inserter: JobInserter,
+        running: RunningJobs,
+        draining: Arc<AtomicBool>,
+        cancel_wait: Duration,
+        max_pending_per_owner: u32,
+    ) -> Self {
+        Self { store, inserter: Some(inserter), running, draining, cancel_wait, max_pending_per_owner }
+    }
+
+    /// A queue over the table alone: no jobs run or are accepted through it.
+    pub fn read_only(store: Arc<dyn JobStore>) -> Self {
+        Self {
+            store,
+            inserter: None,
+            running: RunningJobs::default(),
+            draining: Arc::new(AtomicBool::new(true)),
+            cancel_wait: Duration::ZERO,
+            max_pending_per_owner: 0,
+        }
+    }
+
+    /// Is the database reachable?
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.store.ping().await
+    }
+
+    /// Accepts a job (committed when this returns), unless this instance is shutting down or
+    /// the owner is at `MAX_PENDING_PER_OWNER`. The count stops at the limit, so it costs at
+    /// most that many rows; concurrent submissions may pass together: it is a brake on runaway
+    /// clients, not an exact quota.
+    pub async fn submit(&self, job: NewJob) -> Result<Inserted, QueueError> {
+        let inserter = match &self.inserter {
+            Some(inserter) if !self.draining.load(Ordering::SeqCst) => inserter,
+            _ => return Err(QueueError::ShuttingDown),
+        };
+        let limit = self.max_pending_per_owner;
+        if limit > 0 && self.store.count_pending(&job.owner, i64::from(limit)).await? >= i64::from(limit) {
+            return Err(QueueError::TooManyPending { owner: job.owner, limit });
+        }
+        Ok(inserter.insert(job).await?)
+    }
+
+    /// One job; with `owner`, only if that caller owns it.
+    pub async fn get(&self, id: &JobId, owner: Option<&str>) -> Result<Job, QueueError> {
+        self.store.get(id, owner).await?.ok_or(QueueError::NotFound)
+    }
+
+    pub async fn list(&self, filter: &ListFilter) -> Result<(i64, Vec<Job>), QueueError> {
+        Ok(self.store.list(filter).await?)
+    }
+
+    /// A pending job is cancelled at once; a running job's call is interrupted on whichever
+    /// instance runs it (here at once; elsewhere through NOTIFY or that instance's heartbeat).
+    /// Waits up to `CANCEL_WAIT` for it to end.
+    pub async fn cancel(&self, id: &JobId, owner: Option<&str>) -> Result<Cancelled, QueueError> {
+        match self.request_cancel(id, owner).await? {
+            CancelOutcome::NotFound => Err(QueueError::NotFound),
+            CancelOutcome::AlreadyEnded(status) => Err(QueueError::Ended(status)),
+            CancelOutcome::Cancelled | CancelOutcome::Requested => {
+                let ended = self.wait_until_ended(id).await?;
+                Ok(Cancelled { job: self.get(id, owner).await?, ended })
+            }
+        }
+    }
+
+    /// Deletes a job; a running one is cancelled first, and deleted once its call has stopped.
+    pub async fn delete(&self, id: &JobId, owner: Option<&str>) -> Result<(), QueueError> {
+        let mut outcome = self.store.delete(id, owner).await?;
+        if outcome == DeleteOutcome::Running {
+            if self.request_cancel(id, owner).await? == CancelOutcome::Requested && !self.wait_until_ended(id).await? {
+                return Err(QueueError::StillRunning(
+                    "cancellation requested, but the call has not stopped yet; delete again shortly",
+                ));
+            }
+            outcome = self.store.delete(id, owner).await?;
+        }
+        match outcome {
+            DeleteOutcome::Deleted => Ok(()),
+            DeleteOutcome::NotFound => Err(QueueError::NotFound),
+            DeleteOutcome::Running => {
+                Err(QueueError::StillRunning("the job started again before it could be deleted; try again"))
+            }
+        }
+    }
+
+    /// Deletes ended jobs in batches. At least one filter is required (deleting every job is
+    /// not allowed), only ended statuses may be named, and none named means all three.
+    pub async fn purge(
+        &self,
+        mut statuses: Vec<JobStatus>,
+        older_than_days: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<u64, QueueError> {
+        if statuses.is_empty() && older_than_days.is_none() {
+            return Err(QueueError::PurgeWithoutFilter);
+        }
+        if let Some(s) = statuses.iter().find(|s| !s.is_terminal()) {
+            return Err(QueueError::PurgeOfUnended(*s));
+        }
+        if statuses.is_empty() {
+            statuses = JobStatus::TERMINAL.to_vec();
+        }
+        let filter = PurgeFilter { statuses, older_than_days, owner: owner.map(str::to_string) };
+        Ok(cleaner::purge(&*self.store, &filter).await?)
+    }
+
+    async fn request_cancel(&self, id: &JobId, owner: Option<&str>) -> Result<CancelOutcome, QueueError> {
+        let outcome = self.store.cancel(id, owner).await?;
+        if outcome == CancelOutcome::Requested {
+            self.running.stop(id, StopReason::Requested);
+        }
+        Ok(outcome)
+    }
+
+    /// Polls the job until it is no longer running, for at most `CANCEL_WAIT`.
+    async fn wait_until_ended(&self, id: &JobId) -> Result<bool, QueueError> {
+        let deadline = tokio::time::Instant::now() + self.cancel_wait;
+        loop {
+            match self.store.get(id, None).await? {
+                Some(job) if job.status == JobStatus::Running => {}
+                _ => return Ok(true),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
