@@ -256,3 +256,24 @@ fn dump_for_grammar_check() {
     // How many files were written: the checker compares, so a dump cut short is noticed.
     std::fs::write(dir.join("COUNT"), count.to_string()).expect("writing COUNT");
 }
+
+/// Every `*_SQL` constant under src/db/oracle is in [`constants`], so a new statement is parsed too.
+#[test]
+fn every_sql_constant_is_dumped() {
+    let listed: Vec<&str> = constants().iter().map(|(name, _)| name.split('.').nth(1).unwrap_or(name)).collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db/oracle");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&dir).expect("src/db/oracle") {
+        let path = entry.expect("directory entry").path();
+        let source = std::fs::read_to_string(&path).expect("a source file");
+        for line in source.lines() {
+            let Some(rest) = line.trim_start().split("const ").nth(1) else { continue };
+            let Some((name, _)) = rest.split_once(": &str") else { continue };
+            if name.ends_with("_SQL") {
+                assert!(listed.contains(&name), "{name} ({}) is missing from dump::constants()", path.display());
+                found += 1;
+            }
+        }
+    }
+    assert_eq!(found, listed.len(), "dump::constants() lists a constant that no longer exists");
+}
