@@ -261,7 +261,10 @@ fn dump_for_grammar_check() {
 #[test]
 fn every_sql_constant_is_dumped() {
     let listed: Vec<&str> = constants().iter().map(|(name, _)| name.split('.').nth(1).unwrap_or(name)).collect();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db/oracle");
+    // Cargo sets CARGO_MANIFEST_DIR when it runs a test too: the checkout being tested, even when
+    // the binary was built elsewhere.
+    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let dir = Path::new(&root).join("src/db/oracle");
     let mut found = 0;
     for entry in std::fs::read_dir(&dir).expect("src/db/oracle") {
         let path = entry.expect("directory entry").path();
