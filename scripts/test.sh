@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The second command of the README, and what CI runs: the whole test suite.
-# Formatting, lints (Oracle backend included), unit tests, and the behaviour tests, which start
+# Formatting, lints (Oracle backend included), every Oracle statement parsed by a PL/SQL grammar
+# (scripts/check-oracle-sql; needs node and npm), unit tests, and the behaviour tests, which start
 # their own private PostgreSQL cluster (or use PROCGATE_TEST_DATABASE_URL if set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets --all-features -- -D warnings"
 cargo clippy --all-targets --all-features --quiet -- -D warnings
+echo "== scripts/check-oracle-sql"
+scripts/check-oracle-sql
 echo "== cargo test --all-features"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -15,7 +15,7 @@ DECLARE
 BEGIN
     SELECT COUNT(*) INTO n FROM USER_TABLES WHERE TABLE_NAME = 'ASYNC_JOBS';
     IF n = 0 THEN
-        EXECUTE IMMEDIATE q'~
+        EXECUTE IMMEDIATE q'{
 CREATE TABLE ASYNC_JOBS (
     JOB_ID           VARCHAR2(32)   PRIMARY KEY,
     STATUS           VARCHAR2(20)   NOT NULL
@@ -51,7 +51,7 @@ CREATE TABLE ASYNC_JOBS (
     SESSION_ID       VARCHAR2(64),                               -- 'SID,SERIAL#' of the call while running
     ROUTINE          VARCHAR2(400)                               -- the resolved routine, SCHEMA.[PACKAGE.]NAME:
                                                                  -- what PROCEDURE_CONCURRENCY counts (NULL: PROCEDURE_NAME)
-)~';
+)}';
     END IF;
 EXCEPTION
     WHEN OTHERS THEN
@@ -77,7 +77,7 @@ DECLARE
             END IF;
     END;
 BEGIN
-    add_column('OWNER', q'~VARCHAR2(128) DEFAULT 'default' NOT NULL~');
+    add_column('OWNER', q'{VARCHAR2(128) DEFAULT 'default' NOT NULL}');
     add_column('IS_FUNCTION', 'NUMBER(1) DEFAULT 0 NOT NULL');
     add_column('PRIORITY', 'NUMBER(5) DEFAULT 0 NOT NULL');
     add_column('ATTEMPTS', 'NUMBER(10) DEFAULT 0 NOT NULL');
@@ -90,7 +90,7 @@ BEGIN
     add_column('MAX_ATTEMPTS', 'NUMBER(10) DEFAULT 1 NOT NULL');
     add_column('RETRY_POLICY', 'CLOB');
     add_column('TIMEOUT_MS', 'NUMBER(19)');
-    add_column('ATTEMPT_HISTORY', q'~CLOB DEFAULT '[]'~');
+    add_column('ATTEMPT_HISTORY', q'{CLOB DEFAULT '[]'}');
     add_column('IDEMPOTENCY_KEY', 'VARCHAR2(200)');
     add_column('CAPTURE_OUTPUT', 'NUMBER(1) DEFAULT 0 NOT NULL');
     add_column('OUTPUT', 'CLOB');
@@ -127,8 +127,8 @@ BEGIN
      WHERE TABLE_NAME = 'ASYNC_JOBS' AND CONSTRAINT_NAME = 'ASYNC_JOBS_STATUS_CK';
     IF n = 0 THEN
         -- ORA-02264: added meanwhile
-        ddl(q'~ALTER TABLE ASYNC_JOBS ADD CONSTRAINT ASYNC_JOBS_STATUS_CK
-               CHECK (STATUS IN ('pending', 'running', 'completed', 'failed', 'cancelled'))~', -2264);
+        ddl(q'{ALTER TABLE ASYNC_JOBS ADD CONSTRAINT ASYNC_JOBS_STATUS_CK
+               CHECK (STATUS IN ('pending', 'running', 'completed', 'failed', 'cancelled'))}', -2264);
     END IF;
 END;
 /
@@ -195,7 +195,7 @@ BEGIN
     SELECT COUNT(*) INTO n FROM USER_SOURCE
      WHERE NAME = 'CLEANUP_OLD_ASYNC_JOBS' AND TYPE = 'PROCEDURE' AND TEXT LIKE '%procgate:cleanup:1%';
     IF n = 0 THEN
-        EXECUTE IMMEDIATE q'~
+        EXECUTE IMMEDIATE q'{
 CREATE OR REPLACE PROCEDURE CLEANUP_OLD_ASYNC_JOBS(p_days_old IN NUMBER DEFAULT 7, p_deleted_count OUT NUMBER) AS
     -- procgate:cleanup:1
 BEGIN
@@ -204,7 +204,7 @@ BEGIN
        AND END_TIME < SYS_EXTRACT_UTC(SYSTIMESTAMP) - NUMTODSINTERVAL(NVL(p_days_old, 7), 'DAY');
     p_deleted_count := SQL%ROWCOUNT;
     COMMIT;
-END;~';
+END;}';
     END IF;
 END;
 /

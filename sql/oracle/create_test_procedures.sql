@@ -196,11 +196,11 @@ END;
 
 -- The JSON type (Oracle 21c and later); skipped on older databases.
 BEGIN
-    EXECUTE IMMEDIATE q'~
+    EXECUTE IMMEDIATE q'{
 CREATE OR REPLACE PROCEDURE PROC_TEST_JSON(p_doc IN JSON, o_doc OUT JSON) AS
 BEGIN
     o_doc := p_doc;
-END;~';
+END;}';
 EXCEPTION
     WHEN OTHERS THEN
         IF SQLCODE NOT IN (-902, -24344) THEN  -- invalid datatype / compiled with errors: no JSON type

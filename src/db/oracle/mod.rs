@@ -14,11 +14,14 @@
 //! - `output.rs`: the call's `DBMS_OUTPUT` lines, when the request asks for them
 //! - `store.rs`: every `ASYNC_JOBS` statement
 //! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
+//! - `dump.rs` (tests only): writes every statement's final text for `scripts/check-oracle-sql`
 
 mod block;
 mod call;
 mod catalog;
 mod convert;
+#[cfg(test)]
+mod dump;
 mod error;
 mod output;
 mod store;
