@@ -12,6 +12,8 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets --all-features -- -D warnings"
 cargo clippy --all-targets --all-features --quiet -- -D warnings
+echo "== scripts/module-graph (layers import one way)"
+scripts/module-graph
 echo "== scripts/check-oracle-sql"
 scripts/check-oracle-sql
 echo "== cargo test --all-features"

@@ -20,6 +20,9 @@ ensure_prereqs() {
     fi
     command -v cc >/dev/null || { echo "installing a C compiler..." >&2; apt_install build-essential; }
     command -v runuser >/dev/null && command -v setsid >/dev/null || apt_install util-linux
+    command -v python3 >/dev/null || apt_install python3
+    # The Oracle grammar check (scripts/check-oracle-sql) runs on node with npm packages.
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
     if ! command -v cargo >/dev/null; then
         echo "cargo not found: install Rust (https://rustup.rs), then run this again" >&2
         exit 1
