@@ -105,7 +105,7 @@ pub trait ProcedureBackend: Send + Sync {
     /// attempt), committed together — or rolled back together when the fence no longer holds.
     /// A failed call's effects are rolled back before it returns; its outcome is the caller's to
     /// write. A routine that commits by itself cannot run inside the transaction: it runs on
-    /// its own (see [`JobCall::RanOnItsOwn`]). Reports the session it runs on and milestones 30,
+    /// its own (see [`JobCall::CompletionToWrite`]). Reports the session it runs on and milestones 30,
     /// 50 and 80 to `progress`; interrupts the call when `cancel` fires.
     async fn call_job(
         &self,

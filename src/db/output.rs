@@ -98,9 +98,10 @@ pub enum JobCall {
     /// The job was no longer this attempt's when the call ended (rescued, or taken over): the
     /// call's effects were rolled back and the job left as it is.
     Fenced,
-    /// The routine commits by itself, so it ran outside the job's transaction and its effects
-    /// are committed; the job's completion is still to be written (at-least-once).
-    RanOnItsOwn(CallOutput),
+    /// The call's effects, if any, are committed, and the job's completion is still to be
+    /// written: the routine commits by itself, so it ran outside the job's transaction
+    /// (at-least-once), or the call wrote nothing, so there was nothing to commit with it.
+    CompletionToWrite(CallOutput),
 }
 
 /// A call that failed, with the lines it wrote before the error (`None`: not asked for, or not

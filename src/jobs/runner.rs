@@ -31,8 +31,8 @@ enum Ended {
     /// The job stopped being this attempt's while the call ran: the call's effects were rolled
     /// back, and the job is someone else's to settle.
     Fenced,
-    /// The call succeeded on its own (a routine that commits by itself): the completion is
-    /// still to be written.
+    /// The call succeeded and its effects, if any, are committed (a routine that commits by
+    /// itself, or a call that wrote nothing): the completion is still to be written.
     Ran(OutValues, Option<Vec<String>>),
     /// The call failed (its effects rolled back), with the lines it wrote when asked.
     Failed(JobError, Option<Vec<String>>),
@@ -92,7 +92,7 @@ async fn attempt(ctx: &RunContext, job: &ClaimedJob, token: &tokio_util::sync::C
     match ctx.catalog.backend().call_job(&prepared.plan, &fence, &sink, token).await {
         Ok(JobCall::Completed(_)) => Ended::Committed,
         Ok(JobCall::Fenced) => Ended::Fenced,
-        Ok(JobCall::RanOnItsOwn(done)) => Ended::Ran(done.values, done.output),
+        Ok(JobCall::CompletionToWrite(done)) => Ended::Ran(done.values, done.output),
         Err(CallFailure { error: e, output, .. }) if e.kind == DbErrorKind::Cancelled => {
             Ended::Failed(JobError { code: "cancelled".into(), message: e.message }, output)
         }

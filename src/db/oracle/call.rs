@@ -36,6 +36,7 @@ enum Event {
 
 /// How a call that succeeded was committed.
 enum Ran {
+    /// Committed on its own (a job's call that wrote nothing: its completion is still to write).
     Alone,
     Completed,
     Fenced,
@@ -69,7 +70,8 @@ pub(super) async fn execute_job(
 ) -> Result<JobCall, CallFailure> {
     match execute_with(pool, limits, plan, Some(fence.clone()), progress, cancel).await? {
         (_, Ran::Fenced) => Ok(JobCall::Fenced),
-        (output, _) => Ok(JobCall::Completed(output)),
+        (output, Ran::Alone) => Ok(JobCall::CompletionToWrite(output)),
+        (output, Ran::Completed) => Ok(JobCall::Completed(output)),
     }
 }
 
@@ -180,7 +182,12 @@ fn run(
     let ended = match (&result, fence) {
         // A synchronous call's work is committed with it, as a CALL in autocommit mode would be.
         (Ok(_), None) => conn.commit().map(|()| Ran::Alone).map_err(|e| call_error(&e, cancel)),
-        (Ok(values), Some(fence)) => complete(&conn, fence, values, output.clone(), cancel),
+        (Ok(values), Some(fence)) => match store::call_wrote(&conn) {
+            // Nothing to commit with the completion: it joins the writer's batch instead.
+            Ok(false) => conn.commit().map(|()| Ran::Alone).map_err(|e| call_error(&e, cancel)),
+            Ok(true) => complete(&conn, fence, values, output.clone(), cancel),
+            Err(e) => Err(e),
+        },
         (Err(_), _) => conn.rollback().map(|()| Ran::Alone).map_err(|e| map_error(&e)),
     };
     if cancel.is_cancelled() || ended.is_err() || !output_clean {

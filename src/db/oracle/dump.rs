@@ -34,6 +34,7 @@ fn constants() -> Vec<(&'static str, &'static str)> {
         ("store.CLAIM_PICKED_SQL", store::CLAIM_PICKED_SQL),
         ("store.PROGRESS_SQL", store::PROGRESS_SQL),
         ("store.SESSION_SQL", store::SESSION_SQL),
+        ("store.CALL_WROTE_SQL", store::CALL_WROTE_SQL),
         ("store.FINISH_SQL", store::FINISH_SQL),
         ("store.HEARTBEAT_SQL", store::HEARTBEAT_SQL),
         ("store.CANCEL_REQUESTED_SQL", store::CANCEL_REQUESTED_SQL),

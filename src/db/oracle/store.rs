@@ -259,6 +259,11 @@ BEGIN
            AND (NVL(PROGRESS, 0) < l_progress(i) OR l_sessions(i) IS NOT NULL);
 END;";
 
+/// Whether the call wrote anything in its transaction (Oracle starts a transaction at the first
+/// change): a job's call that wrote nothing has no effect to commit with its completion.
+pub(super) const CALL_WROTE_SQL: &str =
+    "SELECT CASE WHEN DBMS_TRANSACTION.LOCAL_TRANSACTION_ID IS NULL THEN 0 ELSE 1 END FROM DUAL";
+
 /// The session a call runs on, without any grant (V$SESSION needs one).
 pub(super) const SESSION_SQL: &str =
     "SELECT DBMS_DEBUG_JDWP.CURRENT_SESSION_ID || ',' || DBMS_DEBUG_JDWP.CURRENT_SESSION_SERIAL FROM DUAL";
@@ -656,6 +661,11 @@ pub(super) fn record_progress(conn: &Connection, instance_id: &str, updates: &[P
     )
     .map_err(db)?;
     conn.commit().map_err(db)
+}
+
+/// Whether this session's open transaction has written anything.
+pub(super) fn call_wrote(conn: &Connection) -> Result<bool, DbError> {
+    Ok(conn.query_row_as::<i64>(CALL_WROTE_SQL, &[]).map_err(db)? == 1)
 }
 
 /// The session this connection is, as `SID,SERIAL#`.

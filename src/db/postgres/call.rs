@@ -29,6 +29,8 @@ use super::decode::PgJson;
 use super::error::{map_error, map_pool_error, QUERY_CANCELED};
 use super::store;
 
+const CALL_WROTE_SQL: &str = include_str!("../../../sql/postgres/queries/call_wrote.sql");
+
 /// The statement for a plan and its text binds, in `$n` order.
 #[derive(Debug, PartialEq)]
 pub(super) struct CallStatement {
@@ -99,6 +101,8 @@ enum Commit<'a> {
 
 /// How a call that succeeded was committed.
 enum Ran {
+    /// On its own (or, for a job's call that wrote nothing, with nothing to commit): a job's
+    /// completion is still to be written.
     Alone,
     /// Its effects and the job's completion are committed.
     Completed,
@@ -131,7 +135,8 @@ pub(super) async fn execute_job(
     if !self_committing.contains(&routine) {
         match execute_with(pool, limits, plan, progress, cancel, Commit::WithJob(fence)).await {
             Ok((_, Ran::Fenced)) => return Ok(JobCall::Fenced),
-            Ok((output, _)) => return Ok(JobCall::Completed(output)),
+            Ok((output, Ran::Alone)) => return Ok(JobCall::CompletionToWrite(output)),
+            Ok((output, Ran::Completed)) => return Ok(JobCall::Completed(output)),
             Err(f) if f.error.code == INVALID_TRANSACTION_TERMINATION && !cancel.is_cancelled() => {
                 tracing::info!(
                     routine = %routine,
@@ -144,7 +149,7 @@ pub(super) async fn execute_job(
         }
     }
     let (output, _) = execute_with(pool, limits, plan, progress, cancel, Commit::Alone).await?;
-    Ok(JobCall::RanOnItsOwn(output))
+    Ok(JobCall::CompletionToWrite(output))
 }
 
 /// Waits for a call connection, unless `cancel` fires first.
@@ -212,31 +217,42 @@ async fn run(
     client.notices.begin_call(plan.capture_output);
     let called = async {
         let call = cancellable(client, cancel, client.query(prepared, params));
-        let rows = if in_transaction {
-            // BEGIN and the call travel together: one round trip.
-            let (begun, rows) = tokio::join!(client.batch_execute("BEGIN"), call);
-            begun.map_err(map_error)?;
-            rows?
-        } else {
-            call.await?
+        let (rows, wrote) = match commit {
+            Commit::Alone if !in_transaction => (call.await?, true),
+            Commit::Alone => {
+                // BEGIN and the call travel together: one round trip.
+                let (begun, rows) = tokio::join!(client.batch_execute("BEGIN"), call);
+                begun.map_err(map_error)?;
+                (rows?, true)
+            }
+            Commit::WithJob(_) => {
+                // BEGIN, the call and the question whether it wrote: one round trip.
+                let (begun, rows, wrote) =
+                    tokio::join!(client.batch_execute("BEGIN"), call, client.query_one(CALL_WROTE_SQL, &[]));
+                begun.map_err(map_error)?;
+                let rows = rows?;
+                (rows, wrote.map_err(map_error)?.get::<_, bool>(0))
+            }
         };
         progress.reached(Milestone::Executed);
         let mut out = row_values(plan, rows.first())?;
         drop(rows);
         fetch_cursors(client, limits, plan, &mut out, cancel).await?;
         limits.check(&out)?;
-        Ok(out)
+        Ok((out, wrote))
     }
     .await;
     let output = client.notices.end_call();
     if !in_transaction {
-        return (called.map(|values| (values, Ran::Alone)), output, true);
+        return (called.map(|(values, _)| (values, Ran::Alone)), output, true);
     }
-    let values = match called {
-        Ok(values) => values,
+    let (values, wrote) = match called {
+        Ok(called) => called,
         Err(e) => return (Err(e), output, end(client, "ROLLBACK").await.is_ok()),
     };
-    let Commit::WithJob(fence) = commit else {
+    // A job's call that wrote nothing has nothing to commit with its completion: ending its
+    // transaction costs no WAL flush, and the completion joins the writer's batch.
+    let (Commit::WithJob(fence), true) = (commit, wrote) else {
         let committed = end(client, "COMMIT").await;
         let reusable = committed.is_ok();
         return (committed.map(|()| (values, Ran::Alone)), output, reusable);
