@@ -7,7 +7,7 @@
 //! when the job is no longer this attempt's (rescued or taken over meanwhile) or the gateway
 //! dies before the COMMIT.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -73,19 +73,58 @@ pub(super) fn build_statement(plan: &CallPlan) -> CallStatement {
 /// SQLSTATE of a `COMMIT` inside a routine called in a transaction block.
 const INVALID_TRANSACTION_TERMINATION: &str = "2D000";
 
-/// Routines found to commit by themselves, by quoted name. Inside the job's transaction their
-/// `COMMIT` fails (2D000) and everything they did is rolled back, so they are run again on
-/// their own, and from then on always so: their jobs are at-least-once.
-#[derive(Default)]
-pub(super) struct SelfCommitting(Mutex<HashSet<String>>);
+/// SQLSTATE of a write inside a read-only transaction.
+const READ_ONLY_SQL_TRANSACTION: &str = "25006";
 
-impl SelfCommitting {
-    fn contains(&self, routine: &str) -> bool {
-        self.0.lock().expect("self-committing lock").contains(routine)
+/// Consecutive attempts of a routine that wrote nothing before its calls are run read-only.
+const READ_ONLY_AFTER: u32 = 3;
+
+/// What this instance has learnt about how each routine's calls commit (by quoted name), so
+/// each job's call runs the cheapest way that keeps its guarantee:
+/// - a routine that commits by itself cannot run inside the job's transaction (its `COMMIT`
+///   fails with 2D000 and everything it did is rolled back): it runs on its own from then on,
+///   and its jobs are at-least-once;
+/// - a routine whose last calls wrote nothing runs in a `READ ONLY` transaction, sent in one
+///   round trip with its COMMIT, and its completion joins the writer's batch. Should it write
+///   after all, PostgreSQL refuses the write (25006) and rolls the call back, and it runs again
+///   with its completion — so its effect stays exactly-once;
+/// - any other runs with its completion, in one transaction.
+#[derive(Default)]
+pub(super) struct RoutineHabits(Mutex<HashMap<String, Habit>>);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Habit {
+    commits_itself: bool,
+    /// Consecutive attempts that wrote nothing.
+    calls_without_writes: u32,
+}
+
+/// How a job's call is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    OnItsOwn,
+    ReadOnly,
+    WithCompletion,
+}
+
+impl RoutineHabits {
+    fn mode(&self, routine: &str) -> Mode {
+        let habit = self.0.lock().expect("routine habits lock").get(routine).copied().unwrap_or_default();
+        if habit.commits_itself {
+            Mode::OnItsOwn
+        } else if habit.calls_without_writes >= READ_ONLY_AFTER {
+            Mode::ReadOnly
+        } else {
+            Mode::WithCompletion
+        }
     }
 
-    fn insert(&self, routine: String) {
-        self.0.lock().expect("self-committing lock").insert(routine);
+    fn update(&self, routine: &str, change: impl FnOnce(&mut Habit)) {
+        let mut habits = self.0.lock().expect("routine habits lock");
+        if habits.len() > 10_000 && !habits.contains_key(routine) {
+            habits.clear();
+        }
+        change(habits.entry(routine.to_string()).or_default());
     }
 }
 
@@ -97,6 +136,8 @@ enum Commit<'a> {
     Alone,
     /// In one transaction with the job's completion, which is fenced on the attempt.
     WithJob(&'a AttemptFence),
+    /// In a `READ ONLY` transaction: a job's call that is expected to write nothing.
+    ReadOnly,
 }
 
 /// How a call that succeeded was committed.
@@ -121,29 +162,48 @@ pub(super) async fn execute(
 }
 
 /// One attempt of a job: its call and its completion commit together (see `Commit::WithJob`),
-/// unless the routine commits by itself.
+/// unless the routine commits by itself or is expected to write nothing (see `RoutineHabits`).
 pub(super) async fn execute_job(
     pool: &Pool,
     limits: ResultLimits,
-    self_committing: &SelfCommitting,
+    habits: &RoutineHabits,
     plan: &CallPlan,
     fence: &AttemptFence,
     progress: &dyn ProgressSink,
     cancel: &CancellationToken,
 ) -> Result<JobCall, CallFailure> {
     let routine = plan.signature.quoted_name();
-    if !self_committing.contains(&routine) {
+    let mut mode = habits.mode(&routine);
+    if mode == Mode::ReadOnly {
+        match execute_with(pool, limits, plan, progress, cancel, Commit::ReadOnly).await {
+            Ok((output, _)) => return Ok(JobCall::CompletionToWrite(output)),
+            Err(f) if f.error.code == READ_ONLY_SQL_TRANSACTION && !cancel.is_cancelled() => {
+                tracing::debug!(routine = %routine, "a call expected to write nothing wrote: running it again with its completion");
+                habits.update(&routine, |h| h.calls_without_writes = 0);
+                mode = Mode::WithCompletion;
+            }
+            Err(f) => return Err(f),
+        }
+    }
+    if mode == Mode::WithCompletion {
         match execute_with(pool, limits, plan, progress, cancel, Commit::WithJob(fence)).await {
-            Ok((_, Ran::Fenced)) => return Ok(JobCall::Fenced),
-            Ok((output, Ran::Alone)) => return Ok(JobCall::CompletionToWrite(output)),
-            Ok((output, Ran::Completed)) => return Ok(JobCall::Completed(output)),
+            Ok((output, ran)) => {
+                let wrote = !matches!(ran, Ran::Alone);
+                habits
+                    .update(&routine, |h| h.calls_without_writes = if wrote { 0 } else { h.calls_without_writes + 1 });
+                return Ok(match ran {
+                    Ran::Fenced => JobCall::Fenced,
+                    Ran::Alone => JobCall::CompletionToWrite(output),
+                    Ran::Completed => JobCall::Completed(output),
+                });
+            }
             Err(f) if f.error.code == INVALID_TRANSACTION_TERMINATION && !cancel.is_cancelled() => {
                 tracing::info!(
                     routine = %routine,
                     "this routine commits by itself: it runs outside the job's transaction from now on, \
                      and its jobs are at-least-once"
                 );
-                self_committing.insert(routine);
+                habits.update(&routine, |h| h.commits_itself = true);
             }
             Err(f) => return Err(f),
         }
@@ -212,7 +272,9 @@ async fn run(
     cancel: &CancellationToken,
     commit: Commit<'_>,
 ) -> (Result<(OutValues, Ran), DbError>, Option<Vec<String>>, bool) {
-    let in_transaction = matches!(commit, Commit::WithJob(_)) || plan.has_cursor_output();
+    let in_transaction = !matches!(commit, Commit::Alone) || plan.has_cursor_output();
+    // A read-only call without cursors is sent with its BEGIN and its COMMIT: one round trip.
+    let one_trip = matches!(commit, Commit::ReadOnly) && !plan.has_cursor_output();
     // From here to `end_call` the connection carries this call's statements only (see notices.rs).
     client.notices.begin_call(plan.capture_output);
     let called = async {
@@ -225,10 +287,27 @@ async fn run(
                 begun.map_err(map_error)?;
                 (rows?, true)
             }
+            Commit::ReadOnly if one_trip => {
+                let (begun, rows, ended) = tokio::join!(
+                    client.batch_execute("BEGIN TRANSACTION READ ONLY"),
+                    call,
+                    client.batch_execute("COMMIT")
+                );
+                begun.map_err(map_error)?;
+                let rows = rows?;
+                ended.map_err(map_error)?;
+                (rows, false)
+            }
+            Commit::ReadOnly => {
+                let (begun, rows) = tokio::join!(client.batch_execute("BEGIN TRANSACTION READ ONLY"), call);
+                begun.map_err(map_error)?;
+                (rows?, false)
+            }
             Commit::WithJob(_) => {
+                let wrote = client.prepare_cached(CALL_WROTE_SQL).await.map_err(map_error)?;
                 // BEGIN, the call and the question whether it wrote: one round trip.
                 let (begun, rows, wrote) =
-                    tokio::join!(client.batch_execute("BEGIN"), call, client.query_one(CALL_WROTE_SQL, &[]));
+                    tokio::join!(client.batch_execute("BEGIN"), call, client.query_one(&wrote, &[]));
                 begun.map_err(map_error)?;
                 let rows = rows?;
                 (rows, wrote.map_err(map_error)?.get::<_, bool>(0))
@@ -243,7 +322,9 @@ async fn run(
     }
     .await;
     let output = client.notices.end_call();
-    if !in_transaction {
+    // Autocommit, or a read-only call whose COMMIT went with it (a failed call's transaction
+    // was rolled back by that COMMIT): nothing is left open.
+    if !in_transaction || one_trip {
         return (called.map(|(values, _)| (values, Ran::Alone)), output, true);
     }
     let (values, wrote) = match called {
@@ -257,21 +338,20 @@ async fn run(
         let reusable = committed.is_ok();
         return (committed.map(|()| (values, Ran::Alone)), output, reusable);
     };
+    // The completion and the COMMIT travel together: one round trip (see complete_with_call.sql).
     let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, values.clone(), output.clone());
-    match store::finish(client, &fence.instance_id, &[completion]).await {
-        Ok(written) if !written.is_empty() => {
-            let committed = end(client, "COMMIT").await;
-            let reusable = committed.is_ok();
-            (committed.map(|()| (values, Ran::Completed)), output, reusable)
-        }
-        Ok(_) => {
-            let reusable = end(client, "ROLLBACK").await.is_ok();
-            (Ok((values, Ran::Fenced)), output, reusable)
-        }
-        Err(e) => {
-            let reusable = end(client, "ROLLBACK").await.is_ok();
-            (Err(unwritable(e)), output, reusable)
-        }
+    let stmt = match store::prepare_complete_with_call(client).await {
+        Ok(stmt) => stmt,
+        Err(e) => return (Err(e), output, end(client, "ROLLBACK").await.is_ok()),
+    };
+    let (completed, committed) =
+        tokio::join!(store::complete_with_call(client, &stmt, fence, &completion), end(client, "COMMIT"));
+    match (completed, committed) {
+        (Ok(()), Ok(())) => (Ok((values, Ran::Completed)), output, true),
+        (Err(e), Ok(())) if e.code == store::FENCE_LOST => (Ok((values, Ran::Fenced)), output, true),
+        (Err(e), Ok(())) => (Err(unwritable(e)), output, true),
+        // Whether the COMMIT took effect is unknown: the connection is not reused.
+        (_, Err(e)) => (Err(e), output, false),
     }
 }
 

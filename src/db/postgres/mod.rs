@@ -41,8 +41,8 @@ pub struct PgBackend {
     calls: Pool,
     config: tokio_postgres::Config,
     instance_id: String,
-    /// Routines that commit by themselves: they run outside the job's transaction.
-    self_committing: call::SelfCommitting,
+    /// How each routine's calls commit, as learnt (see `call::RoutineHabits`).
+    habits: call::RoutineHabits,
     limits: ResultLimits,
 }
 
@@ -81,7 +81,7 @@ impl PgBackend {
             calls: pool(Role::Calls, options.call_connections)?,
             config,
             instance_id: options.instance_id.clone(),
-            self_committing: call::SelfCommitting::default(),
+            habits: call::RoutineHabits::default(),
             limits: options.result_limits,
         })
     }
@@ -235,7 +235,7 @@ impl ProcedureBackend for PgBackend {
         cancel: &CancellationToken,
     ) -> Result<JobCall, CallFailure> {
         debug_assert_eq!(fence.instance_id, self.instance_id);
-        call::execute_job(&self.calls, self.limits, &self.self_committing, plan, fence, progress, cancel).await
+        call::execute_job(&self.calls, self.limits, &self.habits, plan, fence, progress, cancel).await
     }
 
     fn is_system_routine(&self, sig: &Signature) -> bool {

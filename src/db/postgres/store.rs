@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 
 use crate::db::DbError;
 use crate::model::{
-    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
-    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
+    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter,
+    NewJob, Outcome, Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
 };
 
 use super::connect::Object;
@@ -58,6 +58,12 @@ const PROGRESS_SQL: &str = include_str!("../../../sql/postgres/queries/record_pr
 /// Conditional on the job still running here, in the same attempt: a late or stale write
 /// (after a rescue, a cancel, another instance's claim) changes nothing.
 const FINISH_SQL: &str = include_str!("../../../sql/postgres/queries/finish.sql");
+
+/// A job's completion in its call's transaction; fails with [`FENCE_LOST`] when the fence
+/// matches no row.
+const COMPLETE_WITH_CALL_SQL: &str = include_str!("../../../sql/postgres/queries/complete_with_call.sql");
+/// What `complete_with_call.sql` fails with when the job is no longer this attempt's.
+pub(super) const FENCE_LOST: &str = "22012";
 
 const HEARTBEAT_SQL: &str = include_str!("../../../sql/postgres/queries/heartbeat.sql");
 
@@ -243,6 +249,28 @@ pub(super) async fn finish(client: &Object, instance_id: &str, outcomes: &[Outco
         .await
         .map_err(map_error)?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
+}
+
+/// The statement that completes a job in the open transaction of its call (see
+/// `complete_with_call.sql`), prepared before it is sent: the caller pipelines it with the
+/// COMMIT, which must not overtake it.
+pub(super) async fn prepare_complete_with_call(client: &Object) -> Result<Statement, DbError> {
+    client.prepare_cached(COMPLETE_WITH_CALL_SQL).await.map_err(map_error)
+}
+
+/// Sends the completion (its request is queued at the first poll, before any later one).
+pub(super) async fn complete_with_call(
+    client: &Object,
+    stmt: &Statement,
+    fence: &AttemptFence,
+    outcome: &Outcome,
+) -> Result<(), DbError> {
+    let output: Option<Json> = outcome.output.as_ref().and_then(|lines| serde_json::to_value(lines).ok());
+    client
+        .query_one(stmt, &[&fence.job_id.as_str(), &fence.instance_id, &fence.attempt, &outcome.result, &output])
+        .await
+        .map_err(map_error)?;
+    Ok(())
 }
 
 pub(super) async fn heartbeat(client: &Object, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
