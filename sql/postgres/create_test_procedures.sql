@@ -191,3 +191,14 @@ BEGIN
     p_result := concat_ws(',', p_small, p_int, p_big, p_amount, p_day, p_at, p_real);
 END
 $$;
+
+-- PROC_TEST_MAYBE_LOG: records its call only when p_write is true (a routine that usually
+-- writes nothing).
+CREATE OR REPLACE PROCEDURE proc_test_maybe_log(p_tag IN varchar, p_write IN boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_write THEN
+        INSERT INTO proc_test_calls (tag) VALUES (p_tag);
+    END IF;
+END
+$$;

@@ -221,3 +221,24 @@ async fn results_past_the_limits_fail_cleanly_sync_and_async() {
     // The gateway is fine afterwards.
     assert_eq!(app.post("/procedure", ADMIN, &proc_test("after")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_routine_that_usually_writes_nothing_still_takes_effect_exactly_once() {
+    let app = spawn_app_with(&[("WORKERS", "1")]).await;
+    let sql = app.db.client().await;
+    let job = |tag: &str, write: bool| json!({"name": "PROC_TEST_MAYBE_LOG", "params": [{"name": "p_tag", "value": tag}, {"name": "p_write", "value": write}]});
+    // Enough calls that write nothing for the gateway to run this routine read-only...
+    for i in 0..5 {
+        let done = app.wait_terminal(&app.submit(&job(&format!("quiet-{i}"), false)).await).await;
+        assert_eq!(done["status"], "completed", "{done}");
+    }
+    // ...then one that writes: refused read-only, rolled back, run again with its completion.
+    for round in 0..2 {
+        let tag = format!("loud-{round}");
+        let done = app.wait_terminal(&app.submit(&job(&tag, true)).await).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["attempts"], 1, "{done}");
+        assert_eq!(calls_per_tag(&sql).await.get(&tag), Some(&1), "the write was lost or doubled");
+    }
+    assert_eq!(count(&sql, "SELECT count(*) FROM proc_test_calls WHERE tag LIKE 'quiet-%'").await, 0);
+}
