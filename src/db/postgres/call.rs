@@ -145,8 +145,9 @@ enum Ran {
     /// On its own (or, for a job's call that wrote nothing, with nothing to commit): a job's
     /// completion is still to be written.
     Alone,
-    /// Its effects and the job's completion are committed.
-    Completed,
+    /// Its effects and the job's completion are committed; `call_wrote`: whether the call
+    /// itself wrote anything.
+    Completed { call_wrote: bool },
     /// The fence matched no row: its effects were rolled back.
     Fenced,
 }
@@ -188,13 +189,17 @@ pub(super) async fn execute_job(
     if mode == Mode::WithCompletion {
         match execute_with(pool, limits, plan, progress, cancel, Commit::WithJob(fence)).await {
             Ok((output, ran)) => {
-                let wrote = !matches!(ran, Ran::Alone);
+                let wrote = match ran {
+                    Ran::Alone => false,
+                    Ran::Completed { call_wrote } => call_wrote,
+                    Ran::Fenced => true,
+                };
                 habits
                     .update(&routine, |h| h.calls_without_writes = if wrote { 0 } else { h.calls_without_writes + 1 });
                 return Ok(match ran {
                     Ran::Fenced => JobCall::Fenced,
                     Ran::Alone => JobCall::CompletionToWrite(output),
-                    Ran::Completed => JobCall::Completed(output),
+                    Ran::Completed { .. } => JobCall::Completed(output),
                 });
             }
             Err(f) if f.error.code == INVALID_TRANSACTION_TERMINATION && !cancel.is_cancelled() => {
@@ -272,6 +277,11 @@ async fn run(
     cancel: &CancellationToken,
     commit: Commit<'_>,
 ) -> (Result<(OutValues, Ran), DbError>, Option<Vec<String>>, bool) {
+    if let Commit::WithJob(fence) = commit {
+        if returns_nothing(plan) {
+            return run_in_one_trip(client, prepared, params, progress, cancel, fence).await;
+        }
+    }
     let in_transaction = !matches!(commit, Commit::Alone) || plan.has_cursor_output();
     // A read-only call without cursors is sent with its BEGIN and its COMMIT: one round trip.
     let one_trip = matches!(commit, Commit::ReadOnly) && !plan.has_cursor_output();
@@ -347,12 +357,68 @@ async fn run(
     let (completed, committed) =
         tokio::join!(store::complete_with_call(client, &stmt, fence, &completion), end(client, "COMMIT"));
     match (completed, committed) {
-        (Ok(()), Ok(())) => (Ok((values, Ran::Completed)), output, true),
+        (Ok(()), Ok(())) => (Ok((values, Ran::Completed { call_wrote: true })), output, true),
         (Err(e), Ok(())) if e.code == store::FENCE_LOST => (Ok((values, Ran::Fenced)), output, true),
         (Err(e), Ok(())) => (Err(unwritable(e)), output, true),
         // Whether the COMMIT took effect is unknown: the connection is not reused.
         (_, Err(e)) => (Err(e), output, false),
     }
+}
+
+/// A procedure with no OUT value, whose lines are not captured: its completion is known before
+/// it runs (`result = {}`).
+fn returns_nothing(plan: &CallPlan) -> bool {
+    plan.signature.kind == RoutineKind::Procedure
+        && !plan.capture_output
+        && !plan.args.iter().any(|b| b.arg.direction.returns_value())
+}
+
+/// A job's call whose completion is known before it runs: BEGIN, the call, "did it write?", the
+/// completion and the COMMIT, all in one round trip. A failed call aborts the transaction, so
+/// the completion fails with it and the COMMIT rolls back; a lost fence does the same (see
+/// complete_with_call.sql).
+async fn run_in_one_trip(
+    client: &Object,
+    prepared: &Statement,
+    params: &[&(dyn ToSql + Sync)],
+    progress: &dyn ProgressSink,
+    cancel: &CancellationToken,
+    fence: &AttemptFence,
+) -> (Result<(OutValues, Ran), DbError>, Option<Vec<String>>, bool) {
+    let statements = async {
+        let wrote = client.prepare_cached(CALL_WROTE_SQL).await.map_err(map_error)?;
+        Ok::<_, DbError>((wrote, store::prepare_complete_with_call(client).await?))
+    };
+    let (wrote_stmt, complete_stmt) = match statements.await {
+        Ok(prepared) => prepared,
+        Err(e) => return (Err(e), None, true),
+    };
+    let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, Map::new(), None);
+    client.notices.begin_call(false);
+    let (begun, called, wrote, completed, committed) = tokio::join!(
+        client.batch_execute("BEGIN"),
+        cancellable(client, cancel, client.query(prepared, params)),
+        client.query_one(&wrote_stmt, &[]),
+        store::complete_with_call(client, &complete_stmt, fence, &completion),
+        end(client, "COMMIT"),
+    );
+    client.notices.end_call();
+    let reusable = committed.is_ok();
+    if let Err(e) = begun {
+        return (Err(map_error(e)), None, false);
+    }
+    if let Err(e) = called {
+        return (Err(e), None, reusable);
+    }
+    progress.reached(Milestone::Executed);
+    let call_wrote = wrote.map(|row| row.get::<_, bool>(0)).unwrap_or(true);
+    let ran = match (completed, committed) {
+        (Ok(()), Ok(())) => Ok(Ran::Completed { call_wrote }),
+        (Err(e), Ok(())) if e.code == store::FENCE_LOST => Ok(Ran::Fenced),
+        (Err(e), Ok(())) => Err(unwritable(e)),
+        (_, Err(e)) => Err(e),
+    };
+    (ran.map(|ran| (Map::new(), ran)), None, reusable)
 }
 
 /// Ends the call's transaction.
