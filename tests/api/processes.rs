@@ -138,10 +138,22 @@ async fn sessions_of(sql: &tokio_postgres::Client, instance: &str) -> i64 {
 }
 
 /// Submits a PROC_TEST_LOG job that inserts its row, then sleeps `seconds`; retried on `orphaned`.
+/// With `capture_output` its completion is only known once the call returns, so it is sent after
+/// the call (the gateway's second round trip), not with it.
 async fn submit_logged(client: &reqwest::Client, gateway: &Gateway, tag: &str, seconds: f64) -> String {
+    submit_logged_with(client, gateway, tag, seconds, false).await
+}
+
+async fn submit_logged_with(
+    client: &reqwest::Client,
+    gateway: &Gateway,
+    tag: &str,
+    seconds: f64,
+    capture_output: bool,
+) -> String {
     let body = json!({"name": "PROC_TEST_LOG",
         "params": [{"name": "p_tag", "value": tag}, {"name": "p_seconds", "value": seconds}],
-        "retry": {"max_attempts": 3, "initial_delay_ms": 100}});
+        "retry": {"max_attempts": 3, "initial_delay_ms": 100}, "capture_output": capture_output});
     let resp =
         client.post(format!("{}/procedure/async", gateway.base)).bearer_auth(ADMIN).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 202);
@@ -209,7 +221,8 @@ async fn a_gateway_killed_after_the_call_but_before_its_commit_leaves_no_effect(
     let sql = db.client().await;
     let mut first = Gateway::start(&db.url, "killed-before-commit");
     first.wait_ready(&client).await;
-    let id = submit_logged(&client, &first, "uncommitted", 1.0).await;
+    // Captured output: the completion goes after the call, so there is a moment between them.
+    let id = submit_logged_with(&client, &first, "uncommitted", 1.0, true).await;
     eventually("the call to be executing", || async {
         let n: i64 = count(
             &sql,
@@ -253,7 +266,7 @@ async fn a_gateway_killed_while_its_completion_waits_takes_effect_once() {
     let sql = db.client().await;
     let mut first = Gateway::start(&db.url, "killed-completing");
     first.wait_ready(&client).await;
-    let id = submit_logged(&client, &first, "completing", 1.0).await;
+    let id = submit_logged_with(&client, &first, "completing", 1.0, true).await;
     eventually("the job to be running", || async {
         let n: i64 =
             count(&sql, &format!("SELECT count(*) FROM async_jobs WHERE job_id = '{id}' AND status = 'running'")).await;
