@@ -356,13 +356,8 @@ async fn run(
     };
     let (completed, committed) =
         tokio::join!(store::complete_with_call(client, &stmt, fence, &completion), end(client, "COMMIT"));
-    match (completed, committed) {
-        (Ok(()), Ok(())) => (Ok((values, Ran::Completed { call_wrote: true })), output, true),
-        (Err(e), Ok(())) if e.code == store::FENCE_LOST => (Ok((values, Ran::Fenced)), output, true),
-        (Err(e), Ok(())) => (Err(unwritable(e)), output, true),
-        // Whether the COMMIT took effect is unknown: the connection is not reused.
-        (_, Err(e)) => (Err(e), output, false),
-    }
+    let reusable = committed.is_ok();
+    (settled(completed, committed, true).map(|ran| (values, ran)), output, reusable)
 }
 
 /// A procedure with no OUT value, whose lines are not captured: its completion is known before
@@ -393,11 +388,15 @@ async fn run_in_one_trip(
         Ok(prepared) => prepared,
         Err(e) => return (Err(e), None, true),
     };
+    // Checked once, here: the completion below must never be sent without the call before it.
+    if cancel.is_cancelled() {
+        return (Err(cancelled_before_start()), None, true);
+    }
     let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, Map::new(), None);
     client.notices.begin_call(false);
     let (begun, called, wrote, completed, committed) = tokio::join!(
         client.batch_execute("BEGIN"),
-        cancellable(client, cancel, client.query(prepared, params)),
+        interruptible(client, cancel, client.query(prepared, params)),
         client.query_one(&wrote_stmt, &[]),
         store::complete_with_call(client, &complete_stmt, fence, &completion),
         end(client, "COMMIT"),
@@ -412,13 +411,18 @@ async fn run_in_one_trip(
     }
     progress.reached(Milestone::Executed);
     let call_wrote = wrote.map(|row| row.get::<_, bool>(0)).unwrap_or(true);
-    let ran = match (completed, committed) {
+    (settled(completed, committed, call_wrote).map(|ran| (Map::new(), ran)), None, reusable)
+}
+
+/// What a completion sent with its COMMIT came to. When the COMMIT itself failed, whether it
+/// took effect is unknown: the caller does not reuse the connection.
+fn settled(completed: Result<(), DbError>, committed: Result<(), DbError>, call_wrote: bool) -> Result<Ran, DbError> {
+    match (completed, committed) {
         (Ok(()), Ok(())) => Ok(Ran::Completed { call_wrote }),
         (Err(e), Ok(())) if e.code == store::FENCE_LOST => Ok(Ran::Fenced),
         (Err(e), Ok(())) => Err(unwritable(e)),
         (_, Err(e)) => Err(e),
-    };
-    (ran.map(|ran| (Map::new(), ran)), None, reusable)
+    }
 }
 
 /// Ends the call's transaction.
@@ -448,8 +452,22 @@ async fn cancellable<T>(
     query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, DbError> {
     if cancel.is_cancelled() {
-        return Err(DbError::new(DbErrorKind::Cancelled, "cancelled", "cancelled before the call started"));
+        return Err(cancelled_before_start());
     }
+    interruptible(client, cancel, query).await
+}
+
+fn cancelled_before_start() -> DbError {
+    DbError::new(DbErrorKind::Cancelled, "cancelled", "cancelled before the call started")
+}
+
+/// Runs `query` to its end — it is always sent, so statements pipelined after it see it run —
+/// asking the server to cancel it if `cancel` fires meanwhile.
+async fn interruptible<T>(
+    client: &tokio_postgres::Client,
+    cancel: &CancellationToken,
+    query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, DbError> {
     tokio::pin!(query);
     let result = tokio::select! {
         biased;
