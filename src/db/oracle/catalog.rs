@@ -17,27 +17,13 @@ use crate::procedure::types::{Direction, ParamType};
 
 use super::convert::{varchar, varchar_opt};
 use super::error::map_error;
+use super::store::statement;
 
-pub(super) const RESOLVE_SQL: &str = "BEGIN DBMS_UTILITY.NAME_RESOLVE(:name, 1, :schema, :part1, :part2, :dblink, \
-                                      :part1_type, :object_number); END;";
+/// Resolves a routine name as the session's user would.
+pub(super) const RESOLVE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/resolve.sql"));
 
-/// Every overload of the resolved routine with its top-level arguments, in declaration order.
-/// A standalone routine is `OBJECT_NAME` with no `PROCEDURE_NAME`; a packaged one is the
-/// package's `OBJECT_NAME` and its own `PROCEDURE_NAME`. Overloads differ by `SUBPROGRAM_ID`.
-/// A function's return value is its `POSITION = 0` argument.
-pub(super) const DESCRIBE_SQL: &str = "
-SELECT p.SUBPROGRAM_ID, p.OBJECT_TYPE, a.ARGUMENT_NAME, a.POSITION, a.DATA_TYPE, a.IN_OUT, a.DEFAULTED,
-       a.PLS_TYPE
-  FROM ALL_PROCEDURES p
-  LEFT JOIN ALL_ARGUMENTS a
-         ON a.OBJECT_ID = p.OBJECT_ID
-        AND a.SUBPROGRAM_ID = p.SUBPROGRAM_ID
-        AND a.DATA_LEVEL = 0
- WHERE p.OWNER = :owner
-   AND ((:package IS NULL AND p.OBJECT_NAME = :name AND p.PROCEDURE_NAME IS NULL
-         AND p.OBJECT_TYPE IN ('PROCEDURE', 'FUNCTION'))
-     OR (p.OBJECT_TYPE = 'PACKAGE' AND p.OBJECT_NAME = :package AND p.PROCEDURE_NAME = :name))
- ORDER BY p.SUBPROGRAM_ID, a.SEQUENCE";
+/// Every overload of a routine with its arguments.
+pub(super) const DESCRIBE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/describe.sql"));
 
 /// NAME_RESOLVE's answers for names that are not callable routines.
 const NOT_FOUND: &[&str] = &["ORA-06564", "ORA-04047", "ORA-04043"];

@@ -17,12 +17,14 @@ use crate::db::output::OutputLines;
 use crate::db::DbError;
 
 use super::error::map_error;
+use super::store::statement;
 
 /// Prepended to the call's block when the request asks for output.
 pub(super) const ENABLE_OUTPUT: &str = "DBMS_OUTPUT.DISABLE; DBMS_OUTPUT.ENABLE(NULL);";
-/// `:numlines` goes in as the most lines wanted and comes back as the number returned.
-pub(super) const READ_LINES_SQL: &str = "BEGIN DBMS_OUTPUT.GET_LINES(:lines, :numlines); END;";
-pub(super) const DISABLE_OUTPUT_SQL: &str = "BEGIN DBMS_OUTPUT.DISABLE; END;";
+/// Reads the session's DBMS_OUTPUT lines.
+pub(super) const READ_LINES_SQL: &str = statement(include_str!("../../../sql/oracle/queries/read_lines.sql"));
+/// Turns DBMS_OUTPUT off.
+pub(super) const DISABLE_OUTPUT_SQL: &str = statement(include_str!("../../../sql/oracle/queries/disable_output.sql"));
 const LINES_TYPE: &str = "SYS.DBMSOUTPUT_LINESARRAY";
 const LINES_PER_ROUND_TRIP: i64 = 1000;
 

@@ -36,405 +36,106 @@ use super::error::map_error;
 /// its statements one by one.
 pub(super) const TABLE_SCRIPT: &str = include_str!("../../../sql/oracle/create_async_jobs_table.sql");
 
-/// The current UTC time, as stored.
-macro_rules! now {
-    () => {
-        "SYS_EXTRACT_UTC(SYSTIMESTAMP)"
-    };
+/// A statement file of `sql/oracle/queries/` as Oracle receives it: without the `--` header lines
+/// it opens with (what it does, its binds) and without its final newline, so what is sent is
+/// exactly the statement (no `;` after plain SQL, which OCI refuses; `END;` kept for PL/SQL).
+/// `const`, so a file that holds no statement fails the build.
+pub(super) const fn statement(file: &str) -> &str {
+    let bytes = file.as_bytes();
+    let mut start = 0;
+    while start + 1 < bytes.len() && bytes[start] == b'-' && bytes[start + 1] == b'-' {
+        while start < bytes.len() && bytes[start] != b'\n' {
+            start += 1;
+        }
+        if start < bytes.len() {
+            start += 1;
+        }
+    }
+    let mut end = bytes.len();
+    if end > start && bytes[end - 1] == b'\n' {
+        end -= 1;
+    }
+    if end == start {
+        panic!("a statement file holds no statement");
+    }
+    let (_, rest) = bytes.split_at(start);
+    let (text, _) = rest.split_at(end - start);
+    match std::str::from_utf8(text) {
+        Ok(text) => text,
+        Err(_) => panic!("a statement file is not UTF-8"),
+    }
 }
 
-/// `'5.02s'`: seconds since START_TIME, two decimals (the predecessor's DURATION text).
-macro_rules! duration {
-    () => {
-        concat!(
-            "TO_CHAR(ROUND(EXTRACT(DAY FROM (",
-            now!(),
-            " - START_TIME)) * 86400 + EXTRACT(HOUR FROM (",
-            now!(),
-            " - START_TIME)) * 3600 + EXTRACT(MINUTE FROM (",
-            now!(),
-            " - START_TIME)) * 60 + EXTRACT(SECOND FROM (",
-            now!(),
-            " - START_TIME)), 2), 'FM999999999990.00') || 's'"
-        )
-    };
-}
+/// Health check.
+pub(super) const PING_SQL: &str = statement(include_str!("../../../sql/oracle/queries/ping.sql"));
 
-/// ATTEMPT_HISTORY with one entry appended for the attempt ending now.
-macro_rules! history_append {
-    ($code:expr, $message:expr) => {
-        concat!(
-            "CASE WHEN DBMS_LOB.GETLENGTH(ATTEMPT_HISTORY) > 2 ",
-            "THEN SUBSTR(ATTEMPT_HISTORY, 1, DBMS_LOB.GETLENGTH(ATTEMPT_HISTORY) - 1) || ',' || ",
-            history_entry!($code, $message),
-            " || ']' ELSE TO_CLOB('[' || ",
-            history_entry!($code, $message),
-            " || ']') END"
-        )
-    };
-}
+/// Inserts one pending job.
+pub(super) const INSERT_SQL: &str = statement(include_str!("../../../sql/oracle/queries/insert.sql"));
 
-macro_rules! history_entry {
-    ($code:expr, $message:expr) => {
-        concat!(
-            "JSON_OBJECT('attempt' VALUE ATTEMPTS, 'code' VALUE ",
-            $code,
-            ", 'message' VALUE ",
-            $message,
-            ", 'started_at' VALUE TO_CHAR(START_TIME, 'YYYY-MM-DD\"T\"HH24:MI:SS.FF6\"Z\"'), ",
-            "'ended_at' VALUE TO_CHAR(",
-            now!(),
-            ", 'YYYY-MM-DD\"T\"HH24:MI:SS.FF6\"Z\"'), 'instance_id' VALUE INSTANCE_ID)"
-        )
-    };
-}
+/// The job holding an owner's idempotency key.
+pub(super) const EXISTING_KEY_SQL: &str = statement(include_str!("../../../sql/oracle/queries/existing_key.sql"));
 
-macro_rules! job_columns {
-    () => {
-        "JOB_ID, STATUS, PROCEDURE_NAME, PARAMS, OWNER, PROGRESS, CREATED_AT, START_TIME, END_TIME, DURATION, \
-         RESULT, ERROR_CODE, ERROR_MSG, ATTEMPTS, PRIORITY, MAX_ATTEMPTS, ATTEMPT_HISTORY, RUN_AT, INSTANCE_ID, \
-         CANCEL_REQUESTED, OUTPUT"
-    };
-}
+/// Claims due pending jobs (no per-procedure limits).
+pub(super) const CLAIM_SQL: &str = statement(include_str!("../../../sql/oracle/queries/claim.sql"));
 
-macro_rules! claimed_columns {
-    () => {
-        "JOB_ID, PROCEDURE_NAME, PARAMS, IS_FUNCTION, ATTEMPTS, RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT"
-    };
-}
+/// Serialises claimers that enforce per-procedure limits.
+pub(super) const LIMITED_CLAIM_LOCK_SQL: &str =
+    statement(include_str!("../../../sql/oracle/queries/limited_claim_lock.sql"));
 
-/// `:statuses` is a comma list of status words (procgate's own, never a client's text).
-macro_rules! list_where {
-    () => {
-        " WHERE (:statuses IS NULL OR INSTR(',' || :statuses || ',', ',' || STATUS || ',') > 0)
-   AND (:procedure IS NULL OR UPPER(PROCEDURE_NAME) = UPPER(:procedure))
-   AND (:owner IS NULL OR OWNER = :owner)"
-    };
-}
+/// Running jobs per limit key.
+pub(super) const RUNNING_COUNTS_SQL: &str = statement(include_str!("../../../sql/oracle/queries/running_counts.sql"));
 
-/// The claim update, shared by both claim paths.
-macro_rules! claim_set {
-    () => {
-        concat!(
-            "UPDATE ASYNC_JOBS
-       SET STATUS = 'running', PROGRESS = 10, START_TIME = ",
-            now!(),
-            ", INSTANCE_ID = :instance_id,
-           HEARTBEAT_AT = ",
-            now!(),
-            ", ATTEMPTS = ATTEMPTS + 1, CANCEL_REQUESTED = 0"
-        )
-    };
-}
+/// Due pending jobs of procedures below their limit, locked.
+pub(super) const CANDIDATES_SQL: &str = statement(include_str!("../../../sql/oracle/queries/candidates.sql"));
 
-pub(super) const PING_SQL: &str = "SELECT 1 FROM DUAL";
+/// Claims the picked candidates.
+pub(super) const CLAIM_PICKED_SQL: &str = statement(include_str!("../../../sql/oracle/queries/claim_picked.sql"));
 
-/// One job, `pending`. CLOB binds come last (Oracle wants LOB and LONG binds after all others).
-/// A taken idempotency key fails with ORA-00001 (unique index
-/// ASYNC_JOBS_IDEMPOTENCY_UX); the job holding it is then looked up.
-pub(super) const INSERT_SQL: &str = concat!(
-    "INSERT INTO ASYNC_JOBS (JOB_ID, STATUS, PROCEDURE_NAME, START_TIME, CREATED_AT, PROGRESS, OWNER, IS_FUNCTION,
-                        PRIORITY, RUN_AT, MAX_ATTEMPTS, TIMEOUT_MS, IDEMPOTENCY_KEY, CAPTURE_OUTPUT, ATTEMPTS,
-                        CANCEL_REQUESTED, ROUTINE, ATTEMPT_HISTORY, PARAMS, RETRY_POLICY)
-VALUES (:job_id, 'pending', :procedure_name, ",
-    now!(),
-    ", ",
-    now!(),
-    ", 0, :owner, :is_function, :priority, NVL(:run_at, ",
-    now!(),
-    "), :max_attempts, :timeout_ms, :idempotency_key, :capture_output, 0, 0, :routine, '[]', :params, \
-     :retry_policy)"
-);
+/// Raises progress and records call sessions.
+pub(super) const PROGRESS_SQL: &str = statement(include_str!("../../../sql/oracle/queries/progress.sql"));
 
-/// Matches the unique index's expression, so the lookup uses it.
-pub(super) const EXISTING_KEY_SQL: &str = "SELECT JOB_ID FROM ASYNC_JOBS
- WHERE (CASE WHEN IDEMPOTENCY_KEY IS NOT NULL THEN OWNER END) = :owner AND IDEMPOTENCY_KEY = :idempotency_key";
+/// Whether the open transaction has written anything.
+pub(super) const CALL_WROTE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/call_wrote.sql"));
 
-/// Claims the first `:claim_limit` due pending jobs (highest priority, then oldest), skipping
-/// rows other claimers hold, and returns them through the `:claimed` cursor.
-pub(super) const CLAIM_SQL: &str = concat!(
-    "DECLARE
-    CURSOR c IS
-        SELECT JOB_ID FROM ASYNC_JOBS
-         WHERE STATUS = 'pending' AND RUN_AT <= ",
-    now!(),
-    "
-         ORDER BY PRIORITY DESC, CREATED_AT
-           FOR UPDATE SKIP LOCKED;
-    l_ids SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
-    l_claimed SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
-BEGIN
-    OPEN c;
-    FETCH c BULK COLLECT INTO l_ids LIMIT :claim_limit;
-    CLOSE c;
-    FORALL i IN 1 .. l_ids.COUNT
-    ",
-    claim_set!(),
-    "
-     WHERE JOB_ID = l_ids(i) AND STATUS = 'pending'
-    RETURNING JOB_ID BULK COLLECT INTO l_claimed;
-    OPEN :claimed FOR
-        SELECT ",
-    claimed_columns!(),
-    " FROM ASYNC_JOBS
-         WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_claimed))
-         ORDER BY PRIORITY DESC, CREATED_AT;
-END;"
-);
+/// The session a call runs on (`SID,SERIAL#`).
+pub(super) const SESSION_SQL: &str = statement(include_str!("../../../sql/oracle/queries/session.sql"));
 
-/// Claimers that enforce per-procedure limits take turns (this empty table's lock is held until
-/// commit), so two never count the same free slot.
-pub(super) const LIMITED_CLAIM_LOCK_SQL: &str = "LOCK TABLE ASYNC_JOBS_LOCK IN EXCLUSIVE MODE";
+/// Ends one attempt, conditional on it still running here.
+pub(super) const FINISH_SQL: &str = statement(include_str!("../../../sql/oracle/queries/finish.sql"));
 
-/// What per-procedure limits count a job by: its resolved routine, or for a row written before
-/// `ROUTINE` existed, its name as written (see `RoomPerProcedure`).
-macro_rules! limit_key {
-    () => {
-        "NVL(ROUTINE, UPPER(PROCEDURE_NAME))"
-    };
-}
+/// Renews the lease of this instance's running jobs.
+pub(super) const HEARTBEAT_SQL: &str = statement(include_str!("../../../sql/oracle/queries/heartbeat.sql"));
 
-pub(super) const RUNNING_COUNTS_SQL: &str =
-    concat!("SELECT ", limit_key!(), ", COUNT(*) FROM ASYNC_JOBS WHERE STATUS = 'running' GROUP BY ", limit_key!());
+/// The jobs this instance must stop.
+pub(super) const CANCEL_REQUESTED_SQL: &str =
+    statement(include_str!("../../../sql/oracle/queries/cancel_requested.sql"));
 
-/// Due pending jobs in claim order (locked as fetched), except those of procedures at their
-/// limit (`:saturated`, a SYS.ODCIVARCHAR2LIST); the caller picks within each one's room.
-pub(super) const CANDIDATES_SQL: &str = concat!(
-    "DECLARE
-    CURSOR c IS
-        SELECT JOB_ID FROM ASYNC_JOBS
-         WHERE STATUS = 'pending' AND RUN_AT <= ",
-    now!(),
-    "
-           AND ",
-    limit_key!(),
-    " NOT IN (SELECT COLUMN_VALUE FROM TABLE(:saturated))
-         ORDER BY PRIORITY DESC, CREATED_AT
-           FOR UPDATE SKIP LOCKED;
-    l_ids SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
-BEGIN
-    OPEN c;
-    FETCH c BULK COLLECT INTO l_ids LIMIT :candidate_limit;
-    CLOSE c;
-    OPEN :candidates FOR
-        SELECT JOB_ID, ",
-    limit_key!(),
-    " FROM ASYNC_JOBS
-         WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_ids))
-         ORDER BY PRIORITY DESC, CREATED_AT;
-END;"
-);
+/// Cancels a pending job.
+pub(super) const CANCEL_PENDING_SQL: &str = statement(include_str!("../../../sql/oracle/queries/cancel_pending.sql"));
 
-/// Claims the picked candidates (already locked by this transaction).
-pub(super) const CLAIM_PICKED_SQL: &str = concat!(
-    "DECLARE
-    l_claimed SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
-BEGIN
-    ",
-    claim_set!(),
-    "
-     WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(:ids)) AND STATUS = 'pending'
-    RETURNING JOB_ID BULK COLLECT INTO l_claimed;
-    OPEN :claimed FOR
-        SELECT ",
-    claimed_columns!(),
-    " FROM ASYNC_JOBS
-         WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_claimed))
-         ORDER BY PRIORITY DESC, CREATED_AT;
-END;"
-);
+/// Requests the cancellation of a running job.
+pub(super) const CANCEL_RUNNING_SQL: &str = statement(include_str!("../../../sql/oracle/queries/cancel_running.sql"));
 
-/// Raises progress; only this instance's running jobs, never lowering it.
-/// Raises progress and records the call's session (`SID,SERIAL#`, when known: `:sessions` holds
-/// NULL otherwise) of jobs still running on this instance.
-pub(super) const PROGRESS_SQL: &str = "DECLARE
-    l_ids SYS.ODCIVARCHAR2LIST := :ids;
-    l_progress SYS.ODCINUMBERLIST := :progress;
-    l_sessions SYS.ODCIVARCHAR2LIST := :sessions;
-BEGIN
-    FORALL i IN 1 .. l_ids.COUNT
-        UPDATE ASYNC_JOBS SET PROGRESS = GREATEST(NVL(PROGRESS, 0), l_progress(i)),
-                              SESSION_ID = NVL(l_sessions(i), SESSION_ID)
-         WHERE JOB_ID = l_ids(i) AND STATUS = 'running' AND INSTANCE_ID = :instance_id
-           AND (NVL(PROGRESS, 0) < l_progress(i) OR l_sessions(i) IS NOT NULL);
-END;";
+/// A job's status.
+pub(super) const STATUS_SQL: &str = statement(include_str!("../../../sql/oracle/queries/status.sql"));
 
-/// Whether the call wrote anything in its transaction (Oracle starts a transaction at the first
-/// change): a job's call that wrote nothing has no effect to commit with its completion.
-pub(super) const CALL_WROTE_SQL: &str =
-    "SELECT CASE WHEN DBMS_TRANSACTION.LOCAL_TRANSACTION_ID IS NULL THEN 0 ELSE 1 END FROM DUAL";
+/// Kills the calls of lost instances and retries or fails their jobs.
+pub(super) const RESCUE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/rescue.sql"));
 
-/// The session a call runs on, without any grant (V$SESSION needs one).
-pub(super) const SESSION_SQL: &str =
-    "SELECT DBMS_DEBUG_JDWP.CURRENT_SESSION_ID || ',' || DBMS_DEBUG_JDWP.CURRENT_SESSION_SERIAL FROM DUAL";
+/// One job.
+pub(super) const GET_SQL: &str = statement(include_str!("../../../sql/oracle/queries/get.sql"));
 
-/// Ends one attempt: terminal, or back to pending (retry) when `:status` is `pending`.
-/// Conditional on the job still running here, in the same attempt: a late or stale write
-/// changes nothing. `:result`, `:message` and `:output` (the captured lines, JSON) are assigned
-/// whole, as the last binds before the small WHERE binds (LOB values may be temporary LOBs); the
-/// history entry gets a shortened `:history_message`.
-/// A retry (`:status` = 'pending') of a job whose cancellation was requested meanwhile ends it
-/// `cancelled` instead: a requested cancel always wins over a retry.
-pub(super) const FINISH_SQL: &str = concat!(
-    "UPDATE ASYNC_JOBS
-   SET STATUS = (CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :status END),
-       PROGRESS = CASE (CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :status END) WHEN 'pending' THEN 0 WHEN 'cancelled' THEN PROGRESS ELSE 100 END,
-       END_TIME = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE ",
-    now!(),
-    " END,
-       DURATION = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE ",
-    duration!(),
-    " END,
-       ERROR_CODE = CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :code END,
-       RUN_AT = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN ",
-    now!(),
-    " + NUMTODSINTERVAL(:retry_in, 'SECOND') ELSE RUN_AT END,
-       ATTEMPT_HISTORY = CASE WHEN :code IS NULL THEN ATTEMPT_HISTORY ELSE ",
-    history_append!(":code", ":history_message"),
-    " END,
-       INSTANCE_ID = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE INSTANCE_ID END,
-       HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0, SESSION_ID = NULL,
-       RESULT = :result, ERROR_MSG = :message, OUTPUT = :output
- WHERE JOB_ID = :job_id AND STATUS = 'running' AND INSTANCE_ID = :instance_id AND ATTEMPTS = :attempt"
-);
+/// How many jobs match a list filter.
+pub(super) const COUNT_SQL: &str = statement(include_str!("../../../sql/oracle/queries/count.sql"));
 
-pub(super) const HEARTBEAT_SQL: &str = concat!(
-    "UPDATE ASYNC_JOBS SET HEARTBEAT_AT = ",
-    now!(),
-    "
- WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(:ids)) AND STATUS = 'running' AND INSTANCE_ID = :instance_id"
-);
+/// One page of a list.
+pub(super) const PAGE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/page.sql"));
 
-/// Read in the heartbeat's transaction, after its update has locked the rows: the jobs this
-/// instance must stop — cancellation requested, or no longer running here (rescued, re-claimed).
-pub(super) const CANCEL_REQUESTED_SQL: &str = "SELECT COLUMN_VALUE FROM TABLE(:ids)
- WHERE COLUMN_VALUE NOT IN (SELECT JOB_ID FROM ASYNC_JOBS
-                             WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(:ids)) AND STATUS = 'running'
-                               AND INSTANCE_ID = :instance_id AND CANCEL_REQUESTED = 0)";
+/// Deletes an ended job.
+pub(super) const DELETE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/delete.sql"));
 
-pub(super) const CANCEL_PENDING_SQL: &str = concat!(
-    "UPDATE ASYNC_JOBS SET STATUS = 'cancelled', END_TIME = ",
-    now!(),
-    ", ERROR_CODE = 'cancelled',
-       ERROR_MSG = 'cancelled by request before it ran'
- WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner) AND STATUS = 'pending'"
-);
-
-pub(super) const CANCEL_RUNNING_SQL: &str = "UPDATE ASYNC_JOBS SET CANCEL_REQUESTED = 1
- WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner) AND STATUS = 'running'";
-
-pub(super) const STATUS_SQL: &str =
-    "SELECT STATUS FROM ASYNC_JOBS WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner)";
-
-/// Running jobs whose instance stopped renewing their lease: first the sessions their calls
-/// run on are killed (`ALTER SYSTEM KILL SESSION ... IMMEDIATE`, where the gateway's user has
-/// ALTER SYSTEM; `:kill_denied` = 1 tells that it has not: the dead session's rollback and the
-/// completion's fence still keep its effects out); then they are retried if attempts remain
-/// (and `:retry_orphans` = 1), failed with code `orphaned` otherwise. Returned through
-/// `:rescued`. A session id is checked to be two numbers before it is used.
-pub(super) const RESCUE_SQL: &str = concat!(
-    "DECLARE
-    CURSOR c IS
-        SELECT JOB_ID, SESSION_ID FROM ASYNC_JOBS
-         WHERE STATUS = 'running' AND HEARTBEAT_AT < ",
-    now!(),
-    " - NUMTODSINTERVAL(:lease_seconds, 'SECOND')
-           FOR UPDATE SKIP LOCKED;
-    l_ids SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
-    l_sessions SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
-    l_done SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
-    insufficient_privileges EXCEPTION;
-    PRAGMA EXCEPTION_INIT(insufficient_privileges, -1031);
-BEGIN
-    :kill_denied := 0;
-    OPEN c;
-    FETCH c BULK COLLECT INTO l_ids, l_sessions LIMIT 10000;
-    CLOSE c;
-    FOR i IN 1 .. l_sessions.COUNT LOOP
-        IF REGEXP_LIKE(l_sessions(i), '^[0-9]+,[0-9]+$') THEN
-            BEGIN
-                EXECUTE IMMEDIATE 'ALTER SYSTEM KILL SESSION ''' || l_sessions(i) || ''' IMMEDIATE';
-            EXCEPTION
-                WHEN insufficient_privileges THEN :kill_denied := 1;
-                WHEN OTHERS THEN NULL; -- ORA-00030: the session is gone already
-            END;
-        END IF;
-    END LOOP;
-    FORALL i IN 1 .. l_ids.COUNT
-        UPDATE ASYNC_JOBS
-           SET STATUS = CASE WHEN CANCEL_REQUESTED = 1 THEN 'cancelled'
-                             WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN 'pending' ELSE 'failed' END,
-               PROGRESS = CASE WHEN CANCEL_REQUESTED = 1 THEN PROGRESS
-                               WHEN ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN 0 ELSE 100 END,
-               END_TIME = CASE WHEN CANCEL_REQUESTED = 0 AND ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN NULL ELSE ",
-    now!(),
-    " END,
-               DURATION = CASE WHEN CANCEL_REQUESTED = 0 AND ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1 THEN NULL ELSE ",
-    duration!(),
-    " END,
-               RUN_AT = ",
-    now!(),
-    ",
-               ERROR_CODE = CASE WHEN CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE 'orphaned' END,
-               ERROR_MSG = 'the instance running this job (' || NVL(INSTANCE_ID, '?')
-                           || ') stopped: no heartbeat for ' || :lease_seconds || ' s',
-               ATTEMPT_HISTORY = ",
-    history_append!("'orphaned'", "'no heartbeat'"),
-    ",
-               INSTANCE_ID = CASE WHEN CANCEL_REQUESTED = 0 AND ATTEMPTS < MAX_ATTEMPTS AND :retry_orphans = 1
-                                  THEN NULL ELSE INSTANCE_ID END,
-               HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0, SESSION_ID = NULL
-         WHERE JOB_ID = l_ids(i) AND STATUS = 'running'
-        RETURNING JOB_ID BULK COLLECT INTO l_done;
-    OPEN :rescued FOR
-        SELECT JOB_ID, STATUS FROM ASYNC_JOBS WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_done));
-END;"
-);
-
-pub(super) const GET_SQL: &str = concat!(
-    "SELECT ",
-    job_columns!(),
-    " FROM ASYNC_JOBS WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner)"
-);
-
-pub(super) const COUNT_SQL: &str = concat!("SELECT COUNT(*) FROM ASYNC_JOBS", list_where!());
-
-pub(super) const PAGE_SQL: &str = concat!(
-    "SELECT ",
-    job_columns!(),
-    " FROM ASYNC_JOBS",
-    list_where!(),
-    "
- ORDER BY CREATED_AT DESC, JOB_ID OFFSET :row_offset ROWS FETCH NEXT :row_limit ROWS ONLY"
-);
-
-pub(super) const DELETE_SQL: &str = "DELETE FROM ASYNC_JOBS
- WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner) AND STATUS <> 'running'";
-
-/// Deletes at most `:batch` ended jobs matching the filter, skipping rows others hold, and
-/// re-checking the status of each row it deletes. `:deleted` is how many.
-pub(super) const PURGE_SQL: &str = concat!(
-    "DECLARE
-    CURSOR c IS
-        SELECT ROWID FROM ASYNC_JOBS
-         WHERE INSTR(',' || :statuses || ',', ',' || STATUS || ',') > 0
-           AND (:days IS NULL OR END_TIME < ",
-    now!(),
-    " - NUMTODSINTERVAL(:days, 'DAY'))
-           AND (:owner IS NULL OR OWNER = :owner)
-           FOR UPDATE SKIP LOCKED;
-    TYPE t_rowids IS TABLE OF ROWID;
-    l_rowids t_rowids := t_rowids();
-BEGIN
-    OPEN c;
-    FETCH c BULK COLLECT INTO l_rowids LIMIT :batch;
-    CLOSE c;
-    FORALL i IN 1 .. l_rowids.COUNT
-        DELETE FROM ASYNC_JOBS
-         WHERE ROWID = l_rowids(i) AND INSTR(',' || :statuses || ',', ',' || STATUS || ',') > 0;
-    :deleted := SQL%ROWCOUNT;
-END;"
-);
+/// Deletes one batch of ended jobs.
+pub(super) const PURGE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/purge.sql"));
 
 /// Longest message kept in an attempt-history entry (the full text stays in ERROR_MSG).
 const HISTORY_MESSAGE_CHARS: usize = 500;
@@ -907,9 +608,8 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
     })
 }
 
-/// A caller's pending jobs, at most `:cap` of them counted (ROWNUM stops the scan there).
-pub(super) const COUNT_PENDING_SQL: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM ASYNC_JOBS
- WHERE OWNER = :owner AND STATUS = 'pending' AND ROWNUM <= :cap)";
+/// A caller's pending jobs, counted up to a cap.
+pub(super) const COUNT_PENDING_SQL: &str = statement(include_str!("../../../sql/oracle/queries/count_pending.sql"));
 
 pub(super) fn count_pending(conn: &Connection, owner: &str, cap: i64) -> Result<i64, DbError> {
     conn.query_row_as_named(COUNT_PENDING_SQL, &[("owner", &varchar(owner)), ("cap", &cap)]).map_err(db)
@@ -989,12 +689,32 @@ mod tests {
 
     #[test]
     fn duration_is_the_predecessors_text() {
-        let d = duration!();
-        assert!(d.starts_with("TO_CHAR(ROUND(EXTRACT(DAY FROM (SYS_EXTRACT_UTC(SYSTIMESTAMP) - START_TIME)) * 86400"));
-        assert!(d.ends_with(", 2), 'FM999999999990.00') || 's'"));
-        assert!(FINISH_SQL.contains(d) && RESCUE_SQL.contains(d));
-        let entry = history_entry!(":code", ":history_message");
-        assert!(entry.contains("'code' VALUE :code, 'message' VALUE :history_message"));
+        let d = "TO_CHAR(ROUND(EXTRACT(DAY FROM (SYS_EXTRACT_UTC(SYSTIMESTAMP) - START_TIME)) * 86400 \
+                 + EXTRACT(HOUR FROM (SYS_EXTRACT_UTC(SYSTIMESTAMP) - START_TIME)) * 3600 \
+                 + EXTRACT(MINUTE FROM (SYS_EXTRACT_UTC(SYSTIMESTAMP) - START_TIME)) * 60 \
+                 + EXTRACT(SECOND FROM (SYS_EXTRACT_UTC(SYSTIMESTAMP) - START_TIME)), 2), 'FM999999999990.00') || 's'";
+        assert!(FINISH_SQL.contains(&format!(
+            "DURATION = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE {d} END"
+        )));
+        assert!(RESCUE_SQL.contains(&format!("THEN NULL ELSE {d} END")));
+        // Both copies of the attempt-history entry (appended, or the first) in each statement.
+        let entry = |code: &str, message: &str| {
+            format!(
+                "JSON_OBJECT('attempt' VALUE ATTEMPTS, 'code' VALUE {code}, 'message' VALUE {message}, \
+                 'started_at' VALUE TO_CHAR(START_TIME, 'YYYY-MM-DD\"T\"HH24:MI:SS.FF6\"Z\"'), \
+                 'ended_at' VALUE TO_CHAR(SYS_EXTRACT_UTC(SYSTIMESTAMP), 'YYYY-MM-DD\"T\"HH24:MI:SS.FF6\"Z\"'), \
+                 'instance_id' VALUE INSTANCE_ID)"
+            )
+        };
+        for (sql, entry) in
+            [(FINISH_SQL, entry(":code", ":history_message")), (RESCUE_SQL, entry("'orphaned'", "'no heartbeat'"))]
+        {
+            assert!(
+                sql.contains(&format!("DBMS_LOB.GETLENGTH(ATTEMPT_HISTORY) - 1) || ',' || {entry} || ']'")),
+                "{sql}"
+            );
+            assert!(sql.contains(&format!("ELSE TO_CLOB('[' || {entry} || ']') END")), "{sql}");
+        }
         assert_eq!(history_message("short"), "short");
         let long = "é".repeat(600);
         assert_eq!(history_message(&long).chars().count(), 503);

@@ -1,0 +1,4 @@
+-- Cancels job :job_id if it is still pending (and belongs to :owner, when not NULL).
+UPDATE ASYNC_JOBS SET STATUS = 'cancelled', END_TIME = SYS_EXTRACT_UTC(SYSTIMESTAMP), ERROR_CODE = 'cancelled',
+       ERROR_MSG = 'cancelled by request before it ran'
+ WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner) AND STATUS = 'pending'

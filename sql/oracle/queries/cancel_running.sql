@@ -1,0 +1,4 @@
+-- Requests the cancellation of job :job_id if it is running (and belongs to :owner, when not
+-- NULL); its instance stops it at its next heartbeat.
+UPDATE ASYNC_JOBS SET CANCEL_REQUESTED = 1
+ WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner) AND STATUS = 'running'

@@ -1,0 +1,5 @@
+-- How many jobs match the list filter. Binds: :statuses (a comma list of procgate's own status
+-- words, or NULL), :procedure (NULL: any; case-insensitive), :owner (NULL: any).
+SELECT COUNT(*) FROM ASYNC_JOBS WHERE (:statuses IS NULL OR INSTR(',' || :statuses || ',', ',' || STATUS || ',') > 0)
+   AND (:procedure IS NULL OR UPPER(PROCEDURE_NAME) = UPPER(:procedure))
+   AND (:owner IS NULL OR OWNER = :owner)

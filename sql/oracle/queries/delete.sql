@@ -1,0 +1,3 @@
+-- Deletes job :job_id (when it belongs to :owner, or :owner is NULL) unless it is running.
+DELETE FROM ASYNC_JOBS
+ WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner) AND STATUS <> 'running'

@@ -1,0 +1,7 @@
+-- One page of the jobs matching the list filter, newest first. Binds: :statuses (a comma list of
+-- procgate's own status words, or NULL), :procedure (NULL: any; case-insensitive), :owner (NULL:
+-- any), :row_offset, :row_limit.
+SELECT JOB_ID, STATUS, PROCEDURE_NAME, PARAMS, OWNER, PROGRESS, CREATED_AT, START_TIME, END_TIME, DURATION, RESULT, ERROR_CODE, ERROR_MSG, ATTEMPTS, PRIORITY, MAX_ATTEMPTS, ATTEMPT_HISTORY, RUN_AT, INSTANCE_ID, CANCEL_REQUESTED, OUTPUT FROM ASYNC_JOBS WHERE (:statuses IS NULL OR INSTR(',' || :statuses || ',', ',' || STATUS || ',') > 0)
+   AND (:procedure IS NULL OR UPPER(PROCEDURE_NAME) = UPPER(:procedure))
+   AND (:owner IS NULL OR OWNER = :owner)
+ ORDER BY CREATED_AT DESC, JOB_ID OFFSET :row_offset ROWS FETCH NEXT :row_limit ROWS ONLY

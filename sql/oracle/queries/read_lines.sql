@@ -1,0 +1,3 @@
+-- Reads the session's DBMS_OUTPUT buffer. :numlines goes in as the most lines wanted and
+-- comes back as the number returned; :lines (out) is a SYS.DBMSOUTPUT_LINESARRAY.
+BEGIN DBMS_OUTPUT.GET_LINES(:lines, :numlines); END;

@@ -1,0 +1,2 @@
+-- The status of job :job_id (when it belongs to :owner, or :owner is NULL).
+SELECT STATUS FROM ASYNC_JOBS WHERE JOB_ID = :job_id AND (:owner IS NULL OR OWNER = :owner)
