@@ -1,5 +1,7 @@
-//! `ASYNC_JOBS` on Oracle: every statement the job store runs, as named constants, and the
-//! functions that run them on a pooled session (always inside `spawn_blocking`).
+//! `ASYNC_JOBS` on Oracle: the functions that run the job store's statements on a pooled session
+//! (always inside `spawn_blocking`). Every statement is a file of `sql/oracle/queries/` (its
+//! header comment says what it does and its binds), loaded with `include_str!` through
+//! [`statement`] into a named constant; nothing is assembled at run time.
 //!
 //! The rules are PostgreSQL's (see docs/design.md): each state change is one conditional
 //! statement (`STATUS = 'running' AND INSTANCE_ID = ... AND ATTEMPTS = ...`), progress only
@@ -685,6 +687,49 @@ mod tests {
         // Written by the outcome's own statement, as a LOB bind before the WHERE binds.
         assert!(FINISH_SQL.contains("ERROR_MSG = :message, OUTPUT = :output\n WHERE"));
         assert!(GET_SQL.contains("CANCEL_REQUESTED, OUTPUT FROM ASYNC_JOBS") && PAGE_SQL.contains("OUTPUT FROM"));
+    }
+
+    #[test]
+    fn statement_drops_the_header_and_the_final_newline_only() {
+        assert_eq!(statement("-- what\n-- binds: :x\nSELECT :x FROM DUAL\n"), "SELECT :x FROM DUAL");
+        assert_eq!(statement("BEGIN NULL; END;\n"), "BEGIN NULL; END;");
+        assert_eq!(statement("SELECT 1 FROM DUAL"), "SELECT 1 FROM DUAL");
+        // A blank line after the header, comments inside and a last line's spaces are the statement's.
+        assert_eq!(statement("-- h\n\nSELECT 1 -- one\nFROM DUAL \n\n"), "\nSELECT 1 -- one\nFROM DUAL \n");
+        assert_eq!(statement("BEGIN\n  -- c\n  NULL;\nEND;\n"), "BEGIN\n  -- c\n  NULL;\nEND;");
+    }
+
+    /// The statement files: (file name, text).
+    fn statement_files() -> Vec<(String, String)> {
+        let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let dir = std::path::Path::new(&root).join("sql/oracle/queries");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("sql/oracle/queries")
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_statement_file_is_used_by_the_code_and_documented() {
+        let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let code: String = std::fs::read_dir(std::path::Path::new(&root).join("src/db/oracle"))
+            .expect("src/db/oracle")
+            .map(|e| std::fs::read_to_string(e.expect("directory entry").path()).unwrap_or_default())
+            .collect();
+        let files = statement_files();
+        assert!(files.len() >= 28, "only {} statement files", files.len());
+        for (name, text) in &files {
+            let include = format!("statement(include_str!(\"../../../sql/oracle/queries/{name}\"))");
+            assert!(code.contains(&include), "sql/oracle/queries/{name} is not used (through statement())");
+            assert!(text.starts_with("-- "), "sql/oracle/queries/{name} has no header comment");
+            assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "sql/oracle/queries/{name}: one final newline");
+            let sent = statement(text);
+            assert!(!sent.starts_with("--") && !sent.trim().is_empty(), "{name}");
+        }
     }
 
     #[test]
