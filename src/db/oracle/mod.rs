@@ -12,7 +12,7 @@
 //! - `convert.rs`: binds and OUT / cursor values, exactly
 //! - `call.rs`: running a call, milestones, cancellation (`break_execution`)
 //! - `output.rs`: the call's `DBMS_OUTPUT` lines, when the request asks for them
-//! - `store.rs`: every `ASYNC_JOBS` statement
+//! - `store.rs`: runs every `ASYNC_JOBS` statement (one file each in `sql/oracle/queries/`)
 //! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
 //! - `dump.rs` (tests only): writes every statement's final text for `scripts/check-oracle-sql`
 
