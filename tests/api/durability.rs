@@ -13,23 +13,6 @@ fn log_job(tag: &str, seconds: f64) -> Json {
     json!({"name": "PROC_TEST_LOG", "params": [{"name": "p_tag", "value": tag}, {"name": "p_seconds", "value": seconds}]})
 }
 
-/// Waits until the job's call is executing on the server (its session is in `pg_stat_activity`).
-async fn call_executing(db: &tokio_postgres::Client, procedure: &str) {
-    let pattern = format!("CALL%{procedure}%");
-    eventually(&format!("a {procedure} call to execute"), || async {
-        let n = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND state = 'active' AND pid <> pg_backend_pid()",
-                &[&pattern],
-            )
-            .await
-            .unwrap()
-            .get::<_, i64>(0);
-        (n > 0).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn a_completed_job_and_its_effects_commit_together() {
     let app = spawn_app().await;

@@ -286,6 +286,23 @@ pub async fn no_call_running(app: &TestApp, procedure: &str) {
     .await;
 }
 
+/// Waits until the job's call is executing on the server (its session is in `pg_stat_activity`).
+pub async fn call_executing(db: &tokio_postgres::Client, procedure: &str) {
+    let pattern = format!("CALL%{procedure}%");
+    eventually(&format!("a {procedure} call to execute"), || async {
+        let n = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND state = 'active' AND pid <> pg_backend_pid()",
+                &[&pattern],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        (n > 0).then_some(())
+    })
+    .await;
+}
+
 /// The single `count(*)` a query returns.
 pub async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)

@@ -182,15 +182,7 @@ async fn a_killed_gateways_call_is_stopped_and_its_job_takes_effect_once() {
     first.wait_ready(&client).await;
     // The call inserts its row, then sleeps past the lease (3 s).
     let id = submit_logged(&client, &first, "orphan", 8.0).await;
-    eventually("the call to be executing", || async {
-        let n: i64 = count(
-            &sql,
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL%proc_test_log%' AND state = 'active'",
-        )
-        .await;
-        (n == 1).then_some(())
-    })
-    .await;
+    call_executing(&sql, "proc_test_log").await;
     first.child.kill().unwrap(); // SIGKILL
     first.child.wait().unwrap();
     let killed = std::time::Instant::now();
@@ -223,15 +215,7 @@ async fn a_gateway_killed_after_the_call_but_before_its_commit_leaves_no_effect(
     first.wait_ready(&client).await;
     // Captured output: the completion goes after the call, so there is a moment between them.
     let id = submit_logged_with(&client, &first, "uncommitted", 1.0, true).await;
-    eventually("the call to be executing", || async {
-        let n: i64 = count(
-            &sql,
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL%proc_test_log%' AND state = 'active'",
-        )
-        .await;
-        (n == 1).then_some(())
-    })
-    .await;
+    call_executing(&sql, "proc_test_log").await;
     // Hold the job table: when the call returns (its insert done, uncommitted), the gateway
     // prepares the job's completion — and preparing a statement on async_jobs waits for this
     // lock. That is the moment after the call and before its completion and COMMIT are sent.
