@@ -214,7 +214,8 @@ async fn a_gateway_killed_after_the_call_but_before_its_commit_leaves_no_effect(
     let mut first = Gateway::start(&db.url, "killed-before-commit");
     first.wait_ready(&client).await;
     // Captured output: the completion goes after the call, so there is a moment between them.
-    let id = submit_logged_with(&client, &first, "uncommitted", 1.0, true).await;
+    // The call sleeps 5 s: time enough, even on a loaded machine, to take the lock below first.
+    let id = submit_logged_with(&client, &first, "uncommitted", 5.0, true).await;
     call_executing(&sql, "proc_test_log").await;
     // Hold the job table: when the call returns (its insert done, uncommitted), the gateway
     // prepares the job's completion — and preparing a statement on async_jobs waits for this
@@ -250,7 +251,7 @@ async fn a_gateway_killed_while_its_completion_waits_takes_effect_once() {
     let sql = db.client().await;
     let mut first = Gateway::start(&db.url, "killed-completing");
     first.wait_ready(&client).await;
-    let id = submit_logged_with(&client, &first, "completing", 1.0, true).await;
+    let id = submit_logged_with(&client, &first, "completing", 5.0, true).await;
     eventually("the job to be running", || async {
         let n: i64 =
             count(&sql, &format!("SELECT count(*) FROM async_jobs WHERE job_id = '{id}' AND status = 'running'")).await;
