@@ -93,8 +93,9 @@ pub struct CallOutput {
 /// How a job's attempt ended when its call succeeded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobCall {
-    /// The call's effects and the job's completion are committed, together.
-    Completed(CallOutput),
+    /// The call's effects and the job's completion (its OUT values and lines) are committed,
+    /// together.
+    Completed,
     /// The job was no longer this attempt's when the call ended (rescued, or taken over): the
     /// call's effects were rolled back and the job left as it is.
     Fenced,

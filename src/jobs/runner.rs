@@ -90,7 +90,7 @@ async fn attempt(ctx: &RunContext, job: &ClaimedJob, token: &tokio_util::sync::C
     let sink = ctx.writer.sink_for(job.id.clone());
     let fence = AttemptFence { job_id: job.id.clone(), instance_id: ctx.instance_id.clone(), attempt: job.attempt };
     match ctx.catalog.backend().call_job(&prepared.plan, &fence, &sink, token).await {
-        Ok(JobCall::Completed(_)) => Ended::Committed,
+        Ok(JobCall::Completed) => Ended::Committed,
         Ok(JobCall::Fenced) => Ended::Fenced,
         Ok(JobCall::CompletionToWrite(done)) => Ended::Ran(done.values, done.output),
         Err(CallFailure { error: e, output, .. }) if e.kind == DbErrorKind::Cancelled => {

@@ -71,7 +71,7 @@ pub(super) async fn execute_job(
     match execute_with(pool, limits, plan, Some(fence.clone()), progress, cancel).await? {
         (_, Ran::Fenced) => Ok(JobCall::Fenced),
         (output, Ran::Alone) => Ok(JobCall::CompletionToWrite(output)),
-        (output, Ran::Completed) => Ok(JobCall::Completed(output)),
+        (_, Ran::Completed) => Ok(JobCall::Completed),
     }
 }
 

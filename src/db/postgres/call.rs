@@ -199,7 +199,7 @@ pub(super) async fn execute_job(
                 return Ok(match ran {
                     Ran::Fenced => JobCall::Fenced,
                     Ran::Alone => JobCall::CompletionToWrite(output),
-                    Ran::Completed { .. } => JobCall::Completed(output),
+                    Ran::Completed { .. } => JobCall::Completed,
                 });
             }
             Err(f) if f.error.code == INVALID_TRANSACTION_TERMINATION && !cancel.is_cancelled() => {
@@ -349,7 +349,9 @@ async fn run(
         return (committed.map(|()| (values, Ran::Alone)), output, reusable);
     };
     // The completion and the COMMIT travel together: one round trip (see complete_with_call.sql).
-    let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, values.clone(), output.clone());
+    // The values go into the completion (nobody reads them after it); the lines stay with the
+    // attempt in case the completion fails.
+    let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, values, output.clone());
     let stmt = match store::prepare_complete_with_call(client).await {
         Ok(stmt) => stmt,
         Err(e) => return (Err(e), output, end(client, "ROLLBACK").await.is_ok()),
@@ -357,7 +359,7 @@ async fn run(
     let (completed, committed) =
         tokio::join!(store::complete_with_call(client, &stmt, fence, &completion), end(client, "COMMIT"));
     let reusable = committed.is_ok();
-    (settled(completed, committed, true).map(|ran| (values, ran)), output, reusable)
+    (settled(completed, committed, true).map(|ran| (Map::new(), ran)), output, reusable)
 }
 
 /// A procedure with no OUT value, whose lines are not captured: its completion is known before
