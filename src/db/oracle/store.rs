@@ -27,8 +27,9 @@ use serde_json::Value as Json;
 
 use crate::db::DbError;
 use crate::model::{
-    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
-    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
+    timeout_from_ms, timeout_to_ms, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId,
+    JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
+    RoomPerProcedure,
 };
 
 use super::convert::{clob_column, varchar, varchar_opt};
@@ -224,7 +225,7 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
             ("run_at", &run_at),
             ("max_attempts", &i64::from(j.retry.as_ref().map_or(1, |r| r.max_attempts))),
             ("retry_policy", &clob_column(conn, policy)?),
-            ("timeout_ms", &j.timeout_ms),
+            ("timeout_ms", &j.timeout.map(timeout_to_ms)),
             ("idempotency_key", &varchar_opt(j.idempotency_key.as_deref())),
             ("capture_output", &i64::from(j.capture_output)),
             ("routine", &varchar_opt(j.routine.as_deref())),
@@ -270,7 +271,7 @@ fn claimed_rows(cursor: &mut RefCursor) -> Result<Vec<ClaimedJob>, DbError> {
             is_function: r.get::<usize, Option<i64>>(3).map_err(db)?.unwrap_or(0) != 0,
             attempt: r.get::<usize, Option<i32>>(4).map_err(db)?.unwrap_or(1),
             retry: r.get::<usize, Option<String>>(5).map_err(db)?.and_then(|p| serde_json::from_str(&p).ok()),
-            timeout_ms: r.get(6).map_err(db)?,
+            timeout: r.get::<usize, Option<i64>>(6).map_err(db)?.map(timeout_from_ms),
             capture_output: r.get::<usize, Option<i64>>(7).map_err(db)?.unwrap_or(0) != 0,
         });
     }
