@@ -5,4 +5,4 @@
 SET tcp_keepalives_idle = 30;
 SET tcp_keepalives_interval = 10;
 SET tcp_keepalives_count = 3;
-SET client_connection_check_interval = '2s';;
+SET client_connection_check_interval = '2s';
