@@ -45,6 +45,11 @@ pub struct Settings {
     pub run_at_horizon: Duration,
     /// Most pending jobs one caller may have; 0: no limit.
     pub max_pending_per_owner: u32,
+    /// How often an instance reads new events when nothing told it of any (Oracle's only way
+    /// to see other instances' events; a safety net on PostgreSQL).
+    pub event_poll_interval: Duration,
+    /// The longest `GET /jobs/{id}?wait=` may hold a request.
+    pub max_wait: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +147,8 @@ impl Settings {
             max_params: max_params(&get)?,
             run_at_horizon: duration_or(&get, "RUN_AT_HORIZON", "366d")?,
             max_pending_per_owner: parse_or(&get, "MAX_PENDING_PER_OWNER", 0)?,
+            event_poll_interval: duration_or(&get, "EVENT_POLL_INTERVAL", "500ms")?,
+            max_wait: duration_or(&get, "MAX_WAIT", "60s")?,
         })
     }
 }

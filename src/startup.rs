@@ -80,6 +80,7 @@ impl Application {
                 procedure_limits: settings.procedure_limits.clone(),
                 cancel_wait: settings.cancel_wait,
                 max_pending_per_owner: settings.max_pending_per_owner,
+                event_poll_interval: settings.event_poll_interval,
             },
         );
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))

@@ -208,3 +208,107 @@ END;}';
     END IF;
 END;
 /
+
+-- 7. Each job's lifecycle events, in order: what `GET /jobs/{id}/events` replays and streams.
+--    Rows are written by the trigger below, in the same statement (and so the same transaction)
+--    as the state change they describe; EVENT_ID orders them (within a job it grows with each
+--    change). The history goes with its job, which leaves one 'deleted' row in its place; the
+--    cleaner removes that row a day later. Progress events are bounded: at most 100 per job.
+--      SELECT EVENT_ID, EVENT_TYPE, EVENT_AT, STATUS, PROGRESS, MESSAGE
+--        FROM ASYNC_JOB_EVENTS WHERE JOB_ID = '...' ORDER BY EVENT_ID;
+DECLARE
+    n NUMBER;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_TABLES WHERE TABLE_NAME = 'ASYNC_JOB_EVENTS';
+    IF n = 0 THEN
+        EXECUTE IMMEDIATE q'{
+CREATE TABLE ASYNC_JOB_EVENTS (
+    EVENT_ID         NUMBER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    JOB_ID           VARCHAR2(32)   NOT NULL,
+    EVENT_TYPE       VARCHAR2(20)   NOT NULL
+                     CONSTRAINT ASYNC_JOB_EVENTS_TYPE_CK
+                     CHECK (EVENT_TYPE IN ('accepted', 'started', 'progress', 'retried', 'completed',
+                                           'failed', 'cancelled', 'deleted')),
+    EVENT_AT         TIMESTAMP      DEFAULT SYS_EXTRACT_UTC(SYSTIMESTAMP) NOT NULL,
+    OWNER            VARCHAR2(128)  NOT NULL,
+    PROCEDURE_NAME   VARCHAR2(200)  NOT NULL,
+    STATUS           VARCHAR2(20)   NOT NULL,   -- the job's status after the event ('deleted': before)
+    PROGRESS         NUMBER         NOT NULL,
+    ATTEMPT          NUMBER(10)     NOT NULL,   -- the job's attempts so far
+    ERROR_CODE       VARCHAR2(64),              -- retried, failed, cancelled
+    ERROR_MSG        CLOB,
+    MESSAGE          CLOB,                      -- the procedure's latest progress message
+    REPORT_PERCENT   NUMBER,                    -- the procedure's own figures (progress events)
+    REPORT_PROCESSED NUMBER(19),
+    REPORT_TOTAL     NUMBER(19),
+    RUN_AT           TIMESTAMP                  -- retried: when the next attempt is due
+)}';
+        EXECUTE IMMEDIATE 'CREATE INDEX ASYNC_JOB_EVENTS_JOB_IX ON ASYNC_JOB_EVENTS (JOB_ID, EVENT_ID)';
+        -- The cleaner: 'deleted' rows by age (the other rows are not in this index).
+        EXECUTE IMMEDIATE q'{CREATE INDEX ASYNC_JOB_EVENTS_DELETED_IX ON ASYNC_JOB_EVENTS
+                               (CASE WHEN EVENT_TYPE = 'deleted' THEN EVENT_AT END)}';
+    END IF;
+EXCEPTION
+    WHEN OTHERS THEN
+        IF SQLCODE NOT IN (-955, -1408) THEN  -- created meanwhile by another instance
+            RAISE;
+        END IF;
+END;
+/
+
+-- 8. The event trigger: one row per state change, whichever statement makes it. An UPDATE that
+--    changes neither status, progress, message nor the procedure's figures (a heartbeat, a
+--    session id) writes nothing. Replaced only when it is not this version.
+DECLARE
+    n NUMBER;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_SOURCE
+     WHERE NAME = 'ASYNC_JOBS_EVENTS_TRG' AND TYPE = 'TRIGGER' AND TEXT LIKE '%procgate:events:2%';
+    IF n = 0 THEN
+        EXECUTE IMMEDIATE q'{
+CREATE OR REPLACE TRIGGER ASYNC_JOBS_EVENTS_TRG
+AFTER INSERT OR UPDATE OR DELETE ON ASYNC_JOBS
+FOR EACH ROW
+DECLARE
+    -- procgate:events:2
+    l_type VARCHAR2(20);
+    l_progress_events NUMBER := 0;
+BEGIN
+    IF DELETING THEN
+        -- A deleted job's history goes with it; one 'deleted' row takes its place (the cleaner
+        -- removes it a day later), so every instance's readers learn that the job is gone.
+        DELETE FROM ASYNC_JOB_EVENTS WHERE JOB_ID = :OLD.JOB_ID;
+        INSERT INTO ASYNC_JOB_EVENTS (JOB_ID, EVENT_TYPE, OWNER, PROCEDURE_NAME, STATUS, PROGRESS, ATTEMPT)
+        VALUES (:OLD.JOB_ID, 'deleted', :OLD.OWNER, :OLD.PROCEDURE_NAME, :OLD.STATUS, NVL(:OLD.PROGRESS, 0),
+                :OLD.ATTEMPTS);
+    ELSE
+        IF INSERTING THEN
+            l_type := 'accepted';
+        ELSIF :NEW.STATUS <> :OLD.STATUS THEN
+            l_type := CASE :NEW.STATUS WHEN 'running' THEN 'started' WHEN 'pending' THEN 'retried'
+                      ELSE :NEW.STATUS END;
+        ELSIF :NEW.STATUS = 'running'
+              AND (NVL(:NEW.PROGRESS, 0) <> NVL(:OLD.PROGRESS, 0) OR UPDATING('MESSAGE')
+                   OR UPDATING('REPORT_PERCENT') OR UPDATING('REPORT_PROCESSED')) THEN
+            SELECT COUNT(*) INTO l_progress_events FROM ASYNC_JOB_EVENTS
+             WHERE JOB_ID = :NEW.JOB_ID AND EVENT_TYPE = 'progress';
+            IF l_progress_events < 100 THEN
+                l_type := 'progress';
+            END IF;
+        END IF;
+        IF l_type IS NOT NULL THEN
+            INSERT INTO ASYNC_JOB_EVENTS (JOB_ID, EVENT_TYPE, OWNER, PROCEDURE_NAME, STATUS, PROGRESS, ATTEMPT,
+                                          ERROR_CODE, ERROR_MSG, MESSAGE, REPORT_PERCENT, REPORT_PROCESSED,
+                                          REPORT_TOTAL, RUN_AT)
+            VALUES (:NEW.JOB_ID, l_type, :NEW.OWNER, :NEW.PROCEDURE_NAME, :NEW.STATUS, NVL(:NEW.PROGRESS, 0),
+                    :NEW.ATTEMPTS,
+                    CASE WHEN l_type IN ('retried', 'failed', 'cancelled') THEN :NEW.ERROR_CODE END,
+                    CASE WHEN l_type IN ('retried', 'failed', 'cancelled') THEN :NEW.ERROR_MSG END,
+                    :NEW.MESSAGE, :NEW.REPORT_PERCENT, :NEW.REPORT_PROCESSED, :NEW.REPORT_TOTAL,
+                    CASE WHEN l_type = 'retried' THEN :NEW.RUN_AT END);
+        END IF;
+    END IF;
+END;}';
+    END IF;
+END;
+/

@@ -36,8 +36,11 @@ CREATE TABLE IF NOT EXISTS async_jobs (
     capture_output   boolean      NOT NULL DEFAULT false,       -- keep the lines the call writes
     output           jsonb,                                     -- those lines (RAISE NOTICE ...), latest attempt
     session_id       varchar(64),                               -- the call's server process (pid) while running
-    routine          varchar(400)                               -- the resolved routine, schema.name: what
+    routine          varchar(400),                              -- the resolved routine, schema.name: what
                                                                 -- PROCEDURE_CONCURRENCY counts (NULL: procedure_name)
+    report_percent   numeric,                                   -- the procedure's own progress figures
+    report_processed bigint,                                    -- (procgate_progress), latest report
+    report_total     bigint
 );
 
 -- Upgrades a table created by an earlier procgate (or by the predecessor's script) in place.
@@ -60,6 +63,9 @@ ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS capture_output   boolean      NO
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS output           jsonb;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS session_id       varchar(64);
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS routine          varchar(400);
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_percent   numeric;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_processed bigint;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_total     bigint;
 
 -- The claim query: highest priority, then oldest pending first (due ones: run_at <= now()).
 CREATE INDEX IF NOT EXISTS async_jobs_pending_idx ON async_jobs (priority DESC, created_at)
@@ -91,5 +97,109 @@ BEGIN
      WHERE status IN ('completed', 'failed', 'cancelled')
        AND end_time < now() - p_days_old * interval '1 day';
     GET DIAGNOSTICS p_deleted_count = ROW_COUNT;
+END
+$$;
+
+-- Each job's lifecycle events, in order: what `GET /jobs/{id}/events` replays and streams.
+-- Rows are written by the triggers below, in the same statement (and so the same transaction) as
+-- the state change they describe, whichever statement makes it; `event_id` orders them (within a
+-- job it grows with each change; across jobs it is allocated in insert order). The history goes
+-- with its job (the delete trigger), which leaves one `deleted` row in its place; the cleaner
+-- removes that row a day later. Progress events are bounded: at most 100 per job.
+--   SELECT event_id, event_type, event_at, status, progress, message
+--     FROM async_job_events WHERE job_id = '...' ORDER BY event_id;
+CREATE TABLE IF NOT EXISTS async_job_events (
+    event_id         bigint       GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id           varchar(32)  NOT NULL,
+    event_type       varchar(20)  NOT NULL
+                     CHECK (event_type IN ('accepted', 'started', 'progress', 'retried', 'completed',
+                                           'failed', 'cancelled', 'deleted')),
+    event_at         timestamptz  NOT NULL DEFAULT now(),
+    owner            varchar(128) NOT NULL,
+    procedure_name   varchar(200) NOT NULL,
+    status           varchar(20)  NOT NULL,    -- the job's status after the event ('deleted': before)
+    progress         smallint     NOT NULL,
+    attempt          integer      NOT NULL,    -- the job's attempts so far
+    error_code       varchar(64),              -- retried, failed, cancelled
+    error_msg        text,
+    message          text,                     -- the procedure's latest progress message
+    report_percent   numeric,                  -- the procedure's own figures (progress events)
+    report_processed bigint,
+    report_total     bigint,
+    run_at           timestamptz               -- retried: when the next attempt is due
+);
+CREATE INDEX IF NOT EXISTS async_job_events_job_idx ON async_job_events (job_id, event_id);
+-- The cleaner: `deleted` rows by age.
+CREATE INDEX IF NOT EXISTS async_job_events_deleted_idx ON async_job_events (event_at)
+    WHERE event_type = 'deleted';
+
+-- The event triggers. Statement-level, with transition tables: one INSERT ... SELECT per
+-- statement, however many jobs the statement changed (a claim of 100 jobs writes 100 `started`
+-- rows in one go). An UPDATE that changes neither status, progress, message nor the procedure's
+-- figures (a heartbeat, a session id) writes nothing.
+CREATE OR REPLACE FUNCTION procgate_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO async_job_events (job_id, event_type, owner, procedure_name, status, progress, attempt, run_at)
+    SELECT n.job_id, 'accepted', n.owner, n.procedure_name, n.status, n.progress, n.attempts, n.run_at
+      FROM new_jobs n;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION procgate_jobs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO async_job_events (job_id, event_type, owner, procedure_name, status, progress, attempt,
+                                  error_code, error_msg, message, report_percent, report_processed,
+                                  report_total, run_at)
+    SELECT e.job_id, e.event_type, e.owner, e.procedure_name, e.status, e.progress, e.attempts,
+           CASE WHEN e.event_type IN ('retried', 'failed', 'cancelled') THEN e.error_code END,
+           CASE WHEN e.event_type IN ('retried', 'failed', 'cancelled') THEN e.error_msg END,
+           e.message, e.report_percent, e.report_processed, e.report_total,
+           CASE WHEN e.event_type = 'retried' THEN e.run_at END
+      FROM (SELECT n.*,
+                   CASE WHEN n.status = o.status THEN 'progress'
+                        WHEN n.status = 'running' THEN 'started'
+                        WHEN n.status = 'pending' THEN 'retried'
+                        ELSE n.status END AS event_type
+              FROM new_jobs n JOIN old_jobs o ON o.job_id = n.job_id
+             WHERE n.status <> o.status
+                OR n.status = 'running'
+                   AND (n.progress <> o.progress OR n.message IS DISTINCT FROM o.message
+                        OR n.report_percent IS DISTINCT FROM o.report_percent
+                        OR n.report_processed IS DISTINCT FROM o.report_processed)) e
+     WHERE e.event_type <> 'progress'
+        OR (SELECT count(*) FROM async_job_events p
+             WHERE p.job_id = e.job_id AND p.event_type = 'progress') < 100;
+    RETURN NULL;
+END
+$$;
+
+-- A deleted job's history goes with it; one `deleted` row takes its place (the cleaner removes
+-- it a day later), so every instance's readers learn that the job is gone.
+CREATE OR REPLACE FUNCTION procgate_jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM async_job_events e USING old_jobs o WHERE e.job_id = o.job_id;
+    INSERT INTO async_job_events (job_id, event_type, owner, procedure_name, status, progress, attempt)
+    SELECT o.job_id, 'deleted', o.owner, o.procedure_name, o.status, o.progress, o.attempts FROM old_jobs o;
+    RETURN NULL;
+END
+$$;
+
+-- Created once (CREATE TRIGGER locks the table; the functions above are replaced in place).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'async_jobs'::regclass AND tgname = 'async_jobs_inserted') THEN
+        CREATE TRIGGER async_jobs_inserted AFTER INSERT ON async_jobs
+            REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION procgate_jobs_inserted();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'async_jobs'::regclass AND tgname = 'async_jobs_updated') THEN
+        CREATE TRIGGER async_jobs_updated AFTER UPDATE ON async_jobs
+            REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
+            FOR EACH STATEMENT EXECUTE FUNCTION procgate_jobs_updated();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'async_jobs'::regclass AND tgname = 'async_jobs_deleted') THEN
+        CREATE TRIGGER async_jobs_deleted AFTER DELETE ON async_jobs
+            REFERENCING OLD TABLE AS old_jobs FOR EACH STATEMENT EXECUTE FUNCTION procgate_jobs_deleted();
+    END IF;
 END
 $$;

@@ -9,6 +9,7 @@ use crate::auth::Caller;
 use crate::model::{Job, JobId, JobStatus, ListFilter};
 
 use super::errors::ApiError;
+use super::events;
 use super::AppState;
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -16,17 +17,22 @@ const MAX_LIMIT: i64 = 1000;
 /// About 270 years: larger values would overflow the database's date arithmetic.
 const MAX_OLDER_THAN_DAYS: u32 = 100_000;
 
-fn parse_id(raw: &str) -> Result<JobId, ApiError> {
+pub(super) fn parse_id(raw: &str) -> Result<JobId, ApiError> {
     // Anything that is not a job id cannot name a job.
     JobId::parse(raw).ok_or_else(ApiError::job_not_found)
 }
 
+/// `GET /jobs/{id}`; with `wait` and/or `after`, a long poll (see `events::wait_for_job`).
 pub async fn get_job(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
+    query: web::Query<events::WaitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
+    if let Some((wait, after)) = events::long_poll(&query, state.settings.max_wait)? {
+        return events::wait_for_job(&state, &caller, &id, wait, after).await;
+    }
     let job = state.queue.get(&id, caller.owner_filter()).await?;
     Ok(HttpResponse::Ok().json(job_json(&job)))
 }

@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod errors;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod parse_guard;
@@ -61,6 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource("/procedure/async").route(web::post().to(procedures::call_async)))
     .service(resource("/jobs").route(web::get().to(jobs::list_jobs)).route(web::delete().to(jobs::delete_jobs)))
     .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
+    .service(resource("/jobs/{id}/events").route(web::get().to(events::job_events)))
+    .service(resource("/events").route(web::get().to(events::all_events)))
     .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)).route(web::delete().to(jobs::delete_job)))
     .default_service(web::to(no_route));
 }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::{DbError, DbErrorKind};
 pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 
+use crate::model::event::JobEvent;
 use crate::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
     ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
@@ -80,13 +81,39 @@ pub trait JobStore: Send + Sync {
     async fn delete(&self, id: &JobId, owner: Option<&str>) -> Result<DeleteOutcome, DbError>;
     /// Deletes at most `batch` terminal jobs matching the filter in one statement; returns how many.
     async fn purge_batch(&self, filter: &PurgeFilter, batch: i64) -> Result<u64, DbError>;
-    /// Wakes `wake` whenever another instance inserts jobs, and sends the ids of jobs whose
-    /// cancellation is requested to `cancels` (PostgreSQL LISTEN/NOTIFY). Backends without such a
-    /// channel return at once; claimers then poll and cancellations arrive with the heartbeat.
-    async fn listen(&self, wake: Arc<Notify>, cancels: mpsc::UnboundedSender<JobId>, stop: CancellationToken);
+    /// Wakes `to.wake` whenever another instance inserts jobs, sends the ids of jobs whose
+    /// cancellation is requested to `to.cancels`, and wakes `to.events` when another instance
+    /// has written events (PostgreSQL LISTEN/NOTIFY). Backends without such a channel return at
+    /// once; claimers and event readers then poll, and cancellations arrive with the heartbeat.
+    async fn listen(&self, to: Listeners, stop: CancellationToken);
     /// How many pending jobs `owner` has, counting no further than `cap` (so the answer costs
     /// at most `cap` rows however many jobs are queued).
     async fn count_pending(&self, owner: &str, cap: i64) -> Result<i64, DbError>;
+    /// Job `id`'s events after event `after` (0: from its first), oldest first, at most `limit`.
+    async fn job_events(&self, id: &JobId, after: i64, limit: i64) -> Result<Vec<JobEvent>, DbError>;
+    /// Every job's events with an id above `after` or in `missing` (ids a previous read found
+    /// no row for: their transactions may not have committed then), oldest first, at most `limit`.
+    async fn events_since(&self, after: i64, missing: &[i64], limit: i64) -> Result<Vec<JobEvent>, DbError>;
+    /// The highest event id written so far (0 when there is none).
+    async fn last_event_id(&self) -> Result<i64, DbError>;
+    /// Removes at most `batch` of the `deleted` events left by jobs deleted more than `age` ago;
+    /// returns how many.
+    async fn purge_deleted_events(&self, age: Duration, batch: i64) -> Result<u64, DbError>;
+    /// Tells the other instances that `instance_id` wrote events (PostgreSQL: NOTIFY). Backends
+    /// whose instances poll for events do nothing.
+    async fn announce_events(&self, instance_id: &str) -> Result<(), DbError>;
+}
+
+/// Where [`JobStore::listen`] delivers what other instances announce.
+pub struct Listeners {
+    /// This instance: its own event announcements are not delivered back to it.
+    pub instance_id: String,
+    /// New jobs were inserted.
+    pub wake: Arc<Notify>,
+    /// A job's cancellation was requested.
+    pub cancels: mpsc::UnboundedSender<JobId>,
+    /// Another instance wrote events.
+    pub events: Arc<Notify>,
 }
 
 #[async_trait]

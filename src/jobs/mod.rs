@@ -6,6 +6,7 @@
 pub mod claimer;
 pub mod cleaner;
 pub mod control;
+pub mod events;
 pub mod inserter;
 pub mod maintenance;
 pub mod queue;
@@ -22,12 +23,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
-use crate::db::Database;
+use crate::db::{Database, Listeners};
 
 use crate::model::retry::RetryableErrors;
 use crate::model::ProcedureLimit;
 use claimer::Claimer;
 use control::{RunningJobs, StopReason};
+use events::{EventHub, EventSignal, SignallingStore};
 use inserter::JobInserter;
 use queue::Queue;
 use runner::RunContext;
@@ -51,6 +53,7 @@ pub struct EngineSettings {
     pub procedure_limits: Vec<ProcedureLimit>,
     pub cancel_wait: Duration,
     pub max_pending_per_owner: u32,
+    pub event_poll_interval: Duration,
 }
 
 /// The running engine; `shutdown` stops it in order.
@@ -81,24 +84,39 @@ impl Engine {
         let root = CancellationToken::new();
         let (accepting, claiming) = (root.child_token(), root.child_token());
         let tasks = TaskTracker::new();
+        // Every statement the engine sends goes through this store: each change wakes the
+        // event relay here and is announced to the other instances.
+        let signal = EventSignal::default();
+        let store = SignallingStore::wrap(db.store.clone(), signal.clone());
+        let remote_events = Arc::new(Notify::new());
+        let hub = EventHub::start(
+            store.clone(),
+            &signal,
+            remote_events.clone(),
+            settings.instance_id.clone(),
+            settings.event_poll_interval,
+            &tasks,
+            root.clone(),
+        );
         let writer = JobWriter::start(
-            db.store.clone(),
+            store.clone(),
             settings.instance_id.clone(),
             settings.progress_flush_interval,
             settings.lease_timeout,
             &tasks,
         );
-        let inserter = JobInserter::start(db.store.clone(), wake.clone(), &tasks, accepting.clone());
+        let inserter = JobInserter::start(store.clone(), wake.clone(), &tasks, accepting.clone());
         let running = RunningJobs::new(&root);
         let draining = Arc::new(AtomicBool::new(false));
         let retryable = RetryableErrors::parse(&settings.retryable_errors);
         let retry_orphans =
             retryable.contains(&crate::model::JobError { code: "orphaned".into(), message: String::new() });
         let claimer = Claimer {
-            store: db.store.clone(),
+            store: store.clone(),
             run: Arc::new(RunContext {
                 catalog,
                 writer: writer.clone(),
+                events: signal.clone(),
                 instance_id: settings.instance_id.clone(),
                 default_timeout: settings.job_timeout,
                 retryable,
@@ -113,12 +131,13 @@ impl Engine {
         };
         let claimer = tasks.spawn(claimer.run(claiming.clone()));
         let (cancels_tx, cancels_rx) = mpsc::unbounded_channel();
-        let store = db.store.clone();
         // The periodic duties run until the root is cancelled, after the last job has ended.
-        let stop = root.clone();
-        tasks.spawn(async move { store.listen(wake, cancels_tx, stop).await });
+        let listeners =
+            Listeners { instance_id: settings.instance_id.clone(), wake, cancels: cancels_tx, events: remote_events };
+        let (listening, stop) = (store.clone(), root.clone());
+        tasks.spawn(async move { listening.listen(listeners, stop).await });
         tasks.spawn(maintenance::heartbeat(
-            db.store.clone(),
+            store.clone(),
             settings.instance_id.clone(),
             running.clone(),
             settings.heartbeat_interval,
@@ -126,17 +145,18 @@ impl Engine {
             root.clone(),
         ));
         tasks.spawn(maintenance::rescuer(
-            db.store.clone(),
+            store.clone(),
             settings.lease_timeout,
             retry_orphans,
             settings.rescue_interval,
             root.clone(),
         ));
-        tasks.spawn(cleaner::run(db.store.clone(), settings.retention_days, settings.cleanup_interval, root.clone()));
+        tasks.spawn(cleaner::run(store.clone(), settings.retention_days, settings.cleanup_interval, root.clone()));
         tasks.close();
         Engine {
             queue: Queue::new(
-                db.store.clone(),
+                store,
+                Some(hub),
                 inserter,
                 running.clone(),
                 draining.clone(),

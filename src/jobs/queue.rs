@@ -12,6 +12,9 @@ use crate::model::{CancelOutcome, DeleteOutcome, Inserted, Job, JobId, JobStatus
 
 use super::cleaner;
 use super::control::{RunningJobs, StopReason};
+use super::events::feed::{EventFeed, FeedFilter};
+use super::events::watch::JobWatch;
+use super::events::EventHub;
 use super::inserter::JobInserter;
 
 /// Why the queue refused a request.
@@ -46,6 +49,8 @@ pub struct Cancelled {
 #[derive(Clone)]
 pub struct Queue {
     store: Arc<dyn JobStore>,
+    /// This instance's live events (`None` for the command line's queue).
+    events: Option<Arc<EventHub>>,
     /// `None` for a queue that only reads and deletes (the command line).
     inserter: Option<JobInserter>,
     running: RunningJobs,
@@ -57,19 +62,21 @@ pub struct Queue {
 impl Queue {
     pub fn new(
         store: Arc<dyn JobStore>,
+        events: Option<Arc<EventHub>>,
         inserter: JobInserter,
         running: RunningJobs,
         draining: Arc<AtomicBool>,
         cancel_wait: Duration,
         max_pending_per_owner: u32,
     ) -> Self {
-        Self { store, inserter: Some(inserter), running, draining, cancel_wait, max_pending_per_owner }
+        Self { store, events, inserter: Some(inserter), running, draining, cancel_wait, max_pending_per_owner }
     }
 
     /// A queue over the table alone: no jobs run or are accepted through it.
     pub fn read_only(store: Arc<dyn JobStore>) -> Self {
         Self {
             store,
+            events: None,
             inserter: None,
             running: RunningJobs::default(),
             draining: Arc::new(AtomicBool::new(true)),
@@ -106,6 +113,42 @@ impl Queue {
 
     pub async fn list(&self, filter: &ListFilter) -> Result<(i64, Vec<Job>), QueueError> {
         Ok(self.store.list(filter).await?)
+    }
+
+    fn hub(&self) -> Result<&Arc<EventHub>, QueueError> {
+        self.events.as_ref().ok_or(QueueError::ShuttingDown)
+    }
+
+    /// A job's events after event `after` (0: all), then live ones until its last event; a job
+    /// the caller may not see is not found.
+    pub async fn watch(&self, id: &JobId, owner: Option<&str>, after: i64) -> Result<JobWatch, QueueError> {
+        let hub = self.hub()?.clone();
+        self.get(id, owner).await?;
+        Ok(JobWatch::new(hub, id.clone(), after))
+    }
+
+    /// Every event the filter admits, from now on or after event `after`.
+    pub async fn feed(&self, filter: FeedFilter, after: Option<i64>) -> Result<EventFeed, QueueError> {
+        Ok(EventFeed::start(self.hub()?.clone(), filter, after).await?)
+    }
+
+    /// Long poll: waits up to `wait` for the job to have an event after `after`, then returns
+    /// it as it is and its last event id (`after` when nothing happened). Holds no database
+    /// connection while it waits.
+    pub async fn wait_for_event(
+        &self,
+        id: &JobId,
+        owner: Option<&str>,
+        after: i64,
+        wait: Duration,
+    ) -> Result<(Job, i64), QueueError> {
+        let mut watch = self.watch(id, owner, after).await?;
+        if let Ok(first) = tokio::time::timeout(wait, watch.next()).await {
+            if first?.is_some() {
+                watch.drain_ready().await?;
+            }
+        }
+        Ok((self.get(id, owner).await?, watch.last_event_id()))
     }
 
     /// A pending job is cancelled at once; a running job's call is interrupted on whichever

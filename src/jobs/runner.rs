@@ -11,6 +11,7 @@ use crate::db::{CallFailure, DbErrorKind, JobCall, OutValues};
 use crate::procedure::plan::ParamRequest;
 
 use super::control::{cancel_after, JobControl, StopReason};
+use super::events::EventSignal;
 use super::writer::JobWriter;
 use crate::model::retry::RetryableErrors;
 use crate::model::{AttemptFence, ClaimedJob, JobError, JobStatus, Outcome};
@@ -19,6 +20,8 @@ use crate::model::{AttemptFence, ClaimedJob, JobError, JobStatus, Outcome};
 pub struct RunContext {
     pub catalog: Arc<Catalog>,
     pub writer: JobWriter,
+    /// Told when a call committed with its job's completion (that statement bypasses the store).
+    pub events: EventSignal,
     pub instance_id: String,
     pub default_timeout: Duration,
     pub retryable: RetryableErrors,
@@ -56,7 +59,10 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
     });
     drop(timer);
     let outcome = match ended {
-        Ended::Committed => return ctx.writer.done(&id),
+        Ended::Committed => {
+            ctx.events.wrote();
+            return ctx.writer.done(&id);
+        }
         Ended::Fenced => {
             tracing::warn!(job_id = %id, attempt = job.attempt, "the job was taken over while its call ran: the call's effects were rolled back");
             return ctx.writer.done(&id);

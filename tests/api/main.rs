@@ -18,7 +18,7 @@ mod params;
 mod predecessor;
 mod processes;
 mod routines;
-mod shutdown;
 #[path = "../common/settings.rs"]
 mod settings;
+mod shutdown;
 mod sql_files;

@@ -23,6 +23,7 @@ mod convert;
 #[cfg(test)]
 mod dump;
 mod error;
+mod events;
 mod output;
 mod store;
 pub mod url;
@@ -33,13 +34,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use oracle::pool::{GetMode, Pool, PoolBuilder};
 use oracle::Connection;
-use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{
-    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ResultLimits,
+    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, Listeners, ProcedureBackend, ResultLimits,
     ENGINE_CONNECTIONS,
 };
+use crate::model::event::JobEvent;
 use crate::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
     ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
@@ -218,12 +219,36 @@ impl JobStore for OracleBackend {
     }
 
     /// Oracle has no LISTEN/NOTIFY channel procgate uses: returns at once. Claimers poll
-    /// (`POLL_INTERVAL`) and cancellation requests arrive with the heartbeat.
-    async fn listen(&self, _wake: Arc<Notify>, _cancels: mpsc::UnboundedSender<JobId>, _stop: CancellationToken) {}
+    /// (`POLL_INTERVAL`), event readers poll (`EVENT_POLL_INTERVAL`) and cancellation requests
+    /// arrive with the heartbeat.
+    async fn listen(&self, _to: Listeners, _stop: CancellationToken) {}
 
     async fn count_pending(&self, owner: &str, cap: i64) -> Result<i64, DbError> {
         let owner = owner.to_string();
         self.with_conn(move |c| store::count_pending(c, &owner, cap)).await
+    }
+
+    async fn job_events(&self, id: &JobId, after: i64, limit: i64) -> Result<Vec<JobEvent>, DbError> {
+        let id = id.clone();
+        self.with_conn(move |c| events::job_events(c, &id, after, limit)).await
+    }
+
+    async fn events_since(&self, after: i64, missing: &[i64], limit: i64) -> Result<Vec<JobEvent>, DbError> {
+        let missing = missing.to_vec();
+        self.with_conn(move |c| events::events_since(c, after, &missing, limit)).await
+    }
+
+    async fn last_event_id(&self) -> Result<i64, DbError> {
+        self.with_conn(events::last_event_id).await
+    }
+
+    async fn purge_deleted_events(&self, age: Duration, batch: i64) -> Result<u64, DbError> {
+        self.with_conn(move |c| events::purge_deleted(c, age, batch)).await
+    }
+
+    /// Instances poll for each other's events (`EVENT_POLL_INTERVAL`): nothing to announce.
+    async fn announce_events(&self, _instance_id: &str) -> Result<(), DbError> {
+        Ok(())
     }
 }
 

@@ -249,7 +249,7 @@ fn json_text(v: &Json) -> String {
     v.to_string()
 }
 
-fn utc(t: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
+pub(super) fn utc(t: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
     t.map(|t| t.and_utc())
 }
 

@@ -5,23 +5,23 @@ mod catalog;
 mod connect;
 pub(crate) mod decode;
 mod error;
+mod events;
 mod notices;
 mod store;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Runtime;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, Notify};
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{
-    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, ProcedureBackend, ResultLimits,
+    CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, Listeners, ProcedureBackend, ResultLimits,
     ENGINE_CONNECTIONS,
 };
+use crate::model::event::JobEvent;
 use crate::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
     ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
@@ -97,29 +97,30 @@ impl PgBackend {
     }
 
     /// One LISTEN session: returns when the connection ends or `stop` fires.
-    async fn listen_once(
-        &self,
-        wake: &Arc<Notify>,
-        cancels: &mpsc::UnboundedSender<JobId>,
-        stop: &CancellationToken,
-    ) -> Result<(), DbError> {
+    async fn listen_once(&self, to: &Listeners, stop: &CancellationToken) -> Result<(), DbError> {
         let (client, mut connection) = self.config.connect(NoTls).await.map_err(map_error)?;
-        let (notify, cancels) = (wake.clone(), cancels.clone());
+        let (wake, cancels, events) = (to.wake.clone(), to.cancels.clone(), to.events.clone());
+        let me = to.instance_id.clone();
         let mut driver = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(Ok(message)) = messages.next().await {
                 let AsyncMessage::Notification(n) = message else { continue };
-                if n.channel() == store::CANCEL_CHANNEL {
-                    if let Some(id) = JobId::parse(n.payload()) {
-                        let _ = cancels.send(id);
+                match n.channel() {
+                    store::CANCEL_CHANNEL => {
+                        if let Some(id) = JobId::parse(n.payload()) {
+                            let _ = cancels.send(id);
+                        }
                     }
-                } else {
-                    notify.notify_one();
+                    events::EVENTS_CHANNEL if n.payload() != me => events.notify_one(),
+                    events::EVENTS_CHANNEL => {}
+                    _ => wake.notify_one(),
                 }
             }
         });
         client.batch_execute(store::LISTEN_SQL).await.map_err(map_error)?;
-        wake.notify_one(); // catch up on whatever arrived while not listening
+        // Catch up on whatever arrived while not listening.
+        to.wake.notify_one();
+        to.events.notify_one();
         tokio::select! {
             _ = stop.cancelled() => driver.abort(),
             _ = &mut driver => {}
@@ -193,10 +194,10 @@ impl JobStore for PgBackend {
         store::purge_batch(&self.client().await?, filter, batch).await
     }
 
-    async fn listen(&self, wake: Arc<Notify>, cancels: mpsc::UnboundedSender<JobId>, stop: CancellationToken) {
+    async fn listen(&self, to: Listeners, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         while !stop.is_cancelled() {
-            match self.listen_once(&wake, &cancels, &stop).await {
+            match self.listen_once(&to, &stop).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => tracing::warn!(error = %e, "LISTEN connection failed; claimers fall back to polling"),
             }
@@ -210,6 +211,26 @@ impl JobStore for PgBackend {
 
     async fn count_pending(&self, owner: &str, cap: i64) -> Result<i64, DbError> {
         store::count_pending(&self.client().await?, owner, cap).await
+    }
+
+    async fn job_events(&self, id: &JobId, after: i64, limit: i64) -> Result<Vec<JobEvent>, DbError> {
+        events::job_events(&self.client().await?, id, after, limit).await
+    }
+
+    async fn events_since(&self, after: i64, missing: &[i64], limit: i64) -> Result<Vec<JobEvent>, DbError> {
+        events::events_since(&self.client().await?, after, missing, limit).await
+    }
+
+    async fn last_event_id(&self) -> Result<i64, DbError> {
+        events::last_event_id(&self.client().await?).await
+    }
+
+    async fn purge_deleted_events(&self, age: Duration, batch: i64) -> Result<u64, DbError> {
+        events::purge_deleted(&self.engine().await?, age, batch).await
+    }
+
+    async fn announce_events(&self, instance_id: &str) -> Result<(), DbError> {
+        events::announce(&self.engine().await?, instance_id).await
     }
 }
 

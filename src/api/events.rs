@@ -1,0 +1,206 @@
+//! Job events over HTTP: `GET /jobs/{id}/events` and `GET /events` as Server-Sent Events, and
+//! the long poll `GET /jobs/{id}?wait=30s&after=N`. An event's SSE `id` is its event id, so a
+//! client that reconnects with `Last-Event-ID` (browsers' EventSource do it by themselves)
+//! resumes without a gap or a repeat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use crate::auth::Caller;
+use crate::config::parse_duration;
+use crate::jobs::events::feed::FeedFilter;
+use crate::model::event::JobEvent;
+use crate::model::JobStatus;
+
+use super::errors::ApiError;
+use super::jobs::{job_json, parse_id};
+use super::AppState;
+
+/// A comment line this often keeps idle streams open through proxies.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    after: Option<String>,
+    status: Option<String>,
+    procedure: Option<String>,
+}
+
+/// Where a stream resumes: `Last-Event-ID` (what EventSource sends on reconnect) or `?after=`.
+fn resume_point(req: &HttpRequest, after: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let header = req.headers().get("last-event-id").map(|v| v.to_str().unwrap_or("invalid"));
+    match header.or(after).map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).map(Some).ok_or_else(|| {
+            ApiError::bad_request("invalid_event_id", "Last-Event-ID / after must be a non-negative event id")
+        }),
+    }
+}
+
+/// `GET /jobs/{id}/events`: the job's history, then its live events; ends after its last one.
+pub async fn job_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<StreamQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let after = resume_point(&req, query.after.as_deref())?.unwrap_or(0);
+    let watch = state.queue.watch(&id, caller.owner_filter(), after).await?;
+    let stream = futures_util::stream::unfold(Some(watch), |watch| async move {
+        let mut watch = watch?;
+        let chunk = match tokio::time::timeout(KEEP_ALIVE, watch.next()).await {
+            Err(_) => Bytes::from_static(b": keep-alive\n\n"),
+            Ok(Ok(Some(event))) => sse_event(&event),
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => return Some((Ok(sse_error(&e.to_string())), None)),
+        };
+        Some((Ok::<_, actix_web::Error>(chunk), Some(watch)))
+    });
+    Ok(sse_response().streaming(stream))
+}
+
+/// `GET /events?status=..&procedure=..`: every event of the caller's jobs (every job's for an
+/// admin) from now on, or after `Last-Event-ID`. Ends only when the client or the server goes.
+pub async fn all_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    query: web::Query<StreamQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let after = resume_point(&req, query.after.as_deref())?;
+    let statuses = JobStatus::parse_list(query.status.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request("invalid_query", e))?;
+    let filter = FeedFilter {
+        owner: caller.owner_filter().map(str::to_string),
+        statuses,
+        procedure: query.procedure.clone().filter(|p| !p.is_empty()),
+    };
+    let feed = state.queue.feed(filter, after).await?;
+    let stream = futures_util::stream::unfold(Some(feed), |feed| async move {
+        let mut feed = feed?;
+        let chunk = match tokio::time::timeout(KEEP_ALIVE, feed.next()).await {
+            Err(_) => Bytes::from_static(b": keep-alive\n\n"),
+            Ok(Ok(Some(event))) => sse_event(&event),
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => return Some((Ok(sse_error(&e.to_string())), None)),
+        };
+        Some((Ok::<_, actix_web::Error>(chunk), Some(feed)))
+    });
+    Ok(sse_response().streaming(stream))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    wait: Option<String>,
+    after: Option<String>,
+}
+
+/// The long poll's parameters, when given: how long to wait (capped by `MAX_WAIT`) and after
+/// which event.
+pub fn long_poll(query: &WaitQuery, max_wait: Duration) -> Result<Option<(Duration, i64)>, ApiError> {
+    if query.wait.is_none() && query.after.is_none() {
+        return Ok(None);
+    }
+    let wait = match query.wait.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        None => Duration::ZERO,
+        Some(w) => parse_duration(w).map_err(|e| ApiError::bad_request("invalid_wait", e))?,
+    };
+    if wait > max_wait {
+        return Err(ApiError::bad_request(
+            "invalid_wait",
+            format!("wait must be at most {} (MAX_WAIT)", humantime::format_duration(max_wait)),
+        ));
+    }
+    let after = match query.after.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => 0,
+        Some(a) => a
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::bad_request("invalid_query", "after must be a non-negative event id"))?,
+    };
+    Ok(Some((wait, after)))
+}
+
+/// `GET /jobs/{id}?wait=30s&after=N`: answers as soon as the job has an event after `N` (or
+/// when `wait` is over) with the job and `last_event_id`, the `after` of the next poll.
+pub async fn wait_for_job(
+    state: &AppState,
+    caller: &Caller,
+    id: &crate::model::JobId,
+    wait: Duration,
+    after: i64,
+) -> Result<HttpResponse, ApiError> {
+    let (job, last) = state.queue.wait_for_event(id, caller.owner_filter(), after, wait).await?;
+    let mut body = job_json(&job);
+    body["last_event_id"] = json!(last);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+fn sse_response() -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"));
+    response
+}
+
+fn sse_event(event: &Arc<JobEvent>) -> Bytes {
+    Bytes::from(format!("id: {}\nevent: {}\ndata: {}\n\n", event.event_id, event.event_type, event_json(event)))
+}
+
+fn sse_error(message: &str) -> Bytes {
+    let data = json!({ "error": { "code": "database_unavailable", "message": message } });
+    Bytes::from(format!("event: error\ndata: {data}\n\n"))
+}
+
+/// An event as clients read it (SSE `data`, webhook bodies).
+pub fn event_json(e: &JobEvent) -> Json {
+    let mut body = json!({
+        "event_id": e.event_id,
+        "type": e.event_type.as_str(),
+        "job_id": e.job_id,
+        "at": e.at,
+        "status": e.status,
+        "progress": e.progress,
+        "attempt": e.attempt,
+        "procedure_name": e.procedure_name,
+        "owner": e.owner,
+    });
+    if let Some(error) = &e.error {
+        body["error"] = json!(error);
+    }
+    if let Some(message) = &e.message {
+        body["message"] = json!(message);
+    }
+    let f = &e.figures;
+    if f.percent.is_some() || f.processed.is_some() || f.total.is_some() || e.message.is_some() {
+        let mut report = serde_json::Map::new();
+        if let Some(p) = f.percent {
+            report.insert("percent".into(), json!(p));
+        }
+        if let Some(m) = &e.message {
+            report.insert("message".into(), json!(m));
+        }
+        if let Some(n) = f.processed {
+            report.insert("processed".into(), json!(n));
+        }
+        if let Some(n) = f.total {
+            report.insert("total".into(), json!(n));
+        }
+        body["report"] = Json::Object(report);
+    }
+    if let Some(at) = e.run_at {
+        body["retry_at"] = json!(at);
+    }
+    body
+}
