@@ -153,5 +153,5 @@ async fn limits_count_the_routine_however_it_is_spelled() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(max_running, 1);
-    assert_eq!(calls_per_tag(&db).await.len(), 6);
+    assert_eq!(app.db.calls_per_tag().await.len(), 6);
 }
