@@ -62,7 +62,6 @@ async fn the_rescuer_ends_the_sessions_a_dead_instance_left_running() {
     driver.abort();
 }
 
-
 #[tokio::test]
 async fn a_routine_that_usually_writes_nothing_still_takes_effect_exactly_once() {
     let app = spawn_app_with(&[("WORKERS", "1")]).await;

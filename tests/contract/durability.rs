@@ -66,8 +66,7 @@ pub async fn synchronous_calls_never_starve_leases_or_submits(db: &impl Backend)
     let running = flooded.wait_for_job(&long, |j| j["status"] == "running").await;
     assert_eq!(running["instance_id"], "flooded", "{running}");
     // A healthy instance on the same table, ready to rescue whatever the flooded one lets lapse.
-    let _rescuer =
-        db.spawn_app_with(&[settings, &[("INSTANCE_ID", "rescuer"), ("WORKERS", "1")]].concat()).await;
+    let _rescuer = db.spawn_app_with(&[settings, &[("INSTANCE_ID", "rescuer"), ("WORKERS", "1")]].concat()).await;
 
     let sync_calls: Vec<_> = (0..80)
         .map(|_| {

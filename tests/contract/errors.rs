@@ -70,7 +70,6 @@ pub async fn unknown_unlisted_and_malformed_procedure_names(db: &impl Backend) {
     assert_eq!(db.count_jobs(None).await, 0);
 }
 
-
 pub async fn body_errors_are_typed(db: &impl Backend) {
     let app = db.spawn_app_with(&[("MAX_BODY_BYTES", "2048")]).await;
     let url = app.url("/procedure/async");
@@ -95,7 +94,6 @@ pub async fn body_errors_are_typed(db: &impl Backend) {
     assert_eq!(err["code"], "payload_too_large");
 }
 
-
 pub async fn routes_methods_and_ids(db: &impl Backend) {
     let app = db.spawn_app().await;
     let err = error_code(app.get("/nowhere", ADMIN).await, 404).await;
@@ -114,7 +112,6 @@ pub async fn routes_methods_and_ids(db: &impl Backend) {
     error_code(app.delete("/jobs?older_than=4000000000", ADMIN).await, 400).await;
 }
 
-
 pub async fn synchronous_calls_time_out_with_504_and_the_pool_stays_usable(db: &impl Backend) {
     let app = db.spawn_app_with(&[("SYNC_TIMEOUT", "1s"), ("DB_POOL_SIZE", "3"), ("WORKERS", "1")]).await;
     let err = error_code(app.post("/procedure", ADMIN, &demora(120.0)).await, 504).await;
@@ -126,7 +123,6 @@ pub async fn synchronous_calls_time_out_with_504_and_the_pool_stays_usable(db: &
     }
     db.no_call_running("proc_test_demora").await;
 }
-
 
 pub async fn synchronous_procedure_errors_are_422_with_the_database_code(db: &impl Backend) {
     let app = db.spawn_app().await;

@@ -267,7 +267,8 @@ impl Backend for OracleDatabase {
 
     async fn unfinished_jobs(&self) -> Vec<String> {
         self.with_conn(|conn| {
-            let rows = conn.query_as::<String>("SELECT JOB_ID FROM ASYNC_JOBS WHERE STATUS IN ('pending', 'running')", &[]);
+            let rows =
+                conn.query_as::<String>("SELECT JOB_ID FROM ASYNC_JOBS WHERE STATUS IN ('pending', 'running')", &[]);
             rows.expect("unfinished jobs").map(|r| r.expect("a row")).collect()
         })
         .await
