@@ -93,6 +93,7 @@ impl Application {
             queue: engine.queue.clone(),
             database: db.kind,
             sync_calls,
+            calls_stop: engine.calls_token(),
         });
         let server = http_server(listener, move || {
             App::new()

@@ -28,6 +28,9 @@ pub struct AppState {
     pub database: &'static str,
     /// One permit per synchronous call that may run at once (`SYNC_CONCURRENCY`).
     pub sync_calls: Arc<tokio::sync::Semaphore>,
+    /// Interrupts the synchronous calls still running when shutdown ends (a branch of the
+    /// engine's cancellation tree).
+    pub calls_stop: tokio_util::sync::CancellationToken,
 }
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {

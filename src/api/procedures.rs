@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use super::request::CallRequest;
 use crate::auth::Caller;
@@ -47,7 +46,7 @@ pub async fn call_async(
             priority: options.priority,
             run_at: options.run_at,
             retry: options.retry,
-            timeout_ms: options.timeout_ms,
+            timeout: options.timeout,
             idempotency_key,
             capture_output: req.capture_output,
             routine: Some(prepared.plan.signature.canonical_name()),
@@ -75,7 +74,7 @@ struct JobOptions {
     priority: Priority,
     run_at: Option<DateTime<Utc>>,
     retry: Option<RetryPolicy>,
-    timeout_ms: Option<i64>,
+    timeout: Option<Duration>,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
@@ -122,15 +121,16 @@ fn job_options(req: &CallRequest, settings: &Settings) -> Result<JobOptions, Api
     if let Some(policy) = &req.retry {
         policy.validate().map_err(|m| invalid("retry", m))?;
     }
-    let timeout_ms = match req.timeout_seconds {
+    let timeout = match req.timeout_seconds {
         None => None,
         Some(t) if t > 0.0 && t.is_finite() => {
             // Capped, as documented: a request cannot outlast MAX_JOB_TIMEOUT.
-            Some(((t * 1000.0) as i64).min(settings.max_job_timeout.as_millis() as i64).max(1))
+            let asked = Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX);
+            Some(asked.clamp(Duration::from_millis(1), settings.max_job_timeout))
         }
         Some(_) => return Err(invalid("timeout_seconds", "timeout_seconds must be greater than 0")),
     };
-    Ok(JobOptions { priority, run_at, retry: req.retry.clone(), timeout_ms })
+    Ok(JobOptions { priority, run_at, retry: req.retry.clone(), timeout })
 }
 
 /// The request's parameters, refused with 413 when there are more than `MAX_PARAMS` (before
@@ -177,7 +177,7 @@ pub async fn call_sync(
     let mut prepared = state.catalog.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     prepared.plan.capture_output = req.capture_output;
     let deadline = state.settings.sync_timeout;
-    let cancel = CancellationToken::new();
+    let cancel = state.calls_stop.child_token();
     let timer = {
         let cancel = cancel.clone();
         cancel_after(deadline.saturating_sub(arrived.elapsed()), move || cancel.cancel())
@@ -197,6 +197,9 @@ pub async fn call_sync(
                 answer["output"] = json!(output);
             }
             Ok(HttpResponse::Ok().insert_header(timing.header()).json(answer))
+        }
+        Err(CallFailure { error: e, .. }) if e.kind == DbErrorKind::Cancelled && state.calls_stop.is_cancelled() => {
+            Err(ApiError::ShuttingDown)
         }
         Err(CallFailure { error: e, .. }) if e.kind == DbErrorKind::Cancelled => Err(ApiError::Timeout {
             message: format!(

@@ -20,7 +20,7 @@ pub enum StopReason {
 }
 
 /// One running job's handle.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct JobControl {
     pub token: CancellationToken,
     reason: Arc<OnceLock<StopReason>>,
@@ -61,11 +61,18 @@ impl Drop for TimerGuard {
 #[derive(Clone, Default)]
 pub struct RunningJobs {
     jobs: Arc<Mutex<HashMap<JobId, JobControl>>>,
+    /// Every job's token is a child of this one: cancelling it interrupts every call at once.
+    parent: CancellationToken,
 }
 
 impl RunningJobs {
+    /// A registry whose jobs are interrupted when `parent` is cancelled (the engine's root).
+    pub fn new(parent: &CancellationToken) -> Self {
+        RunningJobs { jobs: Arc::default(), parent: parent.child_token() }
+    }
+
     pub fn register(&self, id: JobId) -> JobControl {
-        let control = JobControl::default();
+        let control = JobControl { token: self.parent.child_token(), reason: Arc::default() };
         self.jobs.lock().expect("running jobs lock").insert(id, control.clone());
         control
     }
@@ -122,5 +129,15 @@ mod tests {
         running.remove(&id, &newer);
         assert!(!running.stop(&id, StopReason::Requested));
         assert!(running.is_empty());
+    }
+
+    #[test]
+    fn cancelling_the_parent_interrupts_every_job() {
+        let root = CancellationToken::new();
+        let running = RunningJobs::new(&root);
+        let (a, b) = (running.register(JobId::generate()), running.register(JobId::generate()));
+        assert!(!a.token.is_cancelled());
+        root.cancel();
+        assert!(a.token.is_cancelled() && b.token.is_cancelled());
     }
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::db::{DbError, DbErrorKind, JobStore};
 
@@ -22,12 +24,14 @@ pub struct JobInserter {
 }
 
 impl JobInserter {
-    /// `wake` is notified after every committed batch (the local claimer's wake-up).
-    pub fn start(store: Arc<dyn JobStore>, wake: Arc<Notify>) -> Self {
+    /// `wake` is notified after every committed batch (the local claimer's wake-up). Once `stop`
+    /// fires, the tasks (on `tasks`) insert what was already handed to them and end; later
+    /// requests are answered "shutting down".
+    pub fn start(store: Arc<dyn JobStore>, wake: Arc<Notify>, tasks: &TaskTracker, stop: CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..PARALLEL_INSERTS {
-            tokio::spawn(run(store.clone(), rx.clone(), wake.clone()));
+            tasks.spawn(run(store.clone(), rx.clone(), wake.clone(), stop.clone()));
         }
         Self { tx }
     }
@@ -41,12 +45,23 @@ impl JobInserter {
     }
 }
 
-async fn run(store: Arc<dyn JobStore>, rx: Arc<Mutex<mpsc::Receiver<Request>>>, wake: Arc<Notify>) {
+async fn run(
+    store: Arc<dyn JobStore>,
+    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
     loop {
         let mut batch = Vec::new();
         {
             let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
+            // Requests already queued win over `stop`: each is inserted before the task ends.
+            let first = tokio::select! {
+                biased;
+                r = rx.recv() => r,
+                _ = stop.cancelled() => rx.try_recv().ok(),
+            };
+            let Some(first) = first else { return };
             batch.push(first);
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {

@@ -54,37 +54,42 @@ pub struct EngineSettings {
 }
 
 /// The running engine; `shutdown` stops it in order.
+///
+/// Every task it starts (inserters, claimer, job runs, writer, listener, heartbeat, rescuer,
+/// cleaner) runs on one [`TaskTracker`] and stops through one cancellation tree: `root` →
+/// `accepting` (the inserters), `claiming` (the claimer), each running job's token, and
+/// `calls` (synchronous calls). Shutdown cancels the branches in order and the root last.
 pub struct Engine {
     /// The queue's facade over this engine: what the API and the command line call.
     pub queue: Queue,
-    inserter: JobInserter,
     /// The jobs running in this instance (cancel requests stop them here at once).
     running: RunningJobs,
     /// Set once shutdown begins: new jobs are refused (503) from then on.
     draining: Arc<AtomicBool>,
-    stop_claiming: CancellationToken,
-    stop_maintenance: CancellationToken,
-    /// The listener, heartbeat, rescuer and cleaner.
-    maintenance: TaskTracker,
+    root: CancellationToken,
+    accepting: CancellationToken,
+    claiming: CancellationToken,
+    tasks: TaskTracker,
     claimer: JoinHandle<tokio::task::JoinSet<()>>,
     writer: Option<JobWriter>,
-    writer_task: JoinHandle<()>,
     shutdown_grace: Duration,
 }
 
 impl Engine {
     pub fn start(db: &Database, catalog: Arc<Catalog>, settings: &EngineSettings) -> Engine {
         let wake = Arc::new(Notify::new());
-        let stop_claiming = CancellationToken::new();
-        let stop_maintenance = CancellationToken::new();
-        let (writer, writer_task) = JobWriter::start(
+        let root = CancellationToken::new();
+        let (accepting, claiming) = (root.child_token(), root.child_token());
+        let tasks = TaskTracker::new();
+        let writer = JobWriter::start(
             db.store.clone(),
             settings.instance_id.clone(),
             settings.progress_flush_interval,
             settings.lease_timeout,
+            &tasks,
         );
-        let inserter = JobInserter::start(db.store.clone(), wake.clone());
-        let running = RunningJobs::default();
+        let inserter = JobInserter::start(db.store.clone(), wake.clone(), &tasks, accepting.clone());
+        let running = RunningJobs::new(&root);
         let draining = Arc::new(AtomicBool::new(false));
         let retryable = RetryableErrors::parse(&settings.retryable_errors);
         let retry_orphans =
@@ -106,55 +111,54 @@ impl Engine {
             wake: wake.clone(),
             running: running.clone(),
         };
-        let claimer = tokio::spawn(claimer.run(stop_claiming.clone()));
+        let claimer = tasks.spawn(claimer.run(claiming.clone()));
         let (cancels_tx, cancels_rx) = mpsc::unbounded_channel();
         let store = db.store.clone();
-        let stop = stop_maintenance.clone();
-        // The periodic duties: shutdown stops them together and waits for each to end.
-        let maintenance = TaskTracker::new();
-        maintenance.spawn(async move { store.listen(wake, cancels_tx, stop).await });
-        maintenance.spawn(maintenance::heartbeat(
+        // The periodic duties run until the root is cancelled, after the last job has ended.
+        let stop = root.clone();
+        tasks.spawn(async move { store.listen(wake, cancels_tx, stop).await });
+        tasks.spawn(maintenance::heartbeat(
             db.store.clone(),
             settings.instance_id.clone(),
             running.clone(),
             settings.heartbeat_interval,
             cancels_rx,
-            stop_maintenance.clone(),
+            root.clone(),
         ));
-        maintenance.spawn(maintenance::rescuer(
+        tasks.spawn(maintenance::rescuer(
             db.store.clone(),
             settings.lease_timeout,
             retry_orphans,
             settings.rescue_interval,
-            stop_maintenance.clone(),
+            root.clone(),
         ));
-        maintenance.spawn(cleaner::run(
-            db.store.clone(),
-            settings.retention_days,
-            settings.cleanup_interval,
-            stop_maintenance.clone(),
-        ));
-        maintenance.close();
+        tasks.spawn(cleaner::run(db.store.clone(), settings.retention_days, settings.cleanup_interval, root.clone()));
+        tasks.close();
         Engine {
             queue: Queue::new(
                 db.store.clone(),
-                inserter.clone(),
+                inserter,
                 running.clone(),
                 draining.clone(),
                 settings.cancel_wait,
                 settings.max_pending_per_owner,
             ),
-            inserter,
             running,
             draining,
-            stop_claiming,
-            stop_maintenance,
-            maintenance,
+            root,
+            accepting,
+            claiming,
+            tasks,
             claimer,
             writer: Some(writer),
-            writer_task,
             shutdown_grace: settings.shutdown_grace,
         }
+    }
+
+    /// The token synchronous calls are interrupted by: cancelled at the end of shutdown, after
+    /// the grace period running jobs get too.
+    pub fn calls_token(&self) -> CancellationToken {
+        self.root.child_token()
     }
 
     /// Refuses new jobs, stops claiming, lets running calls finish within the grace period,
@@ -162,7 +166,8 @@ impl Engine {
     /// `shutdown`), and waits until every outcome is written. Nothing is left `running`.
     pub async fn shutdown(mut self) {
         self.draining.store(true, Ordering::SeqCst);
-        self.stop_claiming.cancel();
+        self.accepting.cancel();
+        self.claiming.cancel();
         let mut tasks = self.claimer.await.unwrap_or_default();
         if !tasks.is_empty() {
             tracing::info!(running = tasks.len(), grace = ?self.shutdown_grace, "waiting for running jobs");
@@ -175,10 +180,9 @@ impl Engine {
             while tasks.join_next().await.is_some() {}
         }
         // The heartbeat keeps leases alive until here, so no rescuer takes these jobs early.
-        self.stop_maintenance.cancel();
-        self.maintenance.wait().await;
+        self.root.cancel();
+        // The writer ends once its last handle is gone and everything it was sent is written.
         drop(self.writer.take());
-        drop(self.inserter);
-        let _ = self.writer_task.await;
+        self.tasks.wait().await;
     }
 }

@@ -40,7 +40,7 @@ enum Ended {
 
 pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl) {
     let id = job.id.clone();
-    let timeout = job.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)).unwrap_or(ctx.default_timeout);
+    let timeout = job.timeout.unwrap_or(ctx.default_timeout);
     let timer = {
         let control = control.clone();
         cancel_after(timeout, move || control.stop(StopReason::Timeout))

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::db::{DbError, DbErrorKind, JobStore};
 
@@ -34,18 +35,20 @@ pub struct JobWriter {
 }
 
 impl JobWriter {
-    /// Starts the writer; it ends once every handle is dropped and all it was sent is written.
-    /// `give_up_after`: how long an outcome is retried while the database is unreachable. Past
-    /// the lease, the job belongs to the rescuer anyway (and this write would be refused).
+    /// Starts the writer on `tasks`; it ends once every handle is dropped and all it was sent
+    /// is written. `give_up_after`: how long an outcome is retried while the database is
+    /// unreachable. Past the lease, the job belongs to the rescuer anyway (and this write would
+    /// be refused).
     pub fn start(
         store: Arc<dyn JobStore>,
         instance_id: String,
         flush_interval: Duration,
         give_up_after: Duration,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+        tasks: &TaskTracker,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(Target { store, instance_id, give_up_after }, rx, flush_interval));
-        (Self { tx }, task)
+        tasks.spawn(run(Target { store, instance_id, give_up_after }, rx, flush_interval));
+        Self { tx }
     }
 
     pub fn progress(&self, id: &JobId, milestone: Milestone) {

@@ -8,6 +8,7 @@ pub mod retry;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -214,8 +215,8 @@ pub struct NewJob {
     pub run_at: Option<DateTime<Utc>>,
     /// The retry policy (None: one attempt only).
     pub retry: Option<RetryPolicy>,
-    /// Per-job timeout in milliseconds (None: `JOB_TIMEOUT`).
-    pub timeout_ms: Option<i64>,
+    /// Per-job timeout (None: `JOB_TIMEOUT`); stored in whole milliseconds.
+    pub timeout: Option<Duration>,
     /// The client's `Idempotency-Key`, unique per owner.
     pub idempotency_key: Option<String>,
     /// Capture the lines the call writes into the job's `output`.
@@ -240,7 +241,7 @@ impl NewJob {
             priority: Priority::Normal,
             run_at: None,
             retry: None,
-            timeout_ms: None,
+            timeout: None,
             idempotency_key: None,
             capture_output: false,
             routine: None,
@@ -266,7 +267,7 @@ pub struct ClaimedJob {
     /// This attempt's number (1 for the first run).
     pub attempt: i32,
     pub retry: Option<RetryPolicy>,
-    pub timeout_ms: Option<i64>,
+    pub timeout: Option<Duration>,
     pub capture_output: bool,
 }
 
@@ -430,6 +431,16 @@ pub enum DeleteOutcome {
     NotFound,
 }
 
+/// A job timeout as the `TIMEOUT_MS` column stores it (at least 1 ms).
+pub fn timeout_to_ms(timeout: Duration) -> i64 {
+    i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+/// A `TIMEOUT_MS` column value as a timeout (a value below 1 ms counts as 1 ms).
+pub fn timeout_from_ms(ms: i64) -> Duration {
+    Duration::from_millis(ms.max(1) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,5 +483,13 @@ mod tests {
         );
         assert!(JobStatus::parse_list("done").is_err());
         assert!(Milestone::Claimed < Milestone::Executed);
+    }
+
+    #[test]
+    fn timeouts_round_trip_in_whole_milliseconds() {
+        assert_eq!(timeout_to_ms(Duration::from_micros(10)), 1);
+        assert_eq!(timeout_to_ms(Duration::from_secs(2)), 2000);
+        assert_eq!(timeout_from_ms(0), Duration::from_millis(1));
+        assert_eq!(timeout_from_ms(1500), Duration::from_millis(1500));
     }
 }

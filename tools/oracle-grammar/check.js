@@ -2,12 +2,15 @@
 // Parses Oracle SQL with the ANTLR grammars-v4 PL/SQL grammar (npm `antlr4ts-sql`, pinned in
 // package.json / package-lock.json next to this file). Run by scripts/check-oracle-sql.
 //
-//   node check.js [--verbose] [--strict-allowlist] [--sqlplus] FILE... [--oci] FILE...
+//   node check.js [--verbose] [--strict-allowlist] [--sqlplus] FILE... [--statement] FILE... [--oci] FILE...
 //
 // --sqlplus (the default): each FILE is a SQL*Plus script (or a single statement), split as
 //   SQL*Plus splits it: a line holding only `/` ends the buffer; a plain SQL statement also ends
 //   at a line ending in `;` (not sent); a PL/SQL unit (DECLARE, BEGIN, CREATE PROCEDURE/FUNCTION/
 //   PACKAGE/TRIGGER/TYPE) only at `/`. SQL*Plus commands (SET, PROMPT, ...) are skipped.
+// --statement: each FILE is a statement file of sql/oracle/queries/, split as SQL*Plus splits it
+//   and holding exactly one statement with its SQL*Plus terminator: `;` ending a plain SQL
+//   statement's last line, a line holding only `/` after a PL/SQL block (so `@FILE` runs it).
 // --oci: each FILE is one statement exactly as procgate sends it through OCI (the Rust dump).
 //
 // Each statement must parse as exactly one statement: a SQL statement without a trailing `;`
@@ -43,6 +46,7 @@ const ALLOWED = [
       'JSON_OBJECT ( [ KEY ] string VALUE expr [ FORMAT JSON ] ... )); the grammar has no JSON_OBJECT rule ' +
       "and reads it as an ordinary call. Checked as JSON_OBJECT('key', expr, ...).",
     statements: /^store\.(FINISH_SQL|RESCUE_SQL)$/,
+    files: /(^|\/)queries\/(finish|rescue)\.sql$/,
     rewrite: (text) => text.replace(/(JSON_OBJECT\s*\()([^()]*(\([^()]*(\([^()]*\)[^()]*)*\)[^()]*)*)\)/gi, (whole, open, args) =>
       `${open}${args.replace(/('(?:[^']|'')*'\s+)VALUE\b/gi, (_m, key) => `${key},    `)})`),
   },
@@ -123,21 +127,27 @@ function readable(msg, offending, codePoints) {
   });
 }
 
-/** Splits a SQL*Plus script into statements: [{ line (1-based start), text, plsql, terminated }]. */
+/**
+ * Splits a SQL*Plus script into statements: [{ line (1-based start), text, plsql, terminated }];
+ * `terminated` is the terminator that ended it (`;` or `/`), or false.
+ */
 function splitSqlplus(script) {
   const lines = script.split(/\r?\n/);
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop(); // the final newline ends a line
   const out = [];
   const problems = [];
   let buffer = null; // { line, lines: [], plsql }
   let blankLinesEnd = true; // SET SQLBLANKLINES OFF, the default
+  let lastLine = 0; // the line the statement being flushed ends on (its terminator's)
   const flush = (terminated) => {
     if (buffer && buffer.lines.join('\n').trim() !== '') {
-      out.push({ line: buffer.line, text: buffer.lines.join('\n'), plsql: buffer.plsql, terminated });
+      out.push({ line: buffer.line, text: buffer.lines.join('\n'), plsql: buffer.plsql, terminated, end: lastLine });
     }
     buffer = null;
   };
   lines.forEach((raw, i) => {
     const trimmed = raw.trim();
+    lastLine = i + 1;
     if (buffer === null) {
       if (trimmed === '' || trimmed.startsWith('--')) return;
       if (SQLPLUS_COMMAND.test(trimmed)) {
@@ -151,7 +161,7 @@ function splitSqlplus(script) {
       // The unit's kind may only show on a later line (`CREATE OR REPLACE\nPROCEDURE ...`).
       buffer.plsql = PLSQL_UNIT.test(stripLeadingComments(`${buffer.lines[0].trim()} ${trimmed}`));
     }
-    if (trimmed === '/') return flush(true);
+    if (trimmed === '/') return flush('/');
     if (!buffer.plsql && trimmed === '' && blankLinesEnd) {
       problems.push({
         line: i + 1,
@@ -163,7 +173,7 @@ function splitSqlplus(script) {
     }
     if (!buffer.plsql && /;\s*$/.test(raw) && !/--/.test(raw)) {
       buffer.lines.push(raw.replace(/;\s*$/, ''));
-      return flush(true);
+      return flush(';');
     }
     buffer.lines.push(raw);
   });
@@ -253,7 +263,9 @@ function statementsOf(file, mode) {
   }
   const { statements, problems } = splitSqlplus(text);
   const last = statements[statements.length - 1];
-  if (statements.length > 1 && last && !last.terminated) {
+  if (mode === 'statement') {
+    problems.push(...statementFileProblems(statements, text.replace(/\n$/, '').split('\n').length));
+  } else if (statements.length > 1 && last && !last.terminated) {
     problems.push({ line: last.line, col: 0, message: `not run by SQL*Plus: no '/' (or ';') after it: ${summary(last.text)}` });
   }
   return {
@@ -262,12 +274,34 @@ function statementsOf(file, mode) {
   };
 }
 
+/**
+ * What keeps a statement file (sql/oracle/queries/) from being one statement SQL*Plus runs as it
+ * is: not exactly one statement, or not ended by the terminator of its kind.
+ */
+function statementFileProblems(statements, lineCount) {
+  if (statements.length === 0) return []; // reported as a file without a statement
+  if (statements.length !== 1) {
+    const line = statements.length > 1 ? statements[1].line : lineCount;
+    return [{ line, col: 0, message: `${statements.length} statements: a statement file holds exactly one` }];
+  }
+  const [s] = statements;
+  const wanted = s.plsql ? '/' : ';';
+  if (s.terminated === wanted) return [];
+  const line = s.terminated ? s.end : lineCount;
+  const message = s.plsql
+    ? "a PL/SQL block must be followed by a line holding only '/' (SQL*Plus waits for it)"
+    : s.terminated
+      ? "a SQL statement must end with ';' at the end of its last line, not a '/' line"
+      : "a SQL statement must end with ';' at the end of its last line (SQL*Plus waits for it)";
+  return [{ line, col: 0, message }];
+}
+
 /** The statement's text with the allow-list's constructs blanked, and the entries that applied. */
-function applyAllowed(name, text) {
+function applyAllowed(name, file, text) {
   const applied = [];
   let out = text;
   for (const entry of ALLOWED) {
-    if (!entry.statements.test(name)) continue;
+    if (!entry.statements.test(name) && !(entry.files && entry.files.test(file))) continue;
     const rewritten = entry.rewrite(out);
     if (rewritten.length !== out.length) throw new Error(`allow-list entry ${entry.name} changed the text's length`);
     if (rewritten !== out) applied.push(entry.name);
@@ -282,7 +316,7 @@ function main(argv) {
   let verbose = false;
   const inputs = [];
   for (const a of argv) {
-    if (a === '--oci' || a === '--sqlplus') mode = a.slice(2);
+    if (a === '--oci' || a === '--sqlplus' || a === '--statement') mode = a.slice(2);
     else if (a === '--strict-allowlist') strictAllowlist = true;
     else if (a === '--verbose') verbose = true;
     else if (a.startsWith('--')) return usage(`unknown option ${a}`);
@@ -294,7 +328,7 @@ function main(argv) {
   const used = new Map(); // allow-list entry -> statements it applied to
   const report = (file, line, col, name, message) => failures.push(`${file}:${line}:${col}: [${name}] ${message}`);
   const check = (statement, origin) => {
-    const { text, applied } = applyAllowed(statement.name, statement.text);
+    const { text, applied } = applyAllowed(statement.name, statement.file, statement.text);
     for (const a of applied) used.set(a, [...(used.get(a) || []), statement.name]);
     const { errors, tokens, codePoints } = checkStatement(text, statement.plsql);
     parsed += 1;
@@ -336,7 +370,9 @@ function main(argv) {
 }
 
 function usage(message) {
-  console.error(`check.js: ${message}\nusage: node check.js [--verbose] [--strict-allowlist] [--sqlplus] FILE... [--oci] FILE...`);
+  console.error(
+    `check.js: ${message}\nusage: node check.js [--verbose] [--strict-allowlist] [--sqlplus] FILE... [--statement] FILE... [--oci] FILE...`,
+  );
   return 2;
 }
 

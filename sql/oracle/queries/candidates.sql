@@ -1,6 +1,7 @@
 -- Due pending jobs in claim order (locked as fetched, at most :candidate_limit), except those
 -- of procedures at their limit (:saturated, a SYS.ODCIVARCHAR2LIST), returned with their limit key
 -- through the :candidates cursor; the caller picks within each one's room.
+-- Binds: saturated SYS.ODCIVARCHAR2LIST, candidate_limit NUMBER, candidates REFCURSOR (out).
 DECLARE
     CURSOR c IS
         SELECT JOB_ID FROM ASYNC_JOBS
@@ -18,3 +19,4 @@ BEGIN
          WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_ids))
          ORDER BY PRIORITY DESC, CREATED_AT;
 END;
+/

@@ -3,6 +3,7 @@
 -- :claimed cursor. FOR UPDATE cannot lock "the first n rows" with ROWNUM/FETCH FIRST, so a
 -- FOR UPDATE SKIP LOCKED cursor is fetched at most :claim_limit rows (only those are locked);
 -- the update re-checks each row's status.
+-- Binds: claim_limit NUMBER, instance_id VARCHAR2(64), claimed REFCURSOR (out).
 DECLARE
     CURSOR c IS
         SELECT JOB_ID FROM ASYNC_JOBS
@@ -26,3 +27,4 @@ BEGIN
          WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_claimed))
          ORDER BY PRIORITY DESC, CREATED_AT;
 END;
+/

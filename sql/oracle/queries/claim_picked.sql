@@ -1,5 +1,6 @@
 -- Claims the picked candidates (:ids, a SYS.ODCIVARCHAR2LIST, already locked by this
 -- transaction) for instance :instance_id and returns them through the :claimed cursor.
+-- Binds: ids SYS.ODCIVARCHAR2LIST, instance_id VARCHAR2(64), claimed REFCURSOR (out).
 DECLARE
     l_claimed SYS.ODCIVARCHAR2LIST := SYS.ODCIVARCHAR2LIST();
 BEGIN
@@ -13,3 +14,4 @@ BEGIN
          WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_claimed))
          ORDER BY PRIORITY DESC, CREATED_AT;
 END;
+/

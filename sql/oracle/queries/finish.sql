@@ -2,9 +2,12 @@
 -- is 'pending'. Conditional on the job still running on :instance_id in attempt :attempt: a
 -- late or stale write changes nothing. A retry of a job whose cancellation was requested
 -- meanwhile ends it 'cancelled' instead: a requested cancel always wins over a retry.
--- Binds: :status, :code, :retry_in, :history_message (the message shortened for the attempt
--- history), then the LOB binds :result, :message, :output (the captured lines, JSON), assigned
--- whole (they may be temporary LOBs), then the small WHERE binds :job_id, :instance_id, :attempt.
+-- :history_message is the message shortened for the attempt history; the LOB binds :result,
+-- :message, :output (the captured lines, JSON) are assigned whole (they may be temporary LOBs),
+-- after the other SET binds and before the small WHERE binds.
+-- Binds: status VARCHAR2(20), code VARCHAR2(64), retry_in NUMBER, history_message VARCHAR2(4000),
+--   result CLOB, message CLOB, output CLOB, job_id VARCHAR2(32), instance_id VARCHAR2(64),
+--   attempt NUMBER.
 UPDATE ASYNC_JOBS
    SET STATUS = (CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :status END),
        PROGRESS = CASE (CASE WHEN :status = 'pending' AND CANCEL_REQUESTED = 1 THEN 'cancelled' ELSE :status END) WHEN 'pending' THEN 0 WHEN 'cancelled' THEN PROGRESS ELSE 100 END,
@@ -16,4 +19,4 @@ UPDATE ASYNC_JOBS
        INSTANCE_ID = CASE WHEN (:status = 'pending' AND CANCEL_REQUESTED = 0) THEN NULL ELSE INSTANCE_ID END,
        HEARTBEAT_AT = NULL, CANCEL_REQUESTED = 0, SESSION_ID = NULL,
        RESULT = :result, ERROR_MSG = :message, OUTPUT = :output
- WHERE JOB_ID = :job_id AND STATUS = 'running' AND INSTANCE_ID = :instance_id AND ATTEMPTS = :attempt
+ WHERE JOB_ID = :job_id AND STATUS = 'running' AND INSTANCE_ID = :instance_id AND ATTEMPTS = :attempt;

@@ -1,7 +1,9 @@
--- One page of the jobs matching the list filter, newest first. Binds: :statuses (a comma list of
+-- One page of the jobs matching the list filter, newest first: :statuses (a comma list of
 -- procgate's own status words, or NULL), :procedure (NULL: any; case-insensitive), :owner (NULL:
--- any), :row_offset, :row_limit.
+-- any); :row_limit rows from row :row_offset.
+-- Binds: statuses VARCHAR2(200), procedure VARCHAR2(200), owner VARCHAR2(128), row_offset NUMBER,
+--   row_limit NUMBER.
 SELECT JOB_ID, STATUS, PROCEDURE_NAME, PARAMS, OWNER, PROGRESS, CREATED_AT, START_TIME, END_TIME, DURATION, RESULT, ERROR_CODE, ERROR_MSG, ATTEMPTS, PRIORITY, MAX_ATTEMPTS, ATTEMPT_HISTORY, RUN_AT, INSTANCE_ID, CANCEL_REQUESTED, OUTPUT FROM ASYNC_JOBS WHERE (:statuses IS NULL OR INSTR(',' || :statuses || ',', ',' || STATUS || ',') > 0)
    AND (:procedure IS NULL OR UPPER(PROCEDURE_NAME) = UPPER(:procedure))
    AND (:owner IS NULL OR OWNER = :owner)
- ORDER BY CREATED_AT DESC, JOB_ID OFFSET :row_offset ROWS FETCH NEXT :row_limit ROWS ONLY
+ ORDER BY CREATED_AT DESC, JOB_ID OFFSET :row_offset ROWS FETCH NEXT :row_limit ROWS ONLY;

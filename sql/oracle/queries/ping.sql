@@ -1,2 +1,3 @@
--- Health check: one row when the session works. No binds.
-SELECT 1 FROM DUAL
+-- Health check: one row when the session works.
+-- Binds: none.
+SELECT 1 FROM DUAL;

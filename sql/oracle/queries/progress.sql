@@ -1,7 +1,8 @@
 -- Raises progress, never lowering it, and records the call's session (SID,SERIAL#, when known:
--- NULL otherwise) of jobs still running on instance :instance_id. Binds: :ids
--- (SYS.ODCIVARCHAR2LIST), :progress (SYS.ODCINUMBERLIST), :sessions (SYS.ODCIVARCHAR2LIST), one
--- entry per job, and :instance_id.
+-- NULL otherwise) of jobs still running on instance :instance_id; :ids, :progress and :sessions
+-- hold one entry per job.
+-- Binds: ids SYS.ODCIVARCHAR2LIST, progress SYS.ODCINUMBERLIST, sessions SYS.ODCIVARCHAR2LIST,
+--   instance_id VARCHAR2(64).
 DECLARE
     l_ids SYS.ODCIVARCHAR2LIST := :ids;
     l_progress SYS.ODCINUMBERLIST := :progress;
@@ -13,3 +14,4 @@ BEGIN
          WHERE JOB_ID = l_ids(i) AND STATUS = 'running' AND INSTANCE_ID = :instance_id
            AND (NVL(PROGRESS, 0) < l_progress(i) OR l_sessions(i) IS NOT NULL);
 END;
+/

@@ -2,6 +2,8 @@
 -- status words), ended more than :days days ago (NULL: any time) and owned by :owner (NULL: any),
 -- skipping rows others hold and re-checking the status of each row it deletes. :deleted (out)
 -- is how many.
+-- Binds: statuses VARCHAR2(200), days NUMBER, owner VARCHAR2(128), batch NUMBER,
+--   deleted NUMBER (out).
 DECLARE
     CURSOR c IS
         SELECT ROWID FROM ASYNC_JOBS
@@ -20,3 +22,4 @@ BEGIN
          WHERE ROWID = l_rowids(i) AND INSTR(',' || :statuses || ',', ',' || STATUS || ',') > 0;
     :deleted := SQL%ROWCOUNT;
 END;
+/

@@ -5,6 +5,8 @@
 -- (and :retry_orphans = 1), failed with code 'orphaned' otherwise, or 'cancelled' when that was
 -- requested. Returned through the :rescued cursor. A session id is checked to be two numbers
 -- before it is used.
+-- Binds: lease_seconds NUMBER, retry_orphans NUMBER, kill_denied NUMBER (out),
+--   rescued REFCURSOR (out).
 DECLARE
     CURSOR c IS
         SELECT JOB_ID, SESSION_ID FROM ASYNC_JOBS
@@ -51,3 +53,4 @@ BEGIN
     OPEN :rescued FOR
         SELECT JOB_ID, STATUS FROM ASYNC_JOBS WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_done));
 END;
+/

@@ -11,4 +11,4 @@ UPDATE async_jobs j
               FOR UPDATE SKIP LOCKED))
    AND j.status = 'pending'
 RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
-          j.capture_output
+          j.capture_output;

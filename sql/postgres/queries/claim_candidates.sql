@@ -6,4 +6,4 @@ SELECT job_id, coalesce(routine, upper(procedure_name)) FROM async_jobs
  WHERE status = 'pending' AND run_at <= now() AND NOT (coalesce(routine, upper(procedure_name)) = ANY ($1))
  ORDER BY priority DESC, created_at
  LIMIT $2
-   FOR UPDATE SKIP LOCKED
+   FOR UPDATE SKIP LOCKED;

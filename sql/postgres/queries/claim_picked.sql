@@ -4,4 +4,4 @@ UPDATE async_jobs j
        heartbeat_at = now(), attempts = j.attempts + 1, cancel_requested = false
  WHERE j.job_id = ANY ($2) AND j.status = 'pending'
 RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
-          j.capture_output
+          j.capture_output;

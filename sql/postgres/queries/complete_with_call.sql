@@ -11,4 +11,4 @@ WITH done AS (
            heartbeat_at = NULL, cancel_requested = false, session_id = NULL
      WHERE j.job_id = $1 AND j.status = 'running' AND j.instance_id = $2 AND j.attempts = $3
     RETURNING 1)
-SELECT 1 / count(*)::int FROM done
+SELECT 1 / count(*)::int FROM done;

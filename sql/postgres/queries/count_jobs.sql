@@ -3,4 +3,4 @@ SELECT count(*)
   FROM async_jobs
  WHERE ($1::text[] IS NULL OR status = ANY ($1))
    AND ($2::text IS NULL OR upper(procedure_name) = upper($2))
-   AND ($3::text IS NULL OR owner = $3)
+   AND ($3::text IS NULL OR owner = $3);

@@ -18,4 +18,4 @@ SELECT n.nspname::text, p.proname::text, p.prokind::text,
  WHERE p.proname = $1
    AND p.prokind IN ('p', 'f')
    AND (($2::text IS NULL AND n.nspname = ANY (current_schemas(true))) OR n.nspname = $2)
- ORDER BY p.oid
+ ORDER BY p.oid;

@@ -6,4 +6,4 @@
 SELECT pid, pg_terminate_backend(pid)
   FROM pg_stat_activity
  WHERE pid <> pg_backend_pid()
-   AND (application_name = ANY ($1) OR (pid = ANY ($2) AND application_name = ANY ($3)))
+   AND (application_name = ANY ($1) OR (pid = ANY ($2) AND application_name = ANY ($3)));

@@ -27,4 +27,4 @@ UPDATE async_jobs j
   FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[], $9::jsonb[])
        AS o(id, status, result, code, message, retry_in, attempt, output)
  WHERE j.job_id = o.id AND j.status = 'running' AND j.instance_id = $8 AND j.attempts = o.attempt
-RETURNING j.job_id
+RETURNING j.job_id;

@@ -3,4 +3,4 @@ SELECT job_id, status, procedure_name, params, owner, progress, created_at, star
        end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
        run_at, instance_id, cancel_requested, output
   FROM async_jobs
- WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2)
+ WHERE job_id = $1 AND ($2::text IS NULL OR owner = $2);

@@ -14,4 +14,4 @@ WITH ins AS (
      ORDER BY t.ord
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING job_id)
-SELECT job_id, pg_notify('procgate_jobs', '') FROM ins
+SELECT job_id, pg_notify('procgate_jobs', '') FROM ins;

@@ -1,3 +1,3 @@
 -- Claimers that enforce per-procedure limits take turns, so two never count the same free slot
 -- (held until the claim's transaction ends).
-SELECT pg_advisory_xact_lock(7305825160237150002)
+SELECT pg_advisory_xact_lock(7305825160237150002);

@@ -8,4 +8,4 @@ SELECT job_id, status, procedure_name, params, owner, progress, created_at, star
    AND ($2::text IS NULL OR upper(procedure_name) = upper($2))
    AND ($3::text IS NULL OR owner = $3)
  ORDER BY created_at DESC, job_id
- LIMIT $4 OFFSET $5
+ LIMIT $4 OFFSET $5;

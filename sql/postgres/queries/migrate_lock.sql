@@ -1,2 +1,2 @@
 -- Serialises the job-table script between instances starting together (held until commit).
-SELECT pg_advisory_xact_lock(7305825160237150001)
+SELECT pg_advisory_xact_lock(7305825160237150001);

@@ -8,4 +8,4 @@ DELETE FROM async_jobs
               AND ($3::text IS NULL OR owner = $3)
             LIMIT $4
               FOR UPDATE SKIP LOCKED))
-   AND status = ANY ($1)
+   AND status = ANY ($1);

@@ -11,4 +11,4 @@ UPDATE async_jobs j
                      WHERE l.job_id = ANY ($1) AND l.status = 'running' AND l.instance_id = $3
                        FOR UPDATE SKIP LOCKED)
    AND j.status = 'running' AND j.instance_id = $3
-   AND (j.progress < u.progress OR u.session_id IS DISTINCT FROM j.session_id AND u.session_id IS NOT NULL)
+   AND (j.progress < u.progress OR u.session_id IS DISTINCT FROM j.session_id AND u.session_id IS NOT NULL);

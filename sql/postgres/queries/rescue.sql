@@ -24,4 +24,4 @@ UPDATE async_jobs j
        heartbeat_at = NULL, cancel_requested = false, session_id = NULL
   FROM lost l
  WHERE j.job_id = l.job_id AND j.status = 'running'
-RETURNING j.job_id, j.status
+RETURNING j.job_id, j.status;

@@ -6,4 +6,4 @@ SELECT j.job_id, j.instance_id, j.session_id,
                   AND l.heartbeat_at >= now() - make_interval(secs => $1)) AS instance_alive
   FROM async_jobs j
  WHERE j.status = 'running' AND j.heartbeat_at < now() - make_interval(secs => $1)
-   FOR UPDATE OF j SKIP LOCKED
+   FOR UPDATE OF j SKIP LOCKED;

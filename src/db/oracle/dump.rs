@@ -1,8 +1,8 @@
 //! Every Oracle statement procgate sends, written out for `scripts/check-oracle-sql`, which parses
 //! each one with the ANTLR grammars-v4 PL/SQL grammar (no Oracle server runs here). The fixed
-//! statements are files of `sql/oracle/queries/` sent without their `--` header
-//! (`store::statement`), call blocks are built per call (`block::build_block`) and `migrate`
-//! splits its script: this test writes each, one file per statement, exactly as sent.
+//! statements are files of `sql/oracle/queries/` sent without their `--` header and SQL*Plus
+//! terminator (`store::statement`), call blocks are built per call (`block::build_block`) and
+//! `migrate` splits its script: this test writes each, one file per statement, exactly as sent.
 //!
 //! It does nothing unless `PROCGATE_DUMP_ORACLE_SQL` names a directory:
 //!

@@ -27,8 +27,9 @@ use serde_json::Value as Json;
 
 use crate::db::DbError;
 use crate::model::{
-    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome,
-    Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
+    timeout_from_ms, timeout_to_ms, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId,
+    JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
+    RoomPerProcedure,
 };
 
 use super::convert::{clob_column, varchar, varchar_opt};
@@ -38,10 +39,13 @@ use super::error::map_error;
 /// its statements one by one.
 pub(super) const TABLE_SCRIPT: &str = include_str!("../../../sql/oracle/create_async_jobs_table.sql");
 
-/// A statement file of `sql/oracle/queries/` as Oracle receives it: without the `--` header lines
-/// it opens with (what it does, its binds) and without its final newline, so what is sent is
-/// exactly the statement (no `;` after plain SQL, which OCI refuses; `END;` kept for PL/SQL).
-/// `const`, so a file that holds no statement fails the build.
+/// A statement file of `sql/oracle/queries/` as Oracle receives it. The file is runnable as it is
+/// in SQL*Plus: `--` header lines (what it does, its binds), then the statement with its SQL*Plus
+/// terminator — `;` at the end of a plain SQL statement's last line, a line holding only `/` after
+/// a PL/SQL block (`BEGIN`/`DECLARE` ... `END;`) — and a final newline. Oracle gets the statement
+/// without the header, the final newline and exactly that terminator: OCI refuses a `;` after plain
+/// SQL, and a block keeps its `END;`. `const`, so a file without its terminator (or with the wrong
+/// one for its kind, or no statement at all) fails the build.
 pub(super) const fn statement(file: &str) -> &str {
     let bytes = file.as_bytes();
     let mut start = 0;
@@ -57,7 +61,26 @@ pub(super) const fn statement(file: &str) -> &str {
     if end > start && bytes[end - 1] == b'\n' {
         end -= 1;
     }
-    if end == start {
+    if is_plsql_block(bytes, start) {
+        // The terminator is the last line, `/` alone; what precedes it is the block.
+        if end < start + 2 || bytes[end - 1] != b'/' || bytes[end - 2] != b'\n' {
+            panic!("a PL/SQL statement file must end with a line holding only `/`");
+        }
+        end -= 2;
+        if end == start || bytes[end - 1] != b';' {
+            panic!("a PL/SQL statement file's block must end with `END;` before its `/` line");
+        }
+    } else {
+        if end == start || bytes[end - 1] != b';' {
+            panic!("a SQL statement file must end with `;` (a PL/SQL block only starts with BEGIN or DECLARE)");
+        }
+        end -= 1;
+    }
+    let mut first = start; // leading blank lines stay in the text; only checked for a statement
+    while first < end && bytes[first].is_ascii_whitespace() {
+        first += 1;
+    }
+    if first == end {
         panic!("a statement file holds no statement");
     }
     let (_, rest) = bytes.split_at(start);
@@ -66,6 +89,32 @@ pub(super) const fn statement(file: &str) -> &str {
         Ok(text) => text,
         Err(_) => panic!("a statement file is not UTF-8"),
     }
+}
+
+/// Whether the statement starting at `start` (after leading whitespace) is a PL/SQL block: its
+/// first word is `BEGIN` or `DECLARE`, in any case.
+const fn is_plsql_block(bytes: &[u8], start: usize) -> bool {
+    let mut i = start;
+    while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    starts_with_word(bytes, i, b"BEGIN") || starts_with_word(bytes, i, b"DECLARE")
+}
+
+/// Whether `bytes[at..]` opens with `word` (ASCII, any case) followed by a non-word character.
+const fn starts_with_word(bytes: &[u8], at: usize, word: &[u8]) -> bool {
+    if at + word.len() > bytes.len() {
+        return false;
+    }
+    let mut k = 0;
+    while k < word.len() {
+        if bytes[at + k].to_ascii_uppercase() != word[k] {
+            return false;
+        }
+        k += 1;
+    }
+    let next = at + word.len();
+    next == bytes.len() || !(bytes[next].is_ascii_alphanumeric() || bytes[next] == b'_')
 }
 
 /// Health check.
@@ -224,7 +273,7 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
             ("run_at", &run_at),
             ("max_attempts", &i64::from(j.retry.as_ref().map_or(1, |r| r.max_attempts))),
             ("retry_policy", &clob_column(conn, policy)?),
-            ("timeout_ms", &j.timeout_ms),
+            ("timeout_ms", &j.timeout.map(timeout_to_ms)),
             ("idempotency_key", &varchar_opt(j.idempotency_key.as_deref())),
             ("capture_output", &i64::from(j.capture_output)),
             ("routine", &varchar_opt(j.routine.as_deref())),
@@ -270,7 +319,7 @@ fn claimed_rows(cursor: &mut RefCursor) -> Result<Vec<ClaimedJob>, DbError> {
             is_function: r.get::<usize, Option<i64>>(3).map_err(db)?.unwrap_or(0) != 0,
             attempt: r.get::<usize, Option<i32>>(4).map_err(db)?.unwrap_or(1),
             retry: r.get::<usize, Option<String>>(5).map_err(db)?.and_then(|p| serde_json::from_str(&p).ok()),
-            timeout_ms: r.get(6).map_err(db)?,
+            timeout: r.get::<usize, Option<i64>>(6).map_err(db)?.map(timeout_from_ms),
             capture_output: r.get::<usize, Option<i64>>(7).map_err(db)?.unwrap_or(0) != 0,
         });
     }
@@ -690,13 +739,63 @@ mod tests {
     }
 
     #[test]
-    fn statement_drops_the_header_and_the_final_newline_only() {
-        assert_eq!(statement("-- what\n-- binds: :x\nSELECT :x FROM DUAL\n"), "SELECT :x FROM DUAL");
-        assert_eq!(statement("BEGIN NULL; END;\n"), "BEGIN NULL; END;");
-        assert_eq!(statement("SELECT 1 FROM DUAL"), "SELECT 1 FROM DUAL");
+    fn statement_drops_the_header_and_the_sqlplus_terminator_only() {
+        // Plain SQL: the `;` ending its last line (and the final newline) go; OCI refuses a `;`.
+        assert_eq!(statement("-- what\n-- Binds: x NUMBER\nSELECT :x FROM DUAL;\n"), "SELECT :x FROM DUAL");
+        assert_eq!(statement("SELECT 1 FROM DUAL;"), "SELECT 1 FROM DUAL");
+        // A PL/SQL block: the `/` line goes, its `END;` stays; in any case, DECLARE too.
+        assert_eq!(statement("BEGIN NULL; END;\n/\n"), "BEGIN NULL; END;");
+        assert_eq!(statement("-- h\nbegin\n  null;\nend;\n/"), "begin\n  null;\nend;");
+        assert_eq!(
+            statement("DECLARE\n  n NUMBER;\nBEGIN\n  n := 1;\nEND;\n/\n"),
+            "DECLARE\n  n NUMBER;\nBEGIN\n  n := 1;\nEND;"
+        );
+        // `;` inside a literal, a comment or the statement's middle is the statement's own.
+        assert_eq!(statement("SELECT ';' FROM DUAL WHERE 'a;' = 'a;';\n"), "SELECT ';' FROM DUAL WHERE 'a;' = 'a;'");
+        assert_eq!(statement("SELECT 1 -- one;\nFROM DUAL;\n"), "SELECT 1 -- one;\nFROM DUAL");
+        assert_eq!(statement("BEGIN x(';'); END;\n/\n"), "BEGIN x(';'); END;");
         // A blank line after the header, comments inside and a last line's spaces are the statement's.
-        assert_eq!(statement("-- h\n\nSELECT 1 -- one\nFROM DUAL \n\n"), "\nSELECT 1 -- one\nFROM DUAL \n");
-        assert_eq!(statement("BEGIN\n  -- c\n  NULL;\nEND;\n"), "BEGIN\n  -- c\n  NULL;\nEND;");
+        assert_eq!(statement("-- h\n\nSELECT 1 -- one\nFROM DUAL ;\n"), "\nSELECT 1 -- one\nFROM DUAL ");
+        assert_eq!(statement("BEGIN\n  -- c\n  NULL;\nEND;\n/\n"), "BEGIN\n  -- c\n  NULL;\nEND;");
+        // Words that only start like BEGIN/DECLARE are SQL.
+        assert_eq!(statement("BEGINNING;\n"), "BEGINNING");
+    }
+
+    #[test]
+    #[should_panic(expected = "must end with `;`")]
+    fn statement_refuses_sql_without_its_semicolon() {
+        statement("-- h\nSELECT 1 FROM DUAL\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "must end with `;`")]
+    fn statement_refuses_sql_ended_by_a_slash_line() {
+        statement("SELECT 1 FROM DUAL\n/\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "holding only `/`")]
+    fn statement_refuses_a_block_without_its_slash_line() {
+        // Stripping its `;` instead would send `END` without `;`.
+        statement("BEGIN NULL; END;\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "holding only `/`")]
+    fn statement_refuses_a_slash_that_is_not_alone_on_its_line() {
+        statement("BEGIN NULL; END; /\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "`END;` before its `/` line")]
+    fn statement_refuses_a_block_not_ended_by_end_semicolon() {
+        statement("BEGIN NULL; END\n/\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "holds no statement")]
+    fn statement_refuses_a_file_with_only_a_header() {
+        statement("-- nothing\n;\n");
     }
 
     /// The statement files: (file name, text).
@@ -729,7 +828,44 @@ mod tests {
             assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "sql/oracle/queries/{name}: one final newline");
             let sent = statement(text);
             assert!(!sent.starts_with("--") && !sent.trim().is_empty(), "{name}");
+            assert_eq!(declared_binds(text), used_binds(sent), "sql/oracle/queries/{name}: its `-- Binds:` line");
         }
+    }
+
+    /// The bind names a file's `-- Binds: name TYPE, ...` header line (continued on `--   ` lines)
+    /// declares, sorted; `none` for none.
+    fn declared_binds(file: &str) -> Vec<String> {
+        let mut listed = String::new();
+        for line in file.lines().take_while(|l| l.starts_with("--")) {
+            if let Some(rest) = line.strip_prefix("-- Binds:") {
+                listed.push_str(rest);
+            } else if !listed.is_empty() && line.starts_with("--   ") {
+                listed.push_str(&line[2..]);
+            }
+        }
+        let listed = listed.trim().trim_end_matches('.');
+        assert!(!listed.is_empty(), "no `-- Binds:` line in:\n{file}");
+        let mut names: Vec<String> = listed
+            .split(", ")
+            .filter(|b| *b != "none")
+            .map(|b| b.split_whitespace().next().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The distinct `:name` binds of a statement (literals and comments left out), sorted.
+    fn used_binds(sql: &str) -> Vec<String> {
+        let code = lex_check(sql).expect("lexically sound");
+        let mut names: Vec<String> = code
+            .split(':')
+            .skip(1)
+            .map(|b| b.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+            .filter(|w| !w.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     #[test]

@@ -11,8 +11,9 @@ use tokio_postgres::{Row, Statement};
 
 use crate::db::DbError;
 use crate::model::{
-    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus, ListFilter,
-    NewJob, Outcome, Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
+    timeout_from_ms, timeout_to_ms, AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError,
+    JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
+    RoomPerProcedure,
 };
 
 use super::connect::Object;
@@ -122,7 +123,7 @@ async fn insert_once(client: &Object, jobs: &[NewJob]) -> Result<Vec<Option<Inse
     let max_attempts: Vec<i32> = jobs.iter().map(|j| j.retry.as_ref().map_or(1, |r| r.max_attempts)).collect();
     let policies: Vec<Option<Json>> =
         jobs.iter().map(|j| j.retry.as_ref().and_then(|r| serde_json::to_value(r).ok())).collect();
-    let timeouts: Vec<Option<i64>> = jobs.iter().map(|j| j.timeout_ms).collect();
+    let timeouts: Vec<Option<i64>> = jobs.iter().map(|j| j.timeout.map(timeout_to_ms)).collect();
     let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
     let capture: Vec<bool> = jobs.iter().map(|j| j.capture_output).collect();
     let routines: Vec<Option<&str>> = jobs.iter().map(|j| j.routine.as_deref()).collect();
@@ -215,7 +216,7 @@ fn claimed_from_row(r: &Row) -> ClaimedJob {
         is_function: r.get(3),
         attempt: r.get(4),
         retry: r.get::<_, Option<Json>>(5).and_then(|p| serde_json::from_value(p).ok()),
-        timeout_ms: r.get(6),
+        timeout: r.get::<_, Option<i64>>(6).map(timeout_from_ms),
         capture_output: r.get(7),
     }
 }
