@@ -21,7 +21,6 @@ mod output;
 mod params;
 mod processes;
 mod routines;
-mod shutdown;
 #[path = "../common/settings.rs"]
 mod settings;
 mod sql_files;

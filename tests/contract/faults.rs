@@ -1,6 +1,6 @@
 //! Queue semantics that survive faults (issue 4): cancelling running calls on any instance,
 //! timeouts, retries with backoff, priorities, delays, idempotency keys, per-procedure limits,
-//! graceful shutdown.
+//! graceful shutdown (a synchronous call still running at its end is answered too).
 
 use std::time::Duration;
 
@@ -317,4 +317,19 @@ pub async fn shutdown_refuses_new_jobs_and_leaves_nothing_running(db: &impl Back
     };
     assert_eq!(status(retried).await, ("pending".into(), Some("shutdown".into())), "retried on the next start");
     assert_eq!(status(plain).await, ("failed".into(), Some("shutdown".into())));
+}
+
+/// Shutdown reaches every task: a synchronous call still running when the grace period ends is
+/// interrupted with the jobs (one cancellation tree) and answered `503 shutting_down`.
+pub async fn a_sync_call_running_at_shutdown_is_interrupted_and_answered(db: &impl Backend) {
+    let mut app = db.spawn_app_with(&[("SHUTDOWN_GRACE", "1s"), ("SYNC_TIMEOUT", "120s")]).await;
+    let body = json!({"name": "PROC_TEST_DEMORA", "params": [{"name": "segundos", "value": 120, "type": "NUMBER"}]});
+    let call = {
+        let (client, url) = (app.client.clone(), app.url("/procedure"));
+        tokio::spawn(async move { client.post(url).bearer_auth(ADMIN).json(&body).send().await.unwrap() })
+    };
+    db.call_executing("proc_test_demora").await;
+    tokio::time::timeout(JOB_DEADLINE, app.stop()).await.expect("shutdown waited for the 120 s call");
+    let answer = tokio::time::timeout(JOB_DEADLINE, call).await.expect("the call was answered").unwrap();
+    assert_eq!(error_code(answer, 503).await["code"], "shutting_down");
 }

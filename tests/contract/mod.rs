@@ -66,6 +66,7 @@ macro_rules! contract_suite {
                 per_procedure_limits_hold_across_instances,
                 job_options_are_checked,
                 shutdown_refuses_new_jobs_and_leaves_nothing_running,
+                a_sync_call_running_at_shutdown_is_interrupted_and_answered,
             }
             injection {
                 hostile_procedure_names_are_rejected,
