@@ -1,5 +1,6 @@
 //! Faults with real processes: a gateway killed with SIGKILL mid-flight, and PostgreSQL
 //! restarted under load. Bounded in time; every process started here is stopped here.
+//! Not in the contract suite: it kills processes and finds sessions in `pg_stat_activity`.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};

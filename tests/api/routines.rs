@@ -1,6 +1,7 @@
 //! How a procedure name resolves to a routine: the allowlist applies to the routine it resolves
 //! to (system schemas), per-procedure limits count the routine however it was spelled, and
 //! unnamed arguments are given by position (`"$1"`).
+//! Not in the contract suite: `pg_catalog` routines and unnamed arguments are PostgreSQL's.
 
 use std::time::{Duration, Instant};
 
