@@ -164,9 +164,13 @@ BEGIN
 END;
 /
 
-CREATE OR REPLACE PROCEDURE PROC_TEST_LOG(p_tag IN VARCHAR2) AS
+-- p_seconds makes it a slow job: the row commits only if the call completes.
+CREATE OR REPLACE PROCEDURE PROC_TEST_LOG(p_tag IN VARCHAR2, p_seconds IN NUMBER DEFAULT 0) AS
 BEGIN
     INSERT INTO PROC_TEST_CALLS (TAG) VALUES (p_tag);
+    IF p_seconds > 0 THEN
+        PROC_TEST_DEMORA(p_seconds);
+    END IF;
 END;
 /
 

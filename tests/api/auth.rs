@@ -1,4 +1,5 @@
 //! Tokens, the IP allowlist, and job ownership between clients.
+//! Not in the contract suite: the HTTP edge (tokens, addresses), no database behaviour.
 
 use serde_json::Value as Json;
 

@@ -1,4 +1,5 @@
 //! The command line against a real database: migrate, jobs, cleanup.
+//! Not in the contract suite: the binary's commands, run on PostgreSQL clones of the test database.
 
 use std::process::Command;
 

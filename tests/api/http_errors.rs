@@ -1,6 +1,7 @@
 //! Every error answer is JSON, including the requests the HTTP parser refuses before a handler
 //! runs, and a flood of those does not flood the log. Raw bytes over a plain TCP socket, so the
 //! requests can be as broken as a client can make them.
+//! Not in the contract suite: the HTTP edge (the request parser), no database behaviour.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

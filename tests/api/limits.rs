@@ -1,6 +1,8 @@
 //! Requests that cost too much are refused early and cheaply: too many parameters, long names
 //! quoted short, values the database cannot store, schedules beyond the horizon, and callers
 //! with too many jobs waiting. None of them may hold up the rest of the server.
+//! Not in the contract suite (yet): its value-range cases use PostgreSQL's `proc_test_limits`
+//! types (smallint, integer, date, timestamptz), which Oracle's differ from.
 
 use std::time::{Duration, Instant};
 

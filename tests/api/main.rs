@@ -1,6 +1,11 @@
 //! API and behaviour tests: the real gateway over real HTTP on a real PostgreSQL.
-//! Every scenario goes through the HTTP API or the backend traits, so the same scenarios can
-//! run against any backend.
+//!
+//! - `on_postgres::*`: the contract suite (`tests/contract/`), the behaviour scenarios written
+//!   once for every database, run here on a fresh PostgreSQL database each; `tests/oracle_live.rs`
+//!   runs the same functions on Oracle.
+//! - The modules below: what is PostgreSQL's own (its sessions, notifications, SQL files, types
+//!   and procedures, killed processes) and the HTTP edge (auth, the request parser), each file
+//!   saying why it is not in the contract suite.
 
 mod auth;
 mod cli;
@@ -11,14 +16,22 @@ mod faults;
 mod helpers;
 mod http_errors;
 mod injection;
-mod jobs;
 mod limits;
 mod output;
 mod params;
-mod predecessor;
 mod processes;
 mod routines;
 #[path = "../common/settings.rs"]
 mod settings;
 mod shutdown;
 mod sql_files;
+
+#[path = "../contract/mod.rs"]
+mod contract;
+#[path = "../contract/postgres.rs"]
+mod postgres;
+
+/// The contract suite on PostgreSQL.
+mod on_postgres {
+    crate::contract::contract_suite!(crate::postgres::open);
+}

@@ -2,6 +2,8 @@
 //! messages, kept in the job's `output` or next to `out` in the synchronous answer — in order,
 //! after a failure too, only when asked, and only ever the call's own lines, however the pool's
 //! connections are shared.
+//! Not in the contract suite: RAISE NOTICE and its pooled-connection leaks are PostgreSQL's;
+//! Oracle's DBMS_OUTPUT has its own scenario in tests/oracle_live.rs.
 
 use std::sync::Arc;
 use std::time::Duration;

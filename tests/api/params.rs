@@ -1,5 +1,7 @@
-//! Parameter types: exact numbers, times with their time of day and offset, INOUT, functions,
-//! JSON and booleans, and types filled in from the catalog.
+//! PostgreSQL-only parameter tests (the shared ones are in tests/contract/params.rs; Oracle's
+//! type round trips are in tests/oracle_live.rs): `proc_test_echo` and numeric scale are
+//! PostgreSQL's own. Exact numbers, times with their time of day and offset, JSON and booleans,
+//! INOUT.
 
 use serde_json::{json, Value as Json};
 
@@ -57,40 +59,4 @@ async fn inout_parameters_carry_values_both_ways() {
     let job = app.wait_terminal(&id).await;
     assert_eq!(job["result"], json!({"p_value": 43.0, "p_text": "hola!"}), "{job}");
     assert_eq!(job["result"]["p_value"].to_string(), "43.0");
-}
-
-#[tokio::test]
-async fn functions_return_under_the_first_out_parameter() {
-    let app = spawn_app().await;
-    let id = app
-        .submit(&json!({"name": "PROC_TEST_FUNC", "isFunction": true, "params": [
-            {"name": "resultado", "direction": "OUT", "type": "NUMBER"},
-            {"name": "p_a", "value": 40},
-            {"name": "p_b", "value": "2.5"}
-        ]}))
-        .await;
-    assert_eq!(app.wait_terminal(&id).await["result"], json!({"resultado": 42.5}));
-    // p_b has a default: it may be left out; without an OUT slot the value is `return`.
-    let resp = app
-        .post("/procedure", ADMIN, &json!({"name": "proc_test_func", "params": [{"name": "p_a", "value": 1}]}))
-        .await;
-    let body: Json = resp.json().await.unwrap();
-    assert_eq!(body["out"], json!({"return": 2}));
-}
-
-#[tokio::test]
-async fn omitted_types_and_directions_come_from_the_catalog() {
-    let app = spawn_app().await;
-    let id = app.submit(&json!({"name": "proc_test", "params": [{"name": "P_INPUT", "value": 5}]})).await;
-    let job = app.wait_terminal(&id).await;
-    assert_eq!(job["result"], json!({"p_output": "Procesado: 5"}));
-    let stored: Json = app
-        .db
-        .client()
-        .await
-        .query_one("SELECT params FROM async_jobs WHERE job_id = $1", &[&id])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(stored, json!([{"name": "P_INPUT", "value": 5, "direction": "IN", "type": "STRING"}]));
 }

@@ -1,5 +1,6 @@
 //! Faults with real processes: a gateway killed with SIGKILL mid-flight, and PostgreSQL
 //! restarted under load. Bounded in time; every process started here is stopped here.
+//! Not in the contract suite: it kills processes and finds sessions in `pg_stat_activity`.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -105,7 +106,7 @@ async fn after_kill_9_and_a_restart_no_job_stays_running_or_runs_twice() {
     })
     .await;
 
-    let calls = calls_per_tag(&sql).await;
+    let calls = db.calls_per_tag().await;
     let rows = sql.query("SELECT job_id, status, error_code, attempts FROM async_jobs", &[]).await.unwrap();
     assert_eq!(rows.len(), 200, "a job was lost");
     for r in rows {
@@ -182,7 +183,7 @@ async fn a_killed_gateways_call_is_stopped_and_its_job_takes_effect_once() {
     first.wait_ready(&client).await;
     // The call inserts its row, then sleeps past the lease (3 s).
     let id = submit_logged(&client, &first, "orphan", 8.0).await;
-    call_executing(&sql, "proc_test_log").await;
+    db.call_executing("proc_test_log").await;
     first.child.kill().unwrap(); // SIGKILL
     first.child.wait().unwrap();
     let killed = std::time::Instant::now();
@@ -203,7 +204,7 @@ async fn a_killed_gateways_call_is_stopped_and_its_job_takes_effect_once() {
     eprintln!("fault figures: the orphaned job was retried and completed {:?} after the kill", killed.elapsed());
     assert_eq!(status, "completed");
     assert_eq!(attempts, 2, "the job was not retried after its instance died");
-    assert_eq!(calls_per_tag(&sql).await.get("orphan"), Some(&1), "the orphaned attempt's insert was committed too");
+    assert_eq!(db.calls_per_tag().await.get("orphan"), Some(&1), "the orphaned attempt's insert was committed too");
 }
 
 #[tokio::test]
@@ -216,7 +217,7 @@ async fn a_gateway_killed_after_the_call_but_before_its_commit_leaves_no_effect(
     // Captured output: the completion goes after the call, so there is a moment between them.
     // The call sleeps 5 s: time enough, even on a loaded machine, to take the lock below first.
     let id = submit_logged_with(&client, &first, "uncommitted", 5.0, true).await;
-    call_executing(&sql, "proc_test_log").await;
+    db.call_executing("proc_test_log").await;
     // Hold the job table: when the call returns (its insert done, uncommitted), the gateway
     // prepares the job's completion — and preparing a statement on async_jobs waits for this
     // lock. That is the moment after the call and before its completion and COMMIT are sent.
@@ -241,7 +242,7 @@ async fn a_gateway_killed_after_the_call_but_before_its_commit_leaves_no_effect(
     let (status, attempts) = settle_on_a_second_instance(&db, &client, &id).await;
     assert_eq!(status, "completed");
     assert_eq!(attempts, 2, "the killed attempt was not retried");
-    assert_eq!(calls_per_tag(&sql).await.get("uncommitted"), Some(&1), "the uncommitted attempt took effect");
+    assert_eq!(db.calls_per_tag().await.get("uncommitted"), Some(&1), "the uncommitted attempt took effect");
 }
 
 #[tokio::test]
@@ -281,7 +282,7 @@ async fn a_gateway_killed_while_its_completion_waits_takes_effect_once() {
     // attempt, or was rolled back and retried. Either way its effect exists exactly once.
     eprintln!("fault figures: a gateway killed while its completion waited: job {status} after {attempts} attempt(s)");
     assert_eq!(status, "completed");
-    assert_eq!(calls_per_tag(&sql).await.get("completing"), Some(&1), "the effect was lost or doubled");
+    assert_eq!(db.calls_per_tag().await.get("completing"), Some(&1), "the effect was lost or doubled");
 }
 
 #[tokio::test]

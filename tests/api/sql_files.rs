@@ -3,6 +3,7 @@
 //! database holding the job table, also the way sql/postgres/queries/README.md tells a reader to
 //! run it (`PREPARE name AS <file>`), and each is used by the code. The statement files of both
 //! drivers end with the terminator psql or SQL*Plus needs to run them.
+//! Not in the contract suite: it prepares PostgreSQL's statement files on PostgreSQL.
 
 use crate::helpers::*;
 

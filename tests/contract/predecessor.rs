@@ -2,11 +2,10 @@
 
 use serde_json::{json, Value as Json};
 
-use crate::helpers::*;
+use crate::contract::fixture::*;
 
-#[tokio::test]
-async fn proc_test_job_completes_with_its_output() {
-    let app = spawn_app().await;
+pub async fn proc_test_job_completes_with_its_output(db: &impl Backend) {
+    let app = db.spawn_app().await;
     let resp = app.post("/procedure/async", ADMIN, &proc_test("Test")).await;
     assert_eq!(resp.status(), 202);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
@@ -35,9 +34,8 @@ async fn proc_test_job_completes_with_its_output() {
     }
 }
 
-#[tokio::test]
-async fn demora_shows_progress_while_running_then_completes() {
-    let app = spawn_app_with(&[("PROGRESS_FLUSH_INTERVAL", "50ms")]).await;
+pub async fn demora_shows_progress_while_running_then_completes(db: &impl Backend) {
+    let app = db.spawn_app_with(&[("PROGRESS_FLUSH_INTERVAL", "50ms")]).await;
     let id = app.submit(&demora(2.0)).await;
     let running = app.wait_for_job(&id, |j| j["status"] == "running" && j["progress"].as_i64().unwrap() >= 50).await;
     assert!(running["progress"].as_i64().unwrap() < 100);
@@ -49,9 +47,8 @@ async fn demora_shows_progress_while_running_then_completes() {
     assert!(done["duration_ms"].as_i64().unwrap() >= 2000, "{done}");
 }
 
-#[tokio::test]
-async fn progress_never_goes_backwards() {
-    let app = spawn_app_with(&[("PROGRESS_FLUSH_INTERVAL", "20ms")]).await;
+pub async fn progress_never_goes_backwards(db: &impl Backend) {
+    let app = db.spawn_app_with(&[("PROGRESS_FLUSH_INTERVAL", "20ms")]).await;
     let id = app.submit(&demora(1.0)).await;
     let mut seen = vec![];
     loop {
@@ -68,9 +65,8 @@ async fn progress_never_goes_backwards() {
     assert_eq!(*seen.last().unwrap(), 100);
 }
 
-#[tokio::test]
-async fn error_procedure_fails_with_its_message() {
-    let app = spawn_app().await;
+pub async fn error_procedure_fails_with_its_message(db: &impl Backend) {
+    let app = db.spawn_app().await;
     let id = app
         .submit(
             &json!({"name": "PROC_TEST_ERROR", "params": [{"name": "p_should_fail", "value": 1, "type": "NUMBER"}]}),
@@ -79,17 +75,16 @@ async fn error_procedure_fails_with_its_message() {
     let job = app.wait_terminal(&id).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["progress"], 100);
-    assert_eq!(job["error"]["code"], "P0001");
-    assert_eq!(job["error"]["message"], "Error intencional de prueba");
+    assert_eq!(job["error"]["code"], db.raised_code());
+    db.assert_raised_message(&job["error"]["message"], "Error intencional de prueba");
     assert_eq!(job["result"], Json::Null);
 
     let ok = app.submit(&json!({"name": "PROC_TEST_ERROR", "params": [{"name": "p_should_fail", "value": 0}]})).await;
     assert_eq!(app.wait_terminal(&ok).await["status"], "completed");
 }
 
-#[tokio::test]
-async fn cursor_procedure_returns_rows() {
-    let app = spawn_app().await;
+pub async fn cursor_procedure_returns_rows(db: &impl Backend) {
+    let app = db.spawn_app().await;
     let id = app
         .submit(&json!({"name": "PROC_TEST_CURSOR", "params": [
             {"name": "p_limit", "value": 5, "direction": "IN", "type": "NUMBER"},
@@ -100,13 +95,13 @@ async fn cursor_procedure_returns_rows() {
     assert_eq!(job["status"], "completed", "{job}");
     let rows = job["result"]["p_cursor"].as_array().unwrap();
     assert_eq!(rows.len(), 5);
-    assert_eq!(rows[0], json!({"id": 1, "nombre": "Item 1", "fecha": "2024-12-17T15:30:00"}));
-    assert_eq!(rows[4]["nombre"], "Item 5");
+    let (id, nombre, fecha) = (db.column("id"), db.column("nombre"), db.column("fecha"));
+    assert_eq!(rows[0], json!({id: 1, nombre.clone(): "Item 1", fecha: "2024-12-17T15:30:00"}));
+    assert_eq!(rows[4][nombre], "Item 5");
 }
 
-#[tokio::test]
-async fn params_procedure_takes_number_text_and_date() {
-    let app = spawn_app().await;
+pub async fn params_procedure_takes_number_text_and_date(db: &impl Backend) {
+    let app = db.spawn_app().await;
     for (date, shown) in [
         ("16/12/2024", "2024-12-16 00:00:00"),
         ("2024-12-16T15:30:45", "2024-12-16 15:30:45"),
@@ -130,9 +125,8 @@ async fn params_procedure_takes_number_text_and_date() {
     }
 }
 
-#[tokio::test]
-async fn dml_procedure_reports_rows_created() {
-    let app = spawn_app().await;
+pub async fn dml_procedure_reports_rows_created(db: &impl Backend) {
+    let app = db.spawn_app().await;
     let id = app
         .submit(&json!({"name": "PROC_TEST_DML", "params": [
             {"name": "p_table_name", "value": "demo_rows"},
@@ -141,13 +135,12 @@ async fn dml_procedure_reports_rows_created() {
         .await;
     let job = app.wait_terminal(&id).await;
     assert_eq!(job["result"], json!({"p_rows_created": 3}), "{job}");
-    let n: i64 = count(&app.db.client().await, "SELECT count(*) FROM demo_rows").await;
+    let n: i64 = db.rows_in("demo_rows").await;
     assert_eq!(n, 3);
 }
 
-#[tokio::test]
-async fn synchronous_call_answers_with_out_values() {
-    let app = spawn_app().await;
+pub async fn synchronous_call_answers_with_out_values(db: &impl Backend) {
+    let app = db.spawn_app().await;
     let resp = app.post("/procedure", ADMIN, &proc_test("Test")).await;
     assert_eq!(resp.status(), 200);
     let body: Json = resp.json().await.unwrap();

@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value as Json};
 
-use crate::helpers::*;
+use crate::contract::fixture::*;
 
-async fn list(app: &TestApp, query: &str, token: &str) -> Json {
+async fn list(app: &App, query: &str, token: &str) -> Json {
     let resp = app.get(&format!("/jobs{query}"), token).await;
     assert_eq!(resp.status(), 200, "GET /jobs{query}");
     resp.json().await.unwrap()
@@ -14,9 +14,38 @@ fn ids(body: &Json) -> Vec<String> {
     body["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect()
 }
 
-#[tokio::test]
-async fn list_is_newest_first_with_filters_and_pages() {
-    let app = spawn_app().await;
+/// Completed/failed jobs with chosen end times (days ago), plus one pending job.
+async fn seed_ended_jobs(db: &impl Backend, app: &App) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+    let (mut old_done, mut new_done, mut old_failed, mut new_failed) = (vec![], vec![], vec![], vec![]);
+    for i in 0..3 {
+        old_done.push(app.submit(&proc_test(&format!("old{i}"))).await);
+        new_done.push(app.submit(&proc_test(&format!("new{i}"))).await);
+        let fail = json!({"name": "PROC_TEST_ERROR", "params": [{"name": "p_should_fail", "value": 1}]});
+        old_failed.push(app.submit(&fail).await);
+        new_failed.push(app.submit(&fail).await);
+    }
+    for id in old_done.iter().chain(&new_done).chain(&old_failed).chain(&new_failed) {
+        app.wait_terminal(id).await;
+    }
+    let old: Vec<String> = old_done.iter().chain(&old_failed).cloned().collect();
+    db.end_days_ago(&old, 10).await;
+    (old_done, new_done, old_failed, new_failed)
+}
+
+async fn remaining(app: &App) -> Vec<String> {
+    let mut ids = ids(&list(app, "?limit=1000", ADMIN).await);
+    ids.sort();
+    ids
+}
+
+fn sorted(parts: &[&Vec<String>]) -> Vec<String> {
+    let mut v: Vec<String> = parts.iter().flat_map(|p| p.iter().cloned()).collect();
+    v.sort();
+    v
+}
+
+pub async fn list_is_newest_first_with_filters_and_pages(db: &impl Backend) {
+    let app = db.spawn_app().await;
     let mut created = vec![];
     for i in 0..5 {
         created.push(app.submit(&proc_test(&format!("n{i}"))).await);
@@ -51,9 +80,8 @@ async fn list_is_newest_first_with_filters_and_pages() {
     assert_eq!(app.get("/jobs/", ADMIN).await.status(), 200);
 }
 
-#[tokio::test]
-async fn delete_one_job() {
-    let app = spawn_app().await;
+pub async fn delete_one_job(db: &impl Backend) {
+    let app = db.spawn_app().await;
     let id = app.submit(&proc_test("x")).await;
     app.wait_terminal(&id).await;
     let resp = app.delete(&format!("/jobs/{id}"), ADMIN).await;
@@ -65,9 +93,8 @@ async fn delete_one_job() {
     error_code(app.delete(&format!("/jobs/{id}"), ADMIN).await, 404).await;
 }
 
-#[tokio::test]
-async fn pending_job_is_deleted_running_job_is_cancelled_then_deleted() {
-    let app = spawn_app_with(&[("WORKERS", "1")]).await;
+pub async fn pending_job_is_deleted_running_job_is_cancelled_then_deleted(db: &impl Backend) {
+    let app = db.spawn_app_with(&[("WORKERS", "1")]).await;
     let running = app.submit(&demora(120.0)).await;
     app.wait_for_job(&running, |j| j["status"] == "running").await;
     let pending = app.submit(&proc_test("waiting")).await;
@@ -81,47 +108,13 @@ async fn pending_job_is_deleted_running_job_is_cancelled_then_deleted() {
     let resp = app.delete(&format!("/jobs/{running}"), ADMIN).await;
     assert_eq!(resp.status(), 200, "deleting a running job cancels it first");
     error_code(app.get(&format!("/jobs/{running}"), ADMIN).await, 404).await;
-    no_call_running(&app, "proc_test_demora").await;
+    db.no_call_running("proc_test_demora").await;
 }
 
-/// Completed/failed jobs with chosen end times (days ago), plus one pending job.
-async fn seed_ended_jobs(app: &TestApp) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
-    let (mut old_done, mut new_done, mut old_failed, mut new_failed) = (vec![], vec![], vec![], vec![]);
-    for i in 0..3 {
-        old_done.push(app.submit(&proc_test(&format!("old{i}"))).await);
-        new_done.push(app.submit(&proc_test(&format!("new{i}"))).await);
-        let fail = json!({"name": "PROC_TEST_ERROR", "params": [{"name": "p_should_fail", "value": 1}]});
-        old_failed.push(app.submit(&fail).await);
-        new_failed.push(app.submit(&fail).await);
-    }
-    for id in old_done.iter().chain(&new_done).chain(&old_failed).chain(&new_failed) {
-        app.wait_terminal(id).await;
-    }
-    let db = app.db.client().await;
-    let old: Vec<&str> = old_done.iter().chain(&old_failed).map(String::as_str).collect();
-    db.execute("UPDATE async_jobs SET end_time = now() - interval '10 days' WHERE job_id = ANY($1)", &[&old])
-        .await
-        .unwrap();
-    (old_done, new_done, old_failed, new_failed)
-}
-
-async fn remaining(app: &TestApp) -> Vec<String> {
-    let mut ids = ids(&list(app, "?limit=1000", ADMIN).await);
-    ids.sort();
-    ids
-}
-
-fn sorted(parts: &[&Vec<String>]) -> Vec<String> {
-    let mut v: Vec<String> = parts.iter().flat_map(|p| p.iter().cloned()).collect();
-    v.sort();
-    v
-}
-
-#[tokio::test]
-async fn bulk_delete_honours_each_filter_and_both() {
+pub async fn bulk_delete_honours_each_filter_and_both(db: &impl Backend) {
     // status only
-    let app = spawn_app().await;
-    let (od, nd, of, nf) = seed_ended_jobs(&app).await;
+    let app = db.spawn_app().await;
+    let (od, nd, of, nf) = seed_ended_jobs(db, &app).await;
     let resp = app.delete("/jobs?status=completed", ADMIN).await;
     let body: Json = resp.json().await.unwrap();
     assert_eq!(body["deleted"], 6);
@@ -130,16 +123,18 @@ async fn bulk_delete_honours_each_filter_and_both() {
     drop((od, nd));
 
     // older_than only: every ended status, by end time
-    let app = spawn_app().await;
-    let (od, nd, of, nf) = seed_ended_jobs(&app).await;
+    db.clear_jobs().await;
+    let app = db.spawn_app().await;
+    let (od, nd, of, nf) = seed_ended_jobs(db, &app).await;
     let body: Json = app.delete("/jobs?older_than=7", ADMIN).await.json().await.unwrap();
     assert_eq!(body["deleted"], 6);
     assert_eq!(remaining(&app).await, sorted(&[&nd, &nf]));
     drop((od, of));
 
     // both, AND-combined (the predecessor ignored older_than here)
-    let app = spawn_app().await;
-    let (od, nd, of, nf) = seed_ended_jobs(&app).await;
+    db.clear_jobs().await;
+    let app = db.spawn_app().await;
+    let (od, nd, of, nf) = seed_ended_jobs(db, &app).await;
     let body: Json = app.delete("/jobs?status=completed,failed&older_than=7", ADMIN).await.json().await.unwrap();
     assert_eq!(body["deleted"], 6);
     assert_eq!(remaining(&app).await, sorted(&[&nd, &nf]));
@@ -149,19 +144,12 @@ async fn bulk_delete_honours_each_filter_and_both() {
     drop((od, of));
 }
 
-#[tokio::test]
-async fn bulk_delete_never_touches_unfinished_jobs() {
-    let app = spawn_app_with(&[("WORKERS", "1")]).await;
+pub async fn bulk_delete_never_touches_unfinished_jobs(db: &impl Backend) {
+    let app = db.spawn_app_with(&[("WORKERS", "1")]).await;
     let running = app.submit(&demora(2.0)).await;
     app.wait_for_job(&running, |j| j["status"] == "running").await;
     let pending = app.submit(&proc_test("p")).await;
-    let db = app.db.client().await;
-    db.execute(
-        "UPDATE async_jobs SET created_at = now() - interval '30 days', start_time = now() - interval '30 days'",
-        &[],
-    )
-    .await
-    .unwrap();
+    db.backdate_all(30).await;
     let body: Json = app.delete("/jobs?older_than=0", ADMIN).await.json().await.unwrap();
     assert_eq!(body["deleted"], 0);
     let err = error_code(app.delete("/jobs?status=running", ADMIN).await, 400).await;
@@ -173,21 +161,12 @@ async fn bulk_delete_never_touches_unfinished_jobs() {
     app.wait_terminal(&running).await;
 }
 
-#[tokio::test]
-async fn bulk_delete_of_many_jobs_goes_in_batches() {
-    let app = spawn_app().await;
-    let db = app.db.client().await;
+pub async fn bulk_delete_of_many_jobs_goes_in_batches(db: &impl Backend) {
+    let app = db.spawn_app().await;
     // 12,000 ended rows straight into the table: more than two purge batches.
-    db.execute(
-        "INSERT INTO async_jobs (job_id, status, procedure_name, owner, progress, end_time)
-         SELECT md5(g::text), 'completed', 'PROC_TEST', 'admin', 100, now() - interval '8 days'
-           FROM generate_series(1, 12000) g",
-        &[],
-    )
-    .await
-    .unwrap();
+    db.insert_ended_jobs(12000, 8).await;
     let body: Json = app.delete("/jobs?status=completed&older_than=7", ADMIN).await.json().await.unwrap();
     assert_eq!(body["deleted"], 12000);
-    let n: i64 = count(&db, "SELECT count(*) FROM async_jobs").await;
+    let n: i64 = db.count_jobs(None).await;
     assert_eq!(n, 0);
 }
