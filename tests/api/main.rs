@@ -23,7 +23,6 @@ mod processes;
 mod routines;
 #[path = "../common/settings.rs"]
 mod settings;
-mod shutdown;
 mod sql_files;
 
 #[path = "../contract/mod.rs"]
