@@ -143,9 +143,12 @@ impl Queue {
         wait: Duration,
     ) -> Result<(Job, i64), QueueError> {
         let mut watch = self.watch(id, owner, after).await?;
-        if let Ok(first) = tokio::time::timeout(wait, watch.next()).await {
-            if first?.is_some() {
-                watch.drain_ready().await?;
+        // What is already in the table answers at once; otherwise wait for the next event.
+        if watch.drain_ready().await?.is_empty() {
+            if let Ok(first) = tokio::time::timeout(wait, watch.next()).await {
+                if first?.is_some() {
+                    watch.drain_ready().await?;
+                }
             }
         }
         Ok((self.get(id, owner).await?, watch.last_event_id()))

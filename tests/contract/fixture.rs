@@ -68,6 +68,8 @@ pub trait Backend {
     async fn status_and_error(&self, id: &str) -> (String, Option<String>, Option<String>);
     /// The job's stored parameters, as the table holds them.
     async fn stored_params(&self, id: &str) -> Json;
+    /// The types of the event rows `ASYNC_JOB_EVENTS` holds for job `id`, oldest first.
+    async fn stored_events(&self, id: &str) -> Vec<String>;
     /// Whether the job's end time is not before its start time, and whether its call's session
     /// was cleared.
     async fn ended_after_start_and_session_cleared(&self, id: &str) -> (bool, bool);

@@ -16,6 +16,7 @@
 pub mod durability;
 pub mod engine;
 pub mod errors;
+pub mod events;
 pub mod faults;
 pub mod fixture;
 pub mod injection;
@@ -52,6 +53,14 @@ macro_rules! contract_suite {
                 routes_methods_and_ids,
                 synchronous_calls_time_out_with_504_and_the_pool_stays_usable,
                 synchronous_procedure_errors_are_422_with_the_database_code,
+            }
+            events {
+                a_jobs_history_streams_to_its_end_and_resumes_after_an_id,
+                live_events_arrive_while_the_job_runs_and_a_delete_ends_the_stream,
+                events_follow_ownership_and_bad_resume_points_are_refused,
+                the_long_poll_answers_at_the_next_event_or_at_its_deadline,
+                the_feed_shows_each_caller_its_own_jobs_filtered_and_resumable,
+                events_written_by_one_instance_reach_readers_on_another,
             }
             faults {
                 cancelling_a_pending_job_means_it_never_runs,

@@ -131,6 +131,7 @@ impl OracleDatabase {
     /// Empties the job table and the call log and drops the scenarios' tables.
     async fn reset(&self) {
         self.change("DELETE FROM ASYNC_JOBS".into(), vec![]).await;
+        self.change("DELETE FROM ASYNC_JOB_EVENTS".into(), vec![]).await;
         self.change("DELETE FROM PROC_TEST_CALLS".into(), vec![]).await;
         for table in SCENARIO_TABLES {
             self.change(DROP_IF_EXISTS.into(), vec!["TABLE".into(), table.to_string(), "-942".into()]).await;
@@ -287,6 +288,16 @@ impl Backend for OracleDatabase {
         self.with_conn(move |conn| {
             let sql = "SELECT STATUS, ERROR_CODE, ERROR_MSG FROM ASYNC_JOBS WHERE JOB_ID = :1";
             conn.query_row_as::<(String, Option<String>, Option<String>)>(sql, &[&id]).expect("the job's status")
+        })
+        .await
+    }
+
+    async fn stored_events(&self, id: &str) -> Vec<String> {
+        let id = id.to_string();
+        self.with_conn(move |conn| {
+            let sql = "SELECT EVENT_TYPE FROM ASYNC_JOB_EVENTS WHERE JOB_ID = :1 ORDER BY EVENT_ID";
+            let rows = conn.query_as::<String>(sql, &[&id]).expect("the job's events");
+            rows.map(|r| r.expect("an event type")).collect()
         })
         .await
     }

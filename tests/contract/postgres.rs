@@ -225,6 +225,11 @@ impl Backend for TestDatabase {
         (row.get(0), row.get(1), row.get(2))
     }
 
+    async fn stored_events(&self, id: &str) -> Vec<String> {
+        let sql = "SELECT event_type FROM async_job_events WHERE job_id = $1 ORDER BY event_id";
+        self.sql().await.query(sql, &[&id]).await.unwrap().iter().map(|r| r.get(0)).collect()
+    }
+
     async fn stored_params(&self, id: &str) -> Json {
         let row = self.sql().await.query_one("SELECT params FROM async_jobs WHERE job_id = $1", &[&id]).await;
         row.unwrap().get(0)

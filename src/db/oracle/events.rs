@@ -16,7 +16,8 @@ use super::store::{statement, utc};
 
 pub(super) const JOB_EVENTS_SQL: &str = statement(include_str!("../../../sql/oracle/queries/job_events.sql"));
 pub(super) const EVENTS_SINCE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/events_since.sql"));
-pub(super) const PURGE_DELETED_SQL: &str = statement(include_str!("../../../sql/oracle/queries/purge_deleted_events.sql"));
+pub(super) const PURGE_DELETED_SQL: &str =
+    statement(include_str!("../../../sql/oracle/queries/purge_deleted_events.sql"));
 pub(super) const LAST_EVENT_ID_SQL: &str = statement(include_str!("../../../sql/oracle/queries/last_event_id.sql"));
 
 pub(super) fn job_events(conn: &Connection, id: &JobId, after: i64, limit: i64) -> Result<Vec<JobEvent>, DbError> {

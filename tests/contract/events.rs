@@ -1,0 +1,232 @@
+//! Job events: the history kept with each job, Server-Sent Events (one job, or every job a
+//! caller may see) resumed with `Last-Event-ID`, the long poll, and events reaching another
+//! instance.
+
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value as Json};
+
+use super::fixture::{demora, error_code, proc_test, App, Backend, ADMIN, ALICE, BOB, JOB_DEADLINE};
+
+/// One Server-Sent Event.
+#[derive(Debug)]
+pub struct SseEvent {
+    pub id: i64,
+    pub event: String,
+    pub data: Json,
+}
+
+/// Reads a `text/event-stream` answer event by event.
+pub struct SseReader {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl SseReader {
+    pub async fn open(app: &App, path: &str, token: &str, last_event_id: Option<i64>) -> SseReader {
+        let mut request = app.client.get(app.url(path)).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        SseReader { body: resp.bytes_stream().boxed(), buffer: String::new() }
+    }
+
+    /// The next event (keep-alive comments skipped); `None` when the server ended the stream.
+    /// Fails the test at the deadline.
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        let deadline = Instant::now() + JOB_DEADLINE;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse(&block) {
+                    return Some(event);
+                }
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.body.next()).await {
+                Err(_) => panic!("no event within {JOB_DEADLINE:?}; buffered: {:?}", self.buffer),
+                Ok(None) => return None,
+                Ok(Some(chunk)) => self.buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap()),
+            }
+        }
+    }
+
+    /// Every event until the server ends the stream.
+    pub async fn rest(&mut self) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(e) = self.next().await {
+            events.push(e);
+        }
+        events
+    }
+}
+
+fn parse(block: &str) -> Option<SseEvent> {
+    let (mut id, mut event, mut data) = (None, None, None);
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = v.parse().ok();
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            event = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            data = Some(serde_json::from_str(v).expect("event data is JSON"));
+        }
+    }
+    Some(SseEvent { id: id?, event: event?, data: data? })
+}
+
+fn types(events: &[SseEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
+
+pub async fn a_jobs_history_streams_to_its_end_and_resumes_after_an_id(db: &impl Backend) {
+    let app = db.spawn_app().await;
+    let id = app.submit(&proc_test("events")).await;
+    app.wait_terminal(&id).await;
+    let events = SseReader::open(&app, &format!("/jobs/{id}/events"), ADMIN, None).await.rest().await;
+    assert_eq!(types(&events), ["accepted", "started", "completed"], "{events:?}");
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id), "ids grow: {events:?}");
+    for e in &events {
+        assert_eq!(e.data["job_id"], id.as_str());
+        assert_eq!(e.data["type"], e.event.as_str());
+        assert_eq!(e.data["event_id"], e.id);
+    }
+    assert_eq!((events[1].data["status"].as_str(), events[1].data["attempt"].as_i64()), (Some("running"), Some(1)));
+    assert_eq!(
+        (events[2].data["status"].as_str(), events[2].data["progress"].as_i64()),
+        (Some("completed"), Some(100))
+    );
+    // Resumed after `started`: only what followed it, then the end.
+    let rest = SseReader::open(&app, &format!("/jobs/{id}/events"), ADMIN, Some(events[1].id)).await.rest().await;
+    assert_eq!(types(&rest), ["completed"]);
+    assert_eq!(rest[0].id, events[2].id);
+    // The same rows are readable in the database, and go with the job.
+    assert_eq!(db.stored_events(&id).await, ["accepted", "started", "completed"]);
+    assert_eq!(app.delete(&format!("/jobs/{id}"), ADMIN).await.status(), 200);
+    assert_eq!(db.stored_events(&id).await, ["deleted"]);
+}
+
+pub async fn live_events_arrive_while_the_job_runs_and_a_delete_ends_the_stream(db: &impl Backend) {
+    let app = db.spawn_app().await;
+    let id = app.submit(&demora(1.0)).await;
+    let mut stream = SseReader::open(&app, &format!("/jobs/{id}/events"), ADMIN, None).await;
+    let mut seen = Vec::new();
+    while let Some(e) = stream.next().await {
+        if e.event == "started" {
+            // Live: the stream reports the start while the call is still running.
+            assert_eq!(app.job(&id).await["status"], "running");
+        }
+        seen.push(e.event);
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("accepted"));
+    assert!(seen.contains(&"started".to_string()), "{seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("completed"), "{seen:?}");
+
+    // A job deleted while someone watches it: `deleted` is its last event.
+    let mut later = demora(0.1);
+    later["delay_seconds"] = json!(3600);
+    let id = app.submit(&later).await;
+    let mut stream = SseReader::open(&app, &format!("/jobs/{id}/events"), ADMIN, None).await;
+    assert_eq!(stream.next().await.unwrap().event, "accepted");
+    assert_eq!(app.delete(&format!("/jobs/{id}"), ADMIN).await.status(), 200);
+    let rest = stream.rest().await;
+    assert_eq!(types(&rest), ["deleted"]);
+    assert_eq!(rest[0].data["status"], "pending", "the status it had when deleted");
+}
+
+pub async fn events_follow_ownership_and_bad_resume_points_are_refused(db: &impl Backend) {
+    let app = db.spawn_app().await;
+    let id = app.submit_as(ALICE, &proc_test("mine")).await;
+    error_code(app.get(&format!("/jobs/{id}/events"), BOB).await, 404).await;
+    error_code(app.get("/jobs/0123456789abcdef0123456789abcdef/events", ADMIN).await, 404).await;
+    let resp = app
+        .client
+        .get(app.url(&format!("/jobs/{id}/events")))
+        .bearer_auth(ALICE)
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(resp, 400).await["code"], "invalid_event_id");
+    error_code(app.get(&format!("/jobs/{id}/events?after=-1"), ALICE).await, 400).await;
+    error_code(app.get("/events?status=sleeping", ALICE).await, 400).await;
+}
+
+pub async fn the_long_poll_answers_at_the_next_event_or_at_its_deadline(db: &impl Backend) {
+    let app = db.spawn_app_with(&[("MAX_WAIT", "20s")]).await;
+    let mut later = proc_test("long-poll");
+    later["delay_seconds"] = json!(3600);
+    let id = app.submit(&later).await;
+    // `after` alone answers at once, with the id to wait after.
+    let now: Json = app.get(&format!("/jobs/{id}?after=0"), ADMIN).await.json().await.unwrap();
+    let accepted = now["last_event_id"].as_i64().expect("last_event_id");
+    assert!(accepted > 0 && now["status"] == "pending", "{now}");
+    // Nothing happens: the answer comes at the deadline, with the same id.
+    let quiet: Json = app.get(&format!("/jobs/{id}?wait=1s&after={accepted}"), ADMIN).await.json().await.unwrap();
+    assert_eq!((quiet["last_event_id"].as_i64(), quiet["status"].as_str()), (Some(accepted), Some("pending")));
+    // Something happens: a poll held across it answers with the change.
+    let poll = {
+        let (client, url) = (app.client.clone(), app.url(&format!("/jobs/{id}?wait=20s&after={accepted}")));
+        tokio::spawn(async move { client.get(url).bearer_auth(ADMIN).send().await.unwrap().json::<Json>().await })
+    };
+    let cancelled = app.post(&format!("/jobs/{id}/cancel"), ADMIN, &json!({})).await;
+    assert_eq!(cancelled.status(), 200);
+    let changed = tokio::time::timeout(JOB_DEADLINE, poll).await.expect("the poll answered").unwrap().unwrap();
+    assert_eq!(changed["status"], "cancelled", "{changed}");
+    assert!(changed["last_event_id"].as_i64().unwrap() > accepted);
+    // Bad parameters.
+    for bad in ["wait=21s", "wait=soon", "after=x", "wait=5s&after=-3"] {
+        error_code(app.get(&format!("/jobs/{id}?{bad}"), ADMIN).await, 400).await;
+    }
+    error_code(app.get(&format!("/jobs/{id}?wait=1s"), BOB).await, 404).await;
+}
+
+pub async fn the_feed_shows_each_caller_its_own_jobs_filtered_and_resumable(db: &impl Backend) {
+    let app = db.spawn_app().await;
+    let mut alice = SseReader::open(&app, "/events", ALICE, None).await;
+    let mut admin_done = SseReader::open(&app, "/events?status=completed&procedure=proc_test", ADMIN, None).await;
+    let bobs = app.submit_as(BOB, &proc_test("bob")).await;
+    let alices = app.submit_as(ALICE, &proc_test("alice")).await;
+    app.wait_terminal(&bobs).await;
+    app.wait_terminal(&alices).await;
+    let mut mine = Vec::new();
+    while mine.last().map(|e: &SseEvent| e.event.as_str()) != Some("completed") {
+        let e = alice.next().await.expect("the feed stays open");
+        assert_eq!(e.data["job_id"], alices.as_str(), "alice sees only her job: {e:?}");
+        mine.push(e);
+    }
+    assert_eq!(types(&mine), ["accepted", "started", "completed"]);
+    let mut completed = vec![admin_done.next().await.unwrap(), admin_done.next().await.unwrap()];
+    completed.sort_by_key(|e| e.id);
+    assert!(completed.iter().all(|e| e.event == "completed"), "{completed:?}");
+    let mut jobs: Vec<&str> = completed.iter().map(|e| e.data["job_id"].as_str().unwrap()).collect();
+    jobs.sort_unstable();
+    let mut expected = [bobs.as_str(), alices.as_str()];
+    expected.sort_unstable();
+    assert_eq!(jobs, expected);
+    // Resumed after alice's first event: the two that followed, then live.
+    let mut resumed = SseReader::open(&app, "/events", ALICE, Some(mine[0].id)).await;
+    let again = [resumed.next().await.unwrap(), resumed.next().await.unwrap()];
+    assert_eq!([again[0].id, again[1].id], [mine[1].id, mine[2].id]);
+}
+
+pub async fn events_written_by_one_instance_reach_readers_on_another(db: &impl Backend) {
+    let reader = db.spawn_app_with(&[("WORKERS", "1")]).await;
+    let writer = db.spawn_app().await;
+    let mut feed = SseReader::open(&reader, "/events", ADMIN, None).await;
+    // Accepted by the writer instance: only its announcement (or the poll) tells the reader.
+    let mut later = proc_test("elsewhere");
+    later["delay_seconds"] = json!(3600);
+    let id = writer.submit(&later).await;
+    let e = feed.next().await.expect("the event reaches the other instance");
+    assert_eq!((e.event.as_str(), e.data["job_id"].as_str()), ("accepted", Some(id.as_str())));
+    let cancelled = writer.post(&format!("/jobs/{id}/cancel"), ADMIN, &json!({})).await;
+    assert_eq!(cancelled.status(), 200);
+    let e = feed.next().await.unwrap();
+    assert_eq!((e.event.as_str(), e.data["job_id"].as_str()), ("cancelled", Some(id.as_str())));
+}
