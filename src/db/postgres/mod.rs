@@ -134,14 +134,13 @@ impl JobStore for PgBackend {
     async fn migrate(&self) -> Result<(), DbError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        tx.batch_execute("SET LOCAL client_min_messages = warning").await.map_err(map_error)?;
         tx.batch_execute(store::MIGRATE_LOCK).await.map_err(map_error)?;
         tx.batch_execute(store::TABLE_SQL).await.map_err(map_error)?;
         tx.commit().await.map_err(map_error)
     }
 
     async fn ping(&self) -> Result<(), DbError> {
-        self.client().await?.simple_query("SELECT 1").await.map_err(map_error)?;
+        self.client().await?.simple_query(store::PING_SQL).await.map_err(map_error)?;
         Ok(())
     }
 

@@ -24,6 +24,7 @@ use super::error::map_error;
 pub(super) const LISTEN_SQL: &str = include_str!("../../../sql/postgres/queries/listen.sql");
 
 /// Creating the schema is serialised by an advisory lock, so instances starting together agree.
+pub(super) const PING_SQL: &str = include_str!("../../../sql/postgres/queries/ping.sql");
 pub(super) const MIGRATE_LOCK: &str = include_str!("../../../sql/postgres/queries/migrate_lock.sql");
 pub(super) const TABLE_SQL: &str = include_str!("../../../sql/postgres/create_async_jobs_table.sql");
 

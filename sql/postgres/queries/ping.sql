@@ -1,0 +1,2 @@
+-- Health check: one row when the connection works.
+SELECT 1;
