@@ -36,7 +36,7 @@ pub struct Settings {
     pub lease_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub rescue_interval: Duration,
-    pub retryable_errors: String,
+    pub retryable_errors: RetryableErrors,
     pub procedure_limits: Vec<ProcedureLimit>,
     pub cancel_wait: Duration,
     /// Most parameters one request may send (413 above).
@@ -140,7 +140,9 @@ impl Settings {
             lease_timeout,
             heartbeat_interval,
             rescue_interval: duration_or(&get, "RESCUE_INTERVAL", "5s")?,
-            retryable_errors: get("RETRYABLE_ERRORS").unwrap_or_else(|| RetryableErrors::DEFAULT.to_string()),
+            retryable_errors: RetryableErrors::parse(
+                &get("RETRYABLE_ERRORS").unwrap_or_else(|| RetryableErrors::DEFAULT.to_string()),
+            ),
             procedure_limits: procedure_limits(&get("PROCEDURE_CONCURRENCY").unwrap_or_default())
                 .map_err(|message| ConfigError { name: "PROCEDURE_CONCURRENCY", message })?,
             cancel_wait: duration_or(&get, "CANCEL_WAIT", "5s")?,

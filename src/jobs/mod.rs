@@ -49,7 +49,7 @@ pub struct EngineSettings {
     pub lease_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub rescue_interval: Duration,
-    pub retryable_errors: String,
+    pub retryable_errors: RetryableErrors,
     pub procedure_limits: Vec<ProcedureLimit>,
     pub cancel_wait: Duration,
     pub max_pending_per_owner: u32,
@@ -108,7 +108,7 @@ impl Engine {
         let inserter = JobInserter::start(store.clone(), wake.clone(), &tasks, accepting.clone());
         let running = RunningJobs::new(&root);
         let draining = Arc::new(AtomicBool::new(false));
-        let retryable = RetryableErrors::parse(&settings.retryable_errors);
+        let retryable = settings.retryable_errors.clone();
         let retry_orphans =
             retryable.contains(&crate::model::JobError { code: "orphaned".into(), message: String::new() });
         let claimer = Claimer {
