@@ -17,8 +17,9 @@ mod output;
 mod params;
 mod predecessor;
 mod processes;
+mod progress;
 mod routines;
-mod shutdown;
 #[path = "../common/settings.rs"]
 mod settings;
+mod shutdown;
 mod sql_files;
