@@ -45,6 +45,8 @@ pub struct Settings {
     pub run_at_horizon: Duration,
     /// Most pending jobs one caller may have; 0: no limit.
     pub max_pending_per_owner: u32,
+    /// How often a running Oracle job's progress is read from `V$SESSION_LONGOPS`.
+    pub progress_poll_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,7 @@ impl Settings {
             max_params: max_params(&get)?,
             run_at_horizon: duration_or(&get, "RUN_AT_HORIZON", "366d")?,
             max_pending_per_owner: parse_or(&get, "MAX_PENDING_PER_OWNER", 0)?,
+            progress_poll_interval: duration_or(&get, "PROGRESS_POLL_INTERVAL", "1s")?,
         })
     }
 }
@@ -345,6 +348,7 @@ mod tests {
         assert_eq!(s.lease_timeout, Duration::from_secs(30));
         assert!(s.procedure_limits.is_empty());
         assert_eq!((s.max_params, s.max_pending_per_owner), (1000, 0));
+        assert_eq!(s.progress_poll_interval, Duration::from_secs(1));
         assert_eq!(s.run_at_horizon, Duration::from_secs(366 * 86400));
         let limits = procedure_limits("PROC_TEST_DEMORA=3, REPORTS.*=1").unwrap();
         assert_eq!((limits[1].text.as_str(), limits[1].max_running), ("REPORTS.*", 1));

@@ -20,7 +20,7 @@ use crate::procedure::signature::{Argument, RoutineKind, Signature};
 use crate::procedure::types::{Direction, ParamType};
 
 use super::block::build_block;
-use super::{catalog, output, store};
+use super::{catalog, longops, output, store};
 
 /// The statements with a fixed text: `<module>.<CONSTANT>`.
 fn constants() -> Vec<(&'static str, &'static str)> {
@@ -53,6 +53,7 @@ fn constants() -> Vec<(&'static str, &'static str)> {
         ("catalog.DESCRIBE_SQL", catalog::DESCRIBE_SQL),
         ("output.READ_LINES_SQL", output::READ_LINES_SQL),
         ("output.DISABLE_OUTPUT_SQL", output::DISABLE_OUTPUT_SQL),
+        ("longops.LONGOPS_SQL", longops::LONGOPS_SQL),
     ]
 }
 

@@ -1000,6 +1000,7 @@ mod tests {
             ("RESOLVE", super::super::catalog::RESOLVE_SQL),
             ("READ_OUTPUT", super::super::output::READ_LINES_SQL),
             ("DISABLE_OUTPUT", super::super::output::DISABLE_OUTPUT_SQL),
+            ("LONGOPS", super::super::longops::LONGOPS_SQL),
         ];
         for (name, sql) in statements {
             let code = lex_check(sql).unwrap_or_else(|e| panic!("{name}: {e}"));
