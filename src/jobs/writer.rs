@@ -286,3 +286,28 @@ async fn write_outcomes(target: &Target, outcomes: &[Outcome]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tight_loop_of_reports_sends_the_writer_one_message() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sink = JobWriter { tx }.sink_for(JobId::generate());
+        for i in 0..=1000 {
+            let percent = if i == 500 { 100.0 } else { 10.0 };
+            sink.reported(ProgressReport::new(Some(percent), Some(format!("report {i}")), Some(i), None).unwrap());
+        }
+        let Ok(Op::Reported(_, slot)) = rx.try_recv() else { panic!("no report message") };
+        assert!(rx.try_recv().is_err(), "one message for the whole loop");
+        let mut pending = Pending::default();
+        pending.add_reports(slot.lock().unwrap().take().unwrap());
+        // The latest figures, and the highest overall progress any report stood for.
+        let expected = ProgressReport::new(Some(10.0), Some("report 1000".into()), Some(1000), None);
+        assert_eq!((pending.report, pending.progress), (expected, 80));
+        // Once taken, the next report sends a new message.
+        sink.reported(ProgressReport::new(None, Some("again".into()), None, None).unwrap());
+        assert!(matches!(rx.try_recv(), Ok(Op::Reported(..))));
+    }
+}
