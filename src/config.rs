@@ -50,6 +50,8 @@ pub struct Settings {
     pub event_poll_interval: Duration,
     /// The longest `GET /jobs/{id}?wait=` may hold a request.
     pub max_wait: Duration,
+    /// How often a running Oracle job's progress is read from `V$SESSION_LONGOPS`.
+    pub progress_poll_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +153,7 @@ impl Settings {
             max_pending_per_owner: parse_or(&get, "MAX_PENDING_PER_OWNER", 0)?,
             event_poll_interval: duration_or(&get, "EVENT_POLL_INTERVAL", "500ms")?,
             max_wait: duration_or(&get, "MAX_WAIT", "60s")?,
+            progress_poll_interval: duration_or(&get, "PROGRESS_POLL_INTERVAL", "1s")?,
         })
     }
 }
@@ -354,6 +357,7 @@ mod tests {
         assert_eq!(s.lease_timeout, Duration::from_secs(30));
         assert!(s.procedure_limits.is_empty());
         assert_eq!((s.max_params, s.max_pending_per_owner), (1000, 0));
+        assert_eq!(s.progress_poll_interval, Duration::from_secs(1));
         assert_eq!(s.run_at_horizon, Duration::from_secs(366 * 86400));
         let limits = procedure_limits("PROC_TEST_DEMORA=3, REPORTS.*=1").unwrap();
         assert_eq!((limits[1].text.as_str(), limits[1].max_running), ("REPORTS.*", 1));

@@ -46,6 +46,7 @@ impl Application {
                     max_bytes: settings.max_result_bytes,
                     max_cursor_rows: settings.max_cursor_rows,
                 },
+                progress_poll_interval: settings.progress_poll_interval,
             },
         )
         .await?;

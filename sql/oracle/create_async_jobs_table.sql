@@ -49,8 +49,11 @@ CREATE TABLE ASYNC_JOBS (
     CAPTURE_OUTPUT   NUMBER(1)      DEFAULT 0 NOT NULL,          -- keep the DBMS_OUTPUT lines of the call
     OUTPUT           CLOB,                                       -- JSON: those lines (latest attempt)
     SESSION_ID       VARCHAR2(64),                               -- 'SID,SERIAL#' of the call while running
-    ROUTINE          VARCHAR2(400)                               -- the resolved routine, SCHEMA.[PACKAGE.]NAME:
+    ROUTINE          VARCHAR2(400),                              -- the resolved routine, SCHEMA.[PACKAGE.]NAME:
                                                                  -- what PROCEDURE_CONCURRENCY counts (NULL: PROCEDURE_NAME)
+    REPORT_PERCENT   NUMBER(5,2),                                -- the procedure's own latest report (PROCGATE.PROGRESS
+    REPORT_PROCESSED NUMBER(19),                                 -- or any longops it sets): percent, items processed
+    REPORT_TOTAL     NUMBER(19)                                  -- and total; its message is in MESSAGE
 )}';
     END IF;
 EXCEPTION
@@ -96,6 +99,9 @@ BEGIN
     add_column('OUTPUT', 'CLOB');
     add_column('SESSION_ID', 'VARCHAR2(64)');
     add_column('ROUTINE', 'VARCHAR2(400)');
+    add_column('REPORT_PERCENT', 'NUMBER(5,2)');
+    add_column('REPORT_PROCESSED', 'NUMBER(19)');
+    add_column('REPORT_TOTAL', 'NUMBER(19)');
 END;
 /
 
@@ -209,7 +215,62 @@ END;}';
 END;
 /
 
--- 7. Each job's lifecycle events, in order: what `GET /jobs/{id}/events` replays and streams.
+-- 7. The progress API for procedure authors: PROCGATE.PROGRESS records a report with
+--    DBMS_APPLICATION_INFO.SET_SESSION_LONGOPS (OPNAME 'procgate'), which the gateway reads from
+--    V$SESSION_LONGOPS while the call runs (README, Oracle, Grants: the grant it needs):
+--      PROCGATE.PROGRESS(42, 'step 2 of 5');
+--      PROCGATE.PROGRESS(NULL, 'loading', p_processed => 1200, p_total => 5000);
+--    With p_processed and p_total, SOFAR/TOTALWORK are those (the percent shown is their ratio);
+--    otherwise SOFAR is the percent (clamped to 0..100) of TOTALWORK 100, UNITS '%'. The message is
+--    TARGET_DESC: its first 32 bytes. A report never fails the call. Replaced only when it is not
+--    this version.
+DECLARE
+    n NUMBER;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_SOURCE
+     WHERE NAME = 'PROCGATE' AND TYPE = 'PACKAGE BODY' AND TEXT LIKE '%procgate:progress:1%';
+    IF n = 0 THEN
+        EXECUTE IMMEDIATE q'{
+CREATE OR REPLACE PACKAGE PROCGATE AS
+    -- procgate:progress:1
+    PROCEDURE PROGRESS(p_percent IN NUMBER, p_message IN VARCHAR2 DEFAULT NULL,
+                       p_processed IN NUMBER DEFAULT NULL, p_total IN NUMBER DEFAULT NULL);
+END PROCGATE;}';
+        EXECUTE IMMEDIATE q'{
+CREATE OR REPLACE PACKAGE BODY PROCGATE AS
+    -- procgate:progress:1
+    -- This session's longops row and what it shows (a message alone keeps the figures).
+    g_rindex BINARY_INTEGER := DBMS_APPLICATION_INFO.SET_SESSION_LONGOPS_NOHINT;
+    g_slno   BINARY_INTEGER;
+    g_sofar  NUMBER := 0;
+    g_total  NUMBER := 0;
+    g_units  VARCHAR2(32) := '%';
+
+    PROCEDURE PROGRESS(p_percent IN NUMBER, p_message IN VARCHAR2 DEFAULT NULL,
+                       p_processed IN NUMBER DEFAULT NULL, p_total IN NUMBER DEFAULT NULL) IS
+    BEGIN
+        IF p_processed >= 0 AND p_total > 0 THEN
+            g_sofar := p_processed;
+            g_total := p_total;
+            g_units := 'items';
+        ELSIF p_percent IS NOT NULL THEN
+            g_sofar := LEAST(GREATEST(p_percent, 0), 100);
+            g_total := 100;
+            g_units := '%';
+        END IF;
+        DBMS_APPLICATION_INFO.SET_SESSION_LONGOPS(rindex => g_rindex, slno => g_slno, op_name => 'procgate',
+                                                  sofar => g_sofar, totalwork => g_total,
+                                                  target_desc => SUBSTRB(p_message, 1, 32), units => g_units);
+    EXCEPTION
+        WHEN VALUE_ERROR THEN
+            NULL;  -- a figure too large for longops: this report is dropped, the call goes on
+    END PROGRESS;
+END PROCGATE;}';
+    END IF;
+END;
+/
+
+-- 8. Each job's lifecycle events, in order: what `GET /jobs/{id}/events` replays and streams.
 --    Rows are written by the trigger below, in the same statement (and so the same transaction)
 --    as the state change they describe; EVENT_ID orders them (within a job it grows with each
 --    change). The history goes with its job, which leaves one 'deleted' row in its place; the
@@ -256,7 +317,7 @@ EXCEPTION
 END;
 /
 
--- 8. The event trigger: one row per state change, whichever statement makes it. An UPDATE that
+-- 9. The event trigger: one row per state change, whichever statement makes it. An UPDATE that
 --    changes neither status, progress, message nor the procedure's figures (a heartbeat, a
 --    session id) writes nothing. Replaced only when it is not this version.
 DECLARE

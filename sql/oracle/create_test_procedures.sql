@@ -232,3 +232,17 @@ BEGIN
     RAISE_APPLICATION_ERROR(-20001, 'failing after the insert');
 END;
 /
+
+-- PROC_TEST_PROGRESS: works through p_items items, p_seconds in all (p_seconds / p_items each),
+-- reporting each through PROCGATE.PROGRESS (installed with the job table): (percent,
+-- 'item i of n', i, n).
+CREATE OR REPLACE PROCEDURE PROC_TEST_PROGRESS(p_items IN INTEGER, p_seconds IN NUMBER DEFAULT 0) AS
+BEGIN
+    FOR i IN 1 .. p_items LOOP
+        IF p_seconds > 0 THEN
+            PROC_TEST_DEMORA(p_seconds / p_items);
+        END IF;
+        PROCGATE.PROGRESS(i * 100 / p_items, 'item ' || i || ' of ' || p_items, i, p_items);
+    END LOOP;
+END;
+/

@@ -38,9 +38,9 @@ CREATE TABLE IF NOT EXISTS async_jobs (
     session_id       varchar(64),                               -- the call's server process (pid) while running
     routine          varchar(400),                              -- the resolved routine, schema.name: what
                                                                 -- PROCEDURE_CONCURRENCY counts (NULL: procedure_name)
-    report_percent   numeric,                                   -- the procedure's own progress figures
-    report_processed bigint,                                    -- (procgate_progress), latest report
-    report_total     bigint
+    report_percent   numeric(5,2),                              -- the procedure's own latest report (procgate_progress):
+    report_processed bigint,                                    -- percent, items processed and total; its
+    report_total     bigint                                     -- message is in `message`
 );
 
 -- Upgrades a table created by an earlier procgate (or by the predecessor's script) in place.
@@ -63,7 +63,7 @@ ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS capture_output   boolean      NO
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS output           jsonb;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS session_id       varchar(64);
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS routine          varchar(400);
-ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_percent   numeric;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_percent   numeric(5,2);
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_processed bigint;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_total     bigint;
 
@@ -100,6 +100,25 @@ BEGIN
 END
 $$;
 
+-- Progress reported from inside a procedure while it runs, shown on its job (`report`, `message`;
+-- the overall `progress` maps percent into 50..80). Call it from PL/pgSQL, as often as you like:
+--   CALL procgate_progress(42, 'step 2 of 5');
+--   CALL procgate_progress(NULL, 'loading', processed => 1200, total => 5000);
+-- It writes nothing: it raises an INFO message (sent to the client whatever client_min_messages
+-- says, and outside the call's transaction) with the reserved SQLSTATE PGPRG and a JSON body,
+-- which the gateway routes to the job (never into its captured output). Outside procgate (psql)
+-- it just prints that line. The message is cut to 1000 characters; procgate clamps the percent
+-- to 0..100 and ignores a NaN percent and negative counts.
+CREATE OR REPLACE PROCEDURE procgate_progress(percent numeric, message text DEFAULT NULL,
+                                              processed bigint DEFAULT NULL, total bigint DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE INFO USING ERRCODE = 'PGPRG',
+        MESSAGE = json_build_object('percent', percent, 'message', left(message, 1000),
+                                    'processed', processed, 'total', total)::text;
+END
+$$;
+
 -- Each job's lifecycle events, in order: what `GET /jobs/{id}/events` replays and streams.
 -- Rows are written by the triggers below, in the same statement (and so the same transaction) as
 -- the state change they describe, whichever statement makes it; `event_id` orders them (within a
@@ -123,7 +142,7 @@ CREATE TABLE IF NOT EXISTS async_job_events (
     error_code       varchar(64),              -- retried, failed, cancelled
     error_msg        text,
     message          text,                     -- the procedure's latest progress message
-    report_percent   numeric,                  -- the procedure's own figures (progress events)
+    report_percent   numeric(5,2),             -- the procedure's own figures (progress events)
     report_processed bigint,
     report_total     bigint,
     run_at           timestamptz               -- retried: when the next attempt is due

@@ -202,3 +202,45 @@ BEGIN
     END IF;
 END
 $$;
+
+-- PROC_TEST_PROGRESS: works through p_items items, p_seconds in all (p_seconds / p_items each),
+-- reporting each through procgate_progress: (percent, 'item i of n', i, n).
+CREATE OR REPLACE PROCEDURE proc_test_progress(p_items IN integer, p_seconds IN numeric DEFAULT 0)
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. p_items LOOP
+        IF p_seconds > 0 THEN
+            PERFORM pg_sleep(p_seconds / p_items);
+        END IF;
+        CALL procgate_progress(i * 100.0 / p_items, format('item %s of %s', i, p_items), i, p_items);
+    END LOOP;
+END
+$$;
+
+-- PROC_TEST_PROGRESS_FLOOD: p_reports reports in a tight loop (the last one 'report <n>', n of n),
+-- then p_hold seconds of sleep: a procedure that reports far faster than anyone should write.
+CREATE OR REPLACE PROCEDURE proc_test_progress_flood(p_reports IN integer, p_hold IN numeric DEFAULT 0)
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. p_reports LOOP
+        CALL procgate_progress(i * 100.0 / p_reports, 'report ' || i, i, p_reports);
+    END LOOP;
+    PERFORM pg_sleep(p_hold);
+END
+$$;
+
+-- PROC_TEST_PROGRESS_ODD: bad reports (a percent above 100, one below 0, a NaN one with negative
+-- counts and a 1500-character message) between ordinary notices ('before', 'between', 'after'),
+-- then p_hold seconds of sleep.
+CREATE OR REPLACE PROCEDURE proc_test_progress_odd(p_hold IN numeric DEFAULT 0)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE NOTICE 'before';
+    CALL procgate_progress(150, 'over');
+    CALL procgate_progress(-5, 'under');
+    RAISE NOTICE 'between';
+    CALL procgate_progress('NaN', repeat('m', 1500), -1, -2);
+    RAISE NOTICE 'after';
+    PERFORM pg_sleep(p_hold);
+END
+$$;

@@ -136,7 +136,7 @@ pub fn job_json(job: &Job) -> Json {
         (Some(s), Some(e)) => Some((e - s).num_milliseconds()),
         _ => None,
     };
-    json!({
+    let mut json = json!({
         "id": job.id,
         "status": job.status,
         "procedure_name": job.procedure_name,
@@ -158,7 +158,12 @@ pub fn job_json(job: &Job) -> Json {
         "cancel_requested": job.cancel_requested,
         "instance_id": job.instance_id,
         "owner": job.owner,
-    })
+    });
+    // The procedure's own figures, only when it reported any.
+    if let Some(report) = &job.report {
+        json["report"] = json!(report);
+    }
+    json
 }
 
 /// Stored params are the normalized list; clients see `{name: value}` for the values sent.

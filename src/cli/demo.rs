@@ -1,4 +1,5 @@
-//! `procgate demo`: a private PostgreSQL cluster with the job table and the test procedures,
+//! `procgate demo`: a private PostgreSQL cluster with the job table and the test procedures
+//! (`PROC_TEST_PROGRESS` among them, to watch a procedure's own progress),
 //! and the gateway serving against it with a fresh admin token and allowlist `PROC_TEST*`.
 //! Ctrl-C stops both.
 
@@ -42,6 +43,10 @@ Try it:
        -H 'Content-Type: application/json' \
        -d '{{"name":"PROC_TEST","params":[{{"name":"p_input","value":"Test"}},{{"name":"p_output","direction":"OUT"}}]}}'
   curl -s {base}/jobs/<job_id> -H "Authorization: Bearer $TOKEN"
+  # a job that reports its own progress (20 items, 10 s): watch "report" and "progress"
+  curl -s -X POST {base}/procedure/async -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' \
+       -d '{{"name":"PROC_TEST_PROGRESS","params":[{{"name":"p_items","value":20}},{{"name":"p_seconds","value":10}}]}}'
   curl -s '{base}/jobs?status=completed' -H "Authorization: Bearer $TOKEN"
 
 Ctrl-C stops the gateway and the cluster.

@@ -158,6 +158,9 @@ pub struct ConnectOptions {
     pub read_connections: usize,
     /// How large a call's result may be.
     pub result_limits: ResultLimits,
+    /// How often a running job's progress is read where the database does not push it (Oracle's
+    /// longops: `PROGRESS_POLL_INTERVAL`).
+    pub progress_poll_interval: Duration,
 }
 
 impl ConnectOptions {
@@ -168,6 +171,7 @@ impl ConnectOptions {
             call_connections: calls,
             read_connections: 2,
             result_limits: ResultLimits::default(),
+            progress_poll_interval: Duration::from_secs(1),
         }
     }
 }

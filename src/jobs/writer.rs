@@ -2,10 +2,14 @@
 //! applies them in arrival order through the store's conditional UPDATEs:
 //! - outcomes are written at once, many per statement (group commit), each exactly once;
 //! - milestones are coalesced: a job still running at a flush shows its latest one, and a job
-//!   that finishes before the flush never writes its intermediate milestones at all.
+//!   that finishes before the flush never writes its intermediate milestones at all;
+//! - so are the procedure's own progress reports: each job's latest (merged field by field) is
+//!   written at the next flush, however many arrived meanwhile. They are coalesced at the source
+//!   too: a job's sink keeps one report slot and signals the writer only when the slot fills, so
+//!   a procedure reporting in a tight loop puts at most one message per job in the channel.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -14,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::db::{DbError, DbErrorKind, JobStore};
 
-use crate::model::{JobError, JobId, JobStatus, Milestone, Outcome, ProgressSink, ProgressUpdate};
+use crate::model::{JobError, JobId, JobStatus, Milestone, Outcome, ProgressReport, ProgressSink, ProgressUpdate};
 
 /// Most outcomes written by one statement.
 const MAX_BATCH: usize = 1000;
@@ -26,6 +30,29 @@ enum Op {
     Finish(Outcome),
     /// The job's completion was committed with its call: forget what is pending for it.
     Done(JobId),
+    /// The job's report slot was filled: take what it holds.
+    Reported(JobId, ReportSlot),
+}
+
+/// A job's reports not yet taken by the writer (see the module header).
+type ReportSlot = Arc<Mutex<Option<Reports>>>;
+
+/// Reports merged into one, and the highest overall progress any of them stood for: progress is
+/// the same however the reports were coalesced.
+struct Reports {
+    latest: ProgressReport,
+    progress: Option<i16>,
+}
+
+impl Reports {
+    fn new(report: ProgressReport) -> Self {
+        Self { progress: report.overall_progress(), latest: report }
+    }
+
+    fn add(&mut self, newer: Reports) {
+        self.progress = self.progress.max(newer.progress);
+        self.latest.merge(newer.latest);
+    }
 }
 
 /// A handle to the writer task.
@@ -68,13 +95,15 @@ impl JobWriter {
 
     /// A progress sink bound to one job.
     pub fn sink_for(&self, id: JobId) -> JobProgress {
-        JobProgress { writer: self.clone(), id }
+        JobProgress { writer: self.clone(), id, report: ReportSlot::default() }
     }
 }
 
+#[derive(Clone)]
 pub struct JobProgress {
     writer: JobWriter,
     id: JobId,
+    report: ReportSlot,
 }
 
 impl ProgressSink for JobProgress {
@@ -85,6 +114,22 @@ impl ProgressSink for JobProgress {
     fn attached(&self, session: &str) {
         let _ = self.writer.tx.send(Op::Attached(self.id.clone(), session.to_string()));
     }
+
+    fn reported(&self, report: ProgressReport) {
+        let mut slot = self.report.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match slot.as_mut() {
+            // The writer has not taken the previous one yet: it will take this one with it.
+            Some(waiting) => waiting.add(Reports::new(report)),
+            None => {
+                *slot = Some(Reports::new(report));
+                let _ = self.writer.tx.send(Op::Reported(self.id.clone(), self.report.clone()));
+            }
+        }
+    }
+
+    fn shared(&self) -> Option<Arc<dyn ProgressSink>> {
+        Some(Arc::new(self.clone()))
+    }
 }
 
 /// What is waiting to be written for one running job.
@@ -92,6 +137,17 @@ impl ProgressSink for JobProgress {
 struct Pending {
     progress: i16,
     session: Option<String>,
+    report: Option<ProgressReport>,
+}
+
+impl Pending {
+    fn add_reports(&mut self, reports: Reports) {
+        self.progress = self.progress.max(reports.progress.unwrap_or(0));
+        match &mut self.report {
+            Some(pending) => pending.merge(reports.latest),
+            None => self.report = Some(reports.latest),
+        }
+    }
 }
 
 /// Where the writer writes: this instance's rows in the store.
@@ -130,6 +186,12 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
                 Op::Done(id) => {
                     pending_progress.remove(&id);
                 }
+                Op::Reported(id, slot) => {
+                    let taken = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+                    if let Some(reports) = taken {
+                        pending_progress.entry(id).or_default().add_reports(reports);
+                    }
+                }
                 Op::Finish(outcome) => {
                     pending_progress.remove(&outcome.id);
                     outcomes.push(outcome);
@@ -154,8 +216,10 @@ async fn flush_progress(target: &Target, pending: &mut HashMap<JobId, Pending>) 
     if pending.is_empty() {
         return;
     }
-    let updates: Vec<ProgressUpdate> =
-        pending.drain().map(|(id, p)| ProgressUpdate { id, progress: p.progress, session: p.session }).collect();
+    let updates: Vec<ProgressUpdate> = pending
+        .drain()
+        .map(|(id, p)| ProgressUpdate { id, progress: p.progress, session: p.session, report: p.report })
+        .collect();
     // Progress is advisory: a failed flush is logged, not retried (the outcome will follow).
     if let Err(e) = target.store.record_progress(&target.instance_id, &updates).await {
         tracing::warn!(error = %e, jobs = updates.len(), "could not record job progress");
@@ -220,5 +284,30 @@ async fn write_outcomes(target: &Target, outcomes: &[Outcome]) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tight_loop_of_reports_sends_the_writer_one_message() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sink = JobWriter { tx }.sink_for(JobId::generate());
+        for i in 0..=1000 {
+            let percent = if i == 500 { 100.0 } else { 10.0 };
+            sink.reported(ProgressReport::new(Some(percent), Some(format!("report {i}")), Some(i), None).unwrap());
+        }
+        let Ok(Op::Reported(_, slot)) = rx.try_recv() else { panic!("no report message") };
+        assert!(rx.try_recv().is_err(), "one message for the whole loop");
+        let mut pending = Pending::default();
+        pending.add_reports(slot.lock().unwrap().take().unwrap());
+        // The latest figures, and the highest overall progress any report stood for.
+        let expected = ProgressReport::new(Some(10.0), Some("report 1000".into()), Some(1000), None);
+        assert_eq!((pending.report, pending.progress), (expected, 80));
+        // Once taken, the next report sends a new message.
+        sink.reported(ProgressReport::new(None, Some("again".into()), None, None).unwrap());
+        assert!(matches!(rx.try_recv(), Ok(Op::Reported(..))));
     }
 }

@@ -133,6 +133,14 @@ pub trait ProgressSink: Send + Sync {
     /// The call runs on this database session (PostgreSQL: the backend pid; Oracle:
     /// `SID,SERIAL#`): recorded on the job so a rescuer can end it if this instance dies.
     fn attached(&self, _session: &str) {}
+    /// The procedure reported its own progress (`procgate_progress` / `PROCGATE.PROGRESS`).
+    fn reported(&self, _report: ProgressReport) {}
+    /// This sink as an owned handle, for reports that arrive outside the call's task (a
+    /// PostgreSQL connection's driver task, an Oracle longops poller). `None`: reports are not
+    /// wanted, and nobody needs to look for them.
+    fn shared(&self) -> Option<std::sync::Arc<dyn ProgressSink>> {
+        None
+    }
 }
 
 /// A sink for calls that are not jobs (the synchronous endpoint).
@@ -140,6 +148,64 @@ pub struct NoProgress;
 
 impl ProgressSink for NoProgress {
     fn reached(&self, _: Milestone) {}
+}
+
+/// What a procedure reported about itself while it runs: only the fields it reported. Built by
+/// [`ProgressReport::new`] only, so every report is sane whatever the procedure sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProgressReport {
+    /// 0–100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// At most [`ProgressReport::MAX_MESSAGE_CHARS`] characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+impl ProgressReport {
+    /// The longest message kept (longer ones are cut, on both databases).
+    pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+    /// A report as the procedure sent it, made sane: a percent outside 0–100 is clamped, a NaN
+    /// or infinite one ignored; the message cut to [`Self::MAX_MESSAGE_CHARS`]; negative counts
+    /// ignored. `None` when nothing usable is left: a bad report is never an error for the job.
+    pub fn new(
+        percent: Option<f64>,
+        message: Option<String>,
+        processed: Option<i64>,
+        total: Option<i64>,
+    ) -> Option<Self> {
+        let report = Self {
+            percent: percent.filter(|p| p.is_finite()).map(|p| p.clamp(0.0, 100.0)),
+            message: message.map(|m| match m.char_indices().nth(Self::MAX_MESSAGE_CHARS) {
+                Some((cut, _)) => m[..cut].to_string(),
+                None => m,
+            }),
+            processed: processed.filter(|n| *n >= 0),
+            total: total.filter(|n| *n >= 0),
+        };
+        (report != Self::default()).then_some(report)
+    }
+
+    /// A newer report on top of this one: each field it reports replaces this one's, the others
+    /// stay (a message alone keeps the last percent).
+    pub fn merge(&mut self, newer: ProgressReport) {
+        self.percent = newer.percent.or(self.percent);
+        self.message = newer.message.or(self.message.take());
+        self.processed = newer.processed.or(self.processed);
+        self.total = newer.total.or(self.total);
+    }
+
+    /// The job's overall progress this report stands for: the reported percent mapped into the
+    /// running range, from [`Milestone::Prepared`] (50) to [`Milestone::Executed`] (80).
+    pub fn overall_progress(&self) -> Option<i16> {
+        let (from, to) = (f64::from(Milestone::Prepared.percent()), f64::from(Milestone::Executed.percent()));
+        self.percent.map(|p| (from + p * (to - from) / 100.0).floor() as i16)
+    }
 }
 
 /// `{"code", "message"}`: the database's own code (SQLSTATE, ORA-nnnnn) or procgate's.
@@ -201,6 +267,8 @@ pub struct Job {
     pub cancel_requested: bool,
     /// The lines its latest attempt wrote, when the request asked for them (`capture_output`).
     pub output: Option<Vec<String>>,
+    /// The procedure's own latest progress report, when it sent one.
+    pub report: Option<ProgressReport>,
 }
 
 /// A job to insert as `pending`.
@@ -315,12 +383,14 @@ pub struct ProgressUpdate {
     pub id: JobId,
     pub progress: i16,
     pub session: Option<String>,
+    /// The procedure's own latest report, when it sent one since the last write.
+    pub report: Option<ProgressReport>,
 }
 
 impl ProgressUpdate {
     /// Progress alone, the session unknown.
     pub fn new(id: JobId, progress: i16) -> Self {
-        Self { id, progress, session: None }
+        Self { id, progress, session: None, report: None }
     }
 }
 
@@ -484,6 +554,32 @@ mod tests {
         );
         assert!(JobStatus::parse_list("done").is_err());
         assert!(Milestone::Claimed < Milestone::Executed);
+    }
+
+    #[test]
+    fn reports_are_made_sane() {
+        let r = ProgressReport::new(Some(150.0), Some("x".into()), Some(-1), Some(10)).unwrap();
+        assert_eq!((r.percent, r.processed, r.total), (Some(100.0), None, Some(10)));
+        assert_eq!(ProgressReport::new(Some(-3.0), None, None, None).unwrap().percent, Some(0.0));
+        // NaN is ignored, the message still taken; nothing usable: no report at all.
+        let r = ProgressReport::new(Some(f64::NAN), Some("still here".into()), None, None).unwrap();
+        assert_eq!((r.percent, r.message.as_deref()), (None, Some("still here")));
+        assert_eq!(ProgressReport::new(Some(f64::INFINITY), None, Some(-5), Some(-5)), None);
+        let long = ProgressReport::new(None, Some("é".repeat(1500)), None, None).unwrap();
+        assert_eq!(long.message.unwrap().chars().count(), ProgressReport::MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn reports_merge_field_by_field_and_map_into_the_running_range() {
+        let mut r = ProgressReport::new(Some(40.0), Some("a".into()), Some(4), Some(10)).unwrap();
+        r.merge(ProgressReport::new(None, Some("b".into()), None, None).unwrap());
+        assert_eq!(r, ProgressReport::new(Some(40.0), Some("b".into()), Some(4), Some(10)).unwrap());
+        assert_eq!(r.overall_progress(), Some(62));
+        let at = |p: f64| ProgressReport::new(Some(p), None, None, None).unwrap().overall_progress();
+        assert_eq!((at(0.0), at(99.9), at(100.0)), (Some(50), Some(79), Some(80)));
+        assert_eq!(ProgressReport::new(None, Some("m".into()), None, None).unwrap().overall_progress(), None);
+        let json = serde_json::to_value(ProgressReport::new(Some(5.0), None, Some(1), None).unwrap()).unwrap();
+        assert_eq!(json, serde_json::json!({"percent": 5.0, "processed": 1}));
     }
 
     #[test]

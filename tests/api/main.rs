@@ -20,6 +20,7 @@ mod limits;
 mod output;
 mod params;
 mod processes;
+mod progress;
 mod routines;
 #[path = "../common/settings.rs"]
 mod settings;

@@ -1,6 +1,7 @@
 //! Running a planned call: the block from `block`, executed on a pooled session in the blocking
 //! pool, its OUT values read back, and its `DBMS_OUTPUT` lines when asked (`output`); milestones
-//! relayed to the async side; cancellation by `Connection::break_execution` from another thread.
+//! relayed to the async side, and a job's own progress reports read from its session's longops
+//! while it runs (`longops`); cancellation by `Connection::break_execution` from another thread.
 //!
 //! A job's call and the conditional UPDATE that completes it commit together (one transaction
 //! on the call's session); when the UPDATE matches no row (the job was rescued or taken over
@@ -24,6 +25,7 @@ use crate::procedure::plan::CallPlan;
 use super::block::{build_block, out_key};
 use super::convert::{as_declared, is_lob, needs_temp_lob, temp_lob, Arg, OutValue, PLSQL_INLINE_LOB};
 use super::error::{map_error, map_pool_error, USER_CANCEL};
+use super::longops::Watcher;
 use super::output;
 use super::store;
 
@@ -49,6 +51,13 @@ const BREAK_REPEAT: Duration = Duration::from_millis(500);
 /// The session a call runs on, shared with whoever has to interrupt it.
 type Running = Arc<Mutex<Option<Arc<Connection>>>>;
 
+/// Where and how often a job's longops are read while its call runs.
+pub(super) struct Watch {
+    /// A bookkeeping pool, never the calls' own.
+    pub pool: Arc<Pool>,
+    pub every: Duration,
+}
+
 /// A synchronous call: not a job, committed on its own.
 pub(super) async fn execute(
     pool: &Arc<Pool>,
@@ -56,7 +65,7 @@ pub(super) async fn execute(
     plan: &CallPlan,
     cancel: &CancellationToken,
 ) -> Result<CallOutput, CallFailure> {
-    execute_with(pool, limits, plan, None, &NoProgress, cancel).await.map(|(output, _)| output)
+    execute_with(pool, limits, plan, None, &NoProgress, None, cancel).await.map(|(output, _)| output)
 }
 
 /// One attempt of a job: its call and its completion commit together.
@@ -66,9 +75,10 @@ pub(super) async fn execute_job(
     plan: &CallPlan,
     fence: &AttemptFence,
     progress: &dyn ProgressSink,
+    watch: Watch,
     cancel: &CancellationToken,
 ) -> Result<JobCall, CallFailure> {
-    match execute_with(pool, limits, plan, Some(fence.clone()), progress, cancel).await? {
+    match execute_with(pool, limits, plan, Some(fence.clone()), progress, Some(watch), cancel).await? {
         (_, Ran::Fenced) => Ok(JobCall::Fenced),
         (output, Ran::Alone) => Ok(JobCall::CompletionToWrite(output)),
         (_, Ran::Completed) => Ok(JobCall::Completed),
@@ -81,6 +91,7 @@ async fn execute_with(
     plan: &CallPlan,
     fence: Option<AttemptFence>,
     progress: &dyn ProgressSink,
+    watch: Option<Watch>,
     cancel: &CancellationToken,
 ) -> Result<(CallOutput, Ran), CallFailure> {
     let (events, mut milestones) = mpsc::unbounded_channel();
@@ -89,9 +100,16 @@ async fn execute_with(
         let (pool, plan, cancel, running) = (pool.clone(), plan.clone(), cancel.clone(), running.clone());
         tokio::task::spawn_blocking(move || run(&pool, limits, &plan, fence.as_ref(), &events, &cancel, &running))
     };
-    let report = |event: Event| match event {
+    // Started once the call's session is known (jobs only), stopped before this returns.
+    let mut watcher: Option<Watcher> = None;
+    let mut report = |event: Event| match event {
         Event::Reached(m) => progress.reached(m),
-        Event::Attached(session) => progress.attached(&session),
+        Event::Attached(session) => {
+            progress.attached(&session);
+            if let (Some(watch), Some(sink), None) = (&watch, progress.shared(), &watcher) {
+                watcher = Watcher::start(watch.pool.clone(), &session, watch.every, sink);
+            }
+        }
     };
     let mut breaker: Option<tokio::time::Interval> = None;
     let joined = loop {
@@ -107,6 +125,9 @@ async fn execute_with(
     };
     while let Ok(event) = milestones.try_recv() {
         report(event);
+    }
+    if let Some(watcher) = watcher {
+        watcher.stop().await;
     }
     joined.unwrap_or_else(|e| {
         tracing::error!(error = %e, "Oracle call task failed");

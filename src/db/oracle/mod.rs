@@ -12,6 +12,7 @@
 //! - `convert.rs`: binds and OUT / cursor values, exactly
 //! - `call.rs`: running a call, milestones, cancellation (`break_execution`)
 //! - `output.rs`: the call's `DBMS_OUTPUT` lines, when the request asks for them
+//! - `longops.rs`: the progress a running call reports through `V$SESSION_LONGOPS`
 //! - `store.rs`: runs every `ASYNC_JOBS` statement (one file each in `sql/oracle/queries/`)
 //! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
 //! - `dump.rs` (tests only): writes every statement's final text for `scripts/check-oracle-sql`
@@ -24,6 +25,7 @@ mod convert;
 mod dump;
 mod error;
 mod events;
+mod longops;
 mod output;
 mod store;
 pub mod url;
@@ -64,6 +66,8 @@ pub struct OracleBackend {
     reads: Arc<Pool>,
     calls: Arc<Pool>,
     limits: ResultLimits,
+    /// How often a running job's call's longops are read (`PROGRESS_POLL_INTERVAL`).
+    progress_poll: Duration,
 }
 
 impl OracleBackend {
@@ -93,7 +97,7 @@ impl OracleBackend {
             _ => anyhow::bail!("opening the Oracle session pools failed"),
         };
         tracing::info!(connect = %settings.connect_string, user = %settings.username, ?sizes, "Oracle session pools open");
-        Ok(Self { engine, reads, calls, limits: options.result_limits })
+        Ok(Self { engine, reads, calls, limits: options.result_limits, progress_poll: options.progress_poll_interval })
     }
 
     /// Runs `f` on a session of the engine's pool.
@@ -274,7 +278,8 @@ impl ProcedureBackend for OracleBackend {
         progress: &dyn ProgressSink,
         cancel: &CancellationToken,
     ) -> Result<JobCall, CallFailure> {
-        call::execute_job(&self.calls, self.limits, plan, fence, progress, cancel).await
+        let watch = call::Watch { pool: self.engine.clone(), every: self.progress_poll };
+        call::execute_job(&self.calls, self.limits, plan, fence, progress, watch, cancel).await
     }
 
     fn is_system_routine(&self, sig: &Signature) -> bool {

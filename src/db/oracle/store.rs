@@ -28,8 +28,8 @@ use serde_json::Value as Json;
 use crate::db::DbError;
 use crate::model::{
     timeout_from_ms, timeout_to_ms, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId,
-    JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
-    RoomPerProcedure,
+    JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate, PurgeFilter,
+    Rescued, RoomPerProcedure,
 };
 
 use super::convert::{clob_column, varchar, varchar_opt};
@@ -400,16 +400,32 @@ pub(super) fn record_progress(conn: &Connection, instance_id: &str, updates: &[P
     if updates.is_empty() {
         return Ok(());
     }
-    let mut progress = conn.object_type("SYS.ODCINUMBERLIST").map_err(db)?.new_collection().map_err(db)?;
-    let mut sessions = conn.object_type("SYS.ODCIVARCHAR2LIST").map_err(db)?.new_collection().map_err(db)?;
+    let numbers = || conn.object_type("SYS.ODCINUMBERLIST").and_then(|t| t.new_collection()).map_err(db);
+    let strings = || conn.object_type("SYS.ODCIVARCHAR2LIST").and_then(|t| t.new_collection()).map_err(db);
+    let (mut progress, mut sessions) = (numbers()?, strings()?);
+    let (mut percents, mut messages, mut processed, mut totals) = (numbers()?, strings()?, numbers()?, numbers()?);
     for u in updates {
         progress.push(&i64::from(u.progress)).map_err(db)?;
         sessions.push(&u.session.clone()).map_err(db)?;
+        let report = u.report.clone().unwrap_or_default();
+        percents.push(&report.percent).map_err(db)?;
+        messages.push(&report.message).map_err(db)?;
+        processed.push(&report.processed).map_err(db)?;
+        totals.push(&report.total).map_err(db)?;
     }
     let ids = string_list(conn, updates.iter().map(|u| u.id.as_str()))?;
     conn.execute_named(
         PROGRESS_SQL,
-        &[("ids", &ids), ("progress", &progress), ("sessions", &sessions), ("instance_id", &varchar(instance_id))],
+        &[
+            ("ids", &ids),
+            ("progress", &progress),
+            ("sessions", &sessions),
+            ("instance_id", &varchar(instance_id)),
+            ("percents", &percents),
+            ("messages", &messages),
+            ("processed", &processed),
+            ("totals", &totals),
+        ],
     )
     .map_err(db)?;
     conn.commit().map_err(db)
@@ -656,6 +672,7 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         instance_id: text(18)?,
         cancel_requested: number(19)?.unwrap_or(0) != 0,
         output: parse_json(text(20)?).and_then(|o| serde_json::from_value(o).ok()),
+        report: ProgressReport::new(r.get::<usize, Option<f64>>(21).map_err(db)?, text(22)?, number(23)?, number(24)?),
     })
 }
 
@@ -698,7 +715,7 @@ mod tests {
     fn state_changes_are_conditional() {
         assert!(PROGRESS_SQL.contains(
             "WHERE JOB_ID = l_ids(i) AND STATUS = 'running' AND INSTANCE_ID = :instance_id
-           AND (NVL(PROGRESS, 0) < l_progress(i) OR l_sessions(i) IS NOT NULL);"
+           AND (NVL(PROGRESS, 0) < l_progress(i) OR l_sessions(i) IS NOT NULL"
         ));
         assert!(PROGRESS_SQL.contains("SET PROGRESS = GREATEST(NVL(PROGRESS, 0), l_progress(i))"));
         assert!(FINISH_SQL.ends_with(
@@ -735,7 +752,41 @@ mod tests {
         }
         // Written by the outcome's own statement, as a LOB bind before the WHERE binds.
         assert!(FINISH_SQL.contains("ERROR_MSG = :message, OUTPUT = :output\n WHERE"));
-        assert!(GET_SQL.contains("CANCEL_REQUESTED, OUTPUT FROM ASYNC_JOBS") && PAGE_SQL.contains("OUTPUT FROM"));
+        assert!(GET_SQL.contains("CANCEL_REQUESTED, OUTPUT, REPORT_PERCENT") && PAGE_SQL.contains("OUTPUT, REPORT"));
+    }
+
+    #[test]
+    fn reports_are_recorded_field_by_field_and_read_back() {
+        // Only while running here; each field only when reported (NULL keeps the one before).
+        for set in [
+            "REPORT_PERCENT = NVL(l_percents(i), REPORT_PERCENT)",
+            "MESSAGE = CASE WHEN l_messages(i) IS NULL THEN MESSAGE ELSE TO_CLOB(l_messages(i)) END",
+            "REPORT_PROCESSED = NVL(l_processed(i), REPORT_PROCESSED)",
+            "REPORT_TOTAL = NVL(l_totals(i), REPORT_TOTAL)",
+        ] {
+            assert!(PROGRESS_SQL.contains(set), "{set}");
+        }
+        assert!(PROGRESS_SQL.contains(
+            "OR l_percents(i) IS NOT NULL OR l_messages(i) IS NOT NULL
+                OR l_processed(i) IS NOT NULL OR l_totals(i) IS NOT NULL);"
+        ));
+        for read in [GET_SQL, PAGE_SQL] {
+            assert!(read.contains("OUTPUT, REPORT_PERCENT, MESSAGE, REPORT_PROCESSED, REPORT_TOTAL FROM ASYNC_JOBS"));
+        }
+        // The columns come with the table, and are added to an older one; so does the package.
+        let all = script_statements(TABLE_SCRIPT).join("\n");
+        for column in ["REPORT_PERCENT", "REPORT_PROCESSED", "REPORT_TOTAL"] {
+            assert!(all.contains(&format!("add_column('{column}'")), "{column}");
+        }
+        assert!(
+            all.contains("CREATE OR REPLACE PACKAGE PROCGATE AS")
+                && all.contains("CREATE OR REPLACE PACKAGE BODY PROCGATE AS")
+        );
+        assert!(all.contains(
+            "DBMS_APPLICATION_INFO.SET_SESSION_LONGOPS(rindex => g_rindex, slno => g_slno, op_name => 'procgate'"
+        ));
+        assert!(all.contains("target_desc => SUBSTRB(p_message, 1, 32), units => g_units"));
+        assert!(all.contains("g_sofar := LEAST(GREATEST(p_percent, 0), 100);"));
     }
 
     #[test]
@@ -1084,6 +1135,7 @@ mod tests {
             ("RESOLVE", super::super::catalog::RESOLVE_SQL),
             ("READ_OUTPUT", super::super::output::READ_LINES_SQL),
             ("DISABLE_OUTPUT", super::super::output::DISABLE_OUTPUT_SQL),
+            ("LONGOPS", super::super::longops::LONGOPS_SQL),
         ];
         for (name, sql) in statements {
             let code = lex_check(sql).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -286,7 +286,7 @@ async fn run(
     // A read-only call without cursors is sent with its BEGIN and its COMMIT: one round trip.
     let one_trip = matches!(commit, Commit::ReadOnly) && !plan.has_cursor_output();
     // From here to `end_call` the connection carries this call's statements only (see notices.rs).
-    client.notices.begin_call(plan.capture_output);
+    client.notices.begin_call(plan.capture_output, progress.shared());
     let called = async {
         let call = cancellable(client, cancel, client.query(prepared, params));
         let (rows, wrote) = match commit {
@@ -395,7 +395,7 @@ async fn run_in_one_trip(
         return (Err(cancelled_before_start()), None, true);
     }
     let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, Map::new(), None);
-    client.notices.begin_call(false);
+    client.notices.begin_call(false, progress.shared());
     let (begun, called, wrote, completed, committed) = tokio::join!(
         client.batch_execute("BEGIN"),
         interruptible(client, cancel, client.query(prepared, params)),

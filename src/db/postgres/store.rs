@@ -12,8 +12,8 @@ use tokio_postgres::{Row, Statement};
 use crate::db::DbError;
 use crate::model::{
     timeout_from_ms, timeout_to_ms, AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError,
-    JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
-    RoomPerProcedure,
+    JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate,
+    PurgeFilter, Rescued, RoomPerProcedure,
 };
 
 use super::connect::Object;
@@ -230,8 +230,16 @@ pub(super) async fn record_progress(
     let ids: Vec<&str> = updates.iter().map(|u| u.id.as_str()).collect();
     let progress: Vec<i16> = updates.iter().map(|u| u.progress).collect();
     let sessions: Vec<Option<&str>> = updates.iter().map(|u| u.session.as_deref()).collect();
+    let reports: Vec<Option<&ProgressReport>> = updates.iter().map(|u| u.report.as_ref()).collect();
+    let percents: Vec<Option<f64>> = reports.iter().map(|r| r.and_then(|r| r.percent)).collect();
+    let messages: Vec<Option<&str>> = reports.iter().map(|r| r.and_then(|r| r.message.as_deref())).collect();
+    let processed: Vec<Option<i64>> = reports.iter().map(|r| r.and_then(|r| r.processed)).collect();
+    let totals: Vec<Option<i64>> = reports.iter().map(|r| r.and_then(|r| r.total)).collect();
     let stmt = client.prepare_cached(PROGRESS_SQL).await.map_err(map_error)?;
-    client.execute(&stmt, &[&ids, &progress, &instance_id, &sessions]).await.map_err(map_error)?;
+    client
+        .execute(&stmt, &[&ids, &progress, &instance_id, &sessions, &percents, &messages, &processed, &totals])
+        .await
+        .map_err(map_error)?;
     Ok(())
 }
 
@@ -437,6 +445,7 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         instance_id: r.get(18),
         cancel_requested: r.get(19),
         output: r.get::<_, Option<Json>>(20).and_then(|o| serde_json::from_value(o).ok()),
+        report: ProgressReport::new(r.get(21), r.get(22), r.get(23), r.get(24)),
     })
 }
 
