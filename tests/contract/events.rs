@@ -230,3 +230,34 @@ pub async fn events_written_by_one_instance_reach_readers_on_another(db: &impl B
     let e = feed.next().await.unwrap();
     assert_eq!((e.event.as_str(), e.data["job_id"].as_str()), ("cancelled", Some(id.as_str())));
 }
+
+pub async fn the_procedures_own_progress_streams_live_with_its_figures(db: &impl Backend) {
+    let app = db.spawn_app_with(&[("PROGRESS_FLUSH_INTERVAL", "50ms")]).await;
+    let body = json!({"name": "PROC_TEST_PROGRESS", "params": [
+        {"name": "p_items", "value": 20}, {"name": "p_seconds", "value": 4}
+    ]});
+    let id = app.submit(&body).await;
+    let mut stream = SseReader::open(&app, &format!("/jobs/{id}/events"), ADMIN, None).await;
+    let mut reports = Vec::new();
+    let mut last = None;
+    while let Some(e) = stream.next().await {
+        if e.event == "progress" {
+            if let Some(percent) = e.data["report"]["percent"].as_f64() {
+                reports.push((percent, e.data["progress"].as_i64().unwrap(), e.data.clone()));
+            }
+        }
+        last = Some(e.event);
+    }
+    assert_eq!(last.as_deref(), Some("completed"));
+    let (percent, overall, mid) =
+        reports.iter().find(|(p, _, _)| *p > 0.0 && *p < 100.0).expect("a report from the middle of the call");
+    assert_eq!(mid["status"], "running", "{mid}");
+    assert!((50..=80).contains(overall), "overall progress maps the report into 50..80: {mid}");
+    assert_eq!(mid["report"]["total"], 20, "{mid}");
+    let processed = mid["report"]["processed"].as_i64().unwrap();
+    assert!((1..20).contains(&processed), "{mid}");
+    assert_eq!(mid["report"]["message"], format!("item {processed} of 20"), "{mid}");
+    assert!(*percent <= 100.0);
+    let overall: Vec<i64> = reports.iter().map(|r| r.1).collect();
+    assert!(overall.windows(2).all(|w| w[0] <= w[1]), "overall progress never goes back: {overall:?}");
+}

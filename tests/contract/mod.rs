@@ -61,6 +61,7 @@ macro_rules! contract_suite {
                 the_long_poll_answers_at_the_next_event_or_at_its_deadline,
                 the_feed_shows_each_caller_its_own_jobs_filtered_and_resumable,
                 events_written_by_one_instance_reach_readers_on_another,
+                the_procedures_own_progress_streams_live_with_its_figures,
             }
             faults {
                 cancelling_a_pending_job_means_it_never_runs,

@@ -1,7 +1,9 @@
 -- Claims the first $2 due pending jobs for instance $1: highest priority, then oldest; rows
 -- other claimers hold are skipped, never waited for; the outer condition re-checks the status.
+-- Each attempt starts with no report of the procedure's own (message, figures).
 UPDATE async_jobs j
    SET status = 'running', progress = 10, start_time = now(), instance_id = $1,
+       message = NULL, report_percent = NULL, report_processed = NULL, report_total = NULL,
        heartbeat_at = now(), attempts = j.attempts + 1, cancel_requested = false
  WHERE j.job_id = ANY (ARRAY(
            SELECT job_id FROM async_jobs

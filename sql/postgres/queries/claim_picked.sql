@@ -1,6 +1,7 @@
 -- Claims the picked candidates $2 (already locked by this transaction) for instance $1.
 UPDATE async_jobs j
    SET status = 'running', progress = 10, start_time = now(), instance_id = $1,
+       message = NULL, report_percent = NULL, report_processed = NULL, report_total = NULL,
        heartbeat_at = now(), attempts = j.attempts + 1, cancel_requested = false
  WHERE j.job_id = ANY ($2) AND j.status = 'pending'
 RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
