@@ -14,6 +14,7 @@
 //! - `output.rs`: the call's `DBMS_OUTPUT` lines, when the request asks for them
 //! - `longops.rs`: the progress a running call reports through `V$SESSION_LONGOPS`
 //! - `store.rs`: runs every `ASYNC_JOBS` statement (one file each in `sql/oracle/queries/`)
+//! - `events.rs`: reads `ASYNC_JOB_EVENTS` (written by the job table's trigger)
 //! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
 //! - `dump.rs` (tests only): writes every statement's final text for `scripts/check-oracle-sql`
 
