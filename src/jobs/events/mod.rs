@@ -40,7 +40,8 @@ pub struct EventHub {
     store: Arc<dyn JobStore>,
     /// Cancelled when the instance stops: every stream ends.
     closed: CancellationToken,
-    /// The longest a reader waits before it looks at the table itself.
+    /// How long a quiet per-job reader waits before it looks at the table itself (the safety
+    /// net for an announcement lost with the instance that was to send it).
     recheck: Duration,
 }
 
@@ -62,7 +63,7 @@ impl EventHub {
             wake: signal.local.clone(),
             store: store.clone(),
             closed: stop.clone(),
-            recheck: poll_interval.max(Duration::from_secs(5)),
+            recheck: (poll_interval * 10).max(Duration::from_secs(20)),
         });
         tasks.spawn(relay::run(hub.clone(), remote, poll_interval, stop.clone()));
         tasks.spawn(signal::announce(store, signal.announce.clone(), instance_id, stop));

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::Instant;
 
 use crate::db::DbError;
 use crate::model::event::JobEvent;
@@ -27,6 +28,8 @@ pub struct JobWatch {
     ready: VecDeque<Arc<JobEvent>>,
     /// Read the table before waiting (at the start, after a lag, after a quiet spell).
     reread: bool,
+    /// When a quiet watch reads the table anyway (a missed announcement costs at most this).
+    next_recheck: Instant,
     ended: bool,
 }
 
@@ -36,7 +39,8 @@ impl JobWatch {
     pub fn new(hub: Arc<EventHub>, id: JobId, after: i64) -> Self {
         // Subscribed before the history is read: nothing falls between the two.
         let rx = hub.subscribe();
-        JobWatch { hub, rx, id, last: after, ready: VecDeque::new(), reread: true, ended: false }
+        let next_recheck = Instant::now() + hub.recheck;
+        JobWatch { hub, rx, id, last: after, ready: VecDeque::new(), reread: true, next_recheck, ended: false }
     }
 
     /// The last event handed out.
@@ -66,7 +70,7 @@ impl JobWatch {
                     Err(RecvError::Lagged(_)) => self.reread = true,
                     Err(RecvError::Closed) => return Ok(None),
                 },
-                _ = tokio::time::sleep(self.hub.recheck) => self.reread = true,
+                _ = tokio::time::sleep_until(self.next_recheck) => self.reread = true,
             }
         }
     }
@@ -102,6 +106,7 @@ impl JobWatch {
     }
 
     async fn read_table(&mut self) -> Result<(), DbError> {
+        self.next_recheck = Instant::now() + self.hub.recheck;
         let rows = self.hub.store.job_events(&self.id, self.last, PAGE).await?;
         let full = rows.len() as i64 == PAGE;
         if rows.is_empty() && !self.ended && self.hub.store.get(&self.id, None).await?.is_none() {
