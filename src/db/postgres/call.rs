@@ -24,7 +24,7 @@ use crate::procedure::plan::{BoundArg, CallPlan};
 use crate::procedure::signature::RoutineKind;
 use crate::procedure::types::ParamType;
 
-use super::connect::{Object, Pool};
+use super::connect::{Object, Pool, PooledConnection};
 use super::decode::PgJson;
 use super::error::{map_error, map_pool_error, QUERY_CANCELED};
 use super::store;
@@ -449,7 +449,7 @@ fn unwritable(e: DbError) -> DbError {
 /// server before the statement starts executing is a no-op there, so it is repeated until the
 /// statement ends; a statement is not started at all once `cancel` has fired.
 async fn cancellable<T>(
-    client: &tokio_postgres::Client,
+    client: &PooledConnection,
     cancel: &CancellationToken,
     query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, DbError> {
@@ -466,7 +466,7 @@ fn cancelled_before_start() -> DbError {
 /// Runs `query` to its end — it is always sent, so statements pipelined after it see it run —
 /// asking the server to cancel it if `cancel` fires meanwhile.
 async fn interruptible<T>(
-    client: &tokio_postgres::Client,
+    client: &PooledConnection,
     cancel: &CancellationToken,
     query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, DbError> {
@@ -475,7 +475,7 @@ async fn interruptible<T>(
         biased;
         r = &mut query => r,
         _ = cancel.cancelled() => loop {
-            let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+            client.cancel_query().await;
             tokio::select! {
                 r = &mut query => break r,
                 _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
@@ -524,7 +524,7 @@ fn row_values(plan: &CallPlan, row: Option<&Row>) -> Result<OutValues, DbError> 
 const FETCH_CHUNK: usize = 1000;
 
 async fn fetch_cursors(
-    client: &tokio_postgres::Client,
+    client: &PooledConnection,
     limits: ResultLimits,
     plan: &CallPlan,
     out: &mut OutValues,

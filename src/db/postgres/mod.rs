@@ -1,4 +1,5 @@
-//! The PostgreSQL backend: tokio-postgres connections from a deadpool pool.
+//! The PostgreSQL backend: tokio-postgres connections from a deadpool pool, over TLS as
+//! `DATABASE_URL`'s `sslmode` says (see `tls.rs`).
 
 mod call;
 mod catalog;
@@ -8,13 +9,14 @@ mod error;
 mod events;
 mod notices;
 mod store;
+mod tls;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Runtime;
 use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{
@@ -30,6 +32,7 @@ use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
 use crate::procedure::signature::Signature;
 
+pub use connect::{Endpoint, PgConnection};
 use connect::{Object, PgManager, Pool, Role};
 use error::{map_error, map_pool_error};
 
@@ -39,7 +42,8 @@ pub struct PgBackend {
     engine: Pool,
     reads: Pool,
     calls: Pool,
-    config: tokio_postgres::Config,
+    /// For the LISTEN connection.
+    endpoint: Endpoint,
     instance_id: String,
     /// How each routine's calls commit, as learnt (see `call::RoutineHabits`).
     habits: call::RoutineHabits,
@@ -57,29 +61,30 @@ pub(super) fn session_tag(instance_id: &str) -> String {
 }
 
 impl PgBackend {
-    /// Builds the pools (call it on the main runtime). Connections are opened lazily; the first
-    /// query tells whether the database is reachable.
+    /// Builds the pools (call it on the main runtime) and opens the engine's first connection,
+    /// so that a database that cannot be reached is reported here, by name; the other
+    /// connections are opened when first needed.
     pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Self> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
-        config.application_name(session_tag(&options.instance_id));
-        config.connect_timeout(Duration::from_secs(10));
-        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        let mut endpoint = Endpoint::from_url(url)?;
+        endpoint.config_mut().application_name(session_tag(&options.instance_id));
+        endpoint.config_mut().keepalives(true).keepalives_idle(Duration::from_secs(30));
         let pool = |role: Role, size: usize| -> anyhow::Result<Pool> {
-            let manager = PgManager { config: config.clone(), runtime: tokio::runtime::Handle::current(), role };
+            let manager = PgManager { endpoint: endpoint.clone(), runtime: tokio::runtime::Handle::current(), role };
+            // No create timeout of the pool's: the manager's own names the server (connect.rs).
             Ok(Pool::builder(manager)
                 .max_size(size.max(1))
                 .runtime(Runtime::Tokio1)
                 .wait_timeout(Some(Duration::from_secs(30)))
-                .create_timeout(Some(Duration::from_secs(10)))
                 .recycle_timeout(Some(Duration::from_secs(5)))
                 .build()?)
         };
+        let engine = pool(Role::Store, ENGINE_CONNECTIONS)?;
+        drop(engine.get().await.map_err(|e| anyhow::anyhow!(map_pool_error(e).message))?);
         Ok(Self {
-            engine: pool(Role::Store, ENGINE_CONNECTIONS)?,
+            engine,
             reads: pool(Role::Store, options.read_connections)?,
             calls: pool(Role::Calls, options.call_connections)?,
-            config,
+            endpoint,
             instance_id: options.instance_id.clone(),
             habits: call::RoutineHabits::default(),
             limits: options.result_limits,
@@ -98,7 +103,7 @@ impl PgBackend {
 
     /// One LISTEN session: returns when the connection ends or `stop` fires.
     async fn listen_once(&self, to: &Listeners, stop: &CancellationToken) -> Result<(), DbError> {
-        let (client, mut connection) = self.config.connect(NoTls).await.map_err(map_error)?;
+        let (client, mut connection) = self.endpoint.open().await?;
         let (wake, cancels, events) = (to.wake.clone(), to.cancels.clone(), to.events.clone());
         let me = to.instance_id.clone();
         let mut driver = tokio::spawn(async move {
