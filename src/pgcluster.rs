@@ -118,6 +118,28 @@ impl PgCluster {
         self.run("pg_ctl", &["-D", path_str(&data)?, "-l", path_str(&log)?, "-m", "fast", "-w", "-t", "60", "restart"])
     }
 
+    /// Turns TLS on with this certificate and key (PEM files), and restarts the server. With
+    /// `tls_only`, TCP clients that do not use TLS are refused (`hostssl` lines in pg_hba.conf).
+    pub fn enable_tls(&self, cert: &Path, key: &Path, tls_only: bool) -> anyhow::Result<()> {
+        let data = self.dir.join("data");
+        // The server reads its key only if it owns it and no one else may read it.
+        for (from, name, mode) in [(cert, "server.crt", 0o644), (key, "server.key", 0o600)] {
+            let to = data.join(name);
+            std::fs::copy(from, &to).with_context(|| format!("cannot copy {}", from.display()))?;
+            chown_like(&to, &data, mode)?;
+        }
+        let mut conf = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf"))?;
+        std::io::Write::write_all(
+            &mut conf,
+            b"\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+        )?;
+        if tls_only {
+            let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n";
+            std::fs::write(data.join("pg_hba.conf"), hba)?;
+        }
+        self.restart()
+    }
+
     /// Stops the cluster and removes its directory.
     pub fn stop(&mut self) {
         if self.stopped {
@@ -203,6 +225,21 @@ fn chmod_open(dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(not(unix))]
 fn chmod_open(_: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Gives `file` the owner of `like` (the server's user) and `mode`.
+#[cfg(unix)]
+fn chown_like(file: &Path, like: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let owner = std::fs::metadata(like)?;
+    std::os::unix::fs::chown(file, Some(owner.uid()), Some(owner.gid()))?;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn chown_like(_: &Path, _: &Path, _: u32) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -25,9 +25,18 @@ pub(super) fn map_error(e: tokio_postgres::Error) -> DbError {
         return DbError::new(kind, code, server_message(db));
     }
     if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
-        return DbError::unavailable(format!("connection to PostgreSQL lost: {e}"));
+        return DbError::unavailable(format!("connection to PostgreSQL lost: {}", with_cause(&e)));
     }
-    DbError::new(DbErrorKind::Statement, "driver_error", e.to_string())
+    DbError::new(DbErrorKind::Statement, "driver_error", with_cause(&e))
+}
+
+/// The driver's text says which step failed ("error communicating with the server"); its
+/// source says how (the OS error).
+fn with_cause(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 fn server_message(db: &tokio_postgres::error::DbError) -> String {
@@ -101,13 +110,11 @@ fn connect_reason(sslmode: SslMode, e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return server_message(db);
     }
-    // The driver's own text says which step failed; its source says how.
-    let step = e.to_string();
-    let Some(cause) = std::error::Error::source(e).map(ToString::to_string) else { return step };
-    match step.as_str() {
-        "error connecting to server" => cause,
+    let Some(cause) = std::error::Error::source(e) else { return e.to_string() };
+    match e.to_string().as_str() {
+        "error connecting to server" => cause.to_string(),
         "error performing TLS handshake" => format!("TLS handshake failed (sslmode={sslmode}): {cause}"),
-        _ => format!("{step}: {cause}"),
+        _ => with_cause(e),
     }
 }
 
@@ -175,6 +182,29 @@ mod tests {
             )
         );
         server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_was_open_is_said_to_be_lost() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A server that lets the client in (trust, no TLS), then goes away.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let len = socket.read_u32().await.unwrap() as usize;
+            let mut startup = vec![0u8; len - 4];
+            socket.read_exact(&mut startup).await.unwrap();
+            // AuthenticationOk, ReadyForQuery (idle); then the socket is closed.
+            socket.write_all(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I").await.unwrap();
+        });
+        let endpoint = Endpoint::from_url(&format!("postgres://u@127.0.0.1:{port}/db?sslmode=disable")).unwrap();
+        let (client, connection) = endpoint.open().await.expect("the fake server lets the client in");
+        tokio::spawn(connection);
+        server.await.unwrap();
+        let err = map_error(client.simple_query("SELECT 1").await.err().expect("the server is gone"));
+        assert_eq!((err.kind, err.code.as_str()), (DbErrorKind::Unavailable, "database_unavailable"));
+        assert!(err.message.starts_with("connection to PostgreSQL lost: "), "{}", err.message);
     }
 
     #[test]
