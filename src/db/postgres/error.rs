@@ -202,7 +202,8 @@ mod tests {
         let (client, connection) = endpoint.open().await.expect("the fake server lets the client in");
         tokio::spawn(connection);
         server.await.unwrap();
-        let err = map_error(client.simple_query("SELECT 1").await.err().expect("the server is gone"));
+        let Err(err) = client.simple_query("SELECT 1").await else { panic!("the server is gone") };
+        let err = map_error(err);
         assert_eq!((err.kind, err.code.as_str()), (DbErrorKind::Unavailable, "database_unavailable"));
         assert!(err.message.starts_with("connection to PostgreSQL lost: "), "{}", err.message);
     }
