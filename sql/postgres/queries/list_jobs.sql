@@ -2,7 +2,7 @@
 -- $4 rows from row $5.
 SELECT job_id, status, procedure_name, params, owner, progress, created_at, start_time,
        end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
-       run_at, instance_id, cancel_requested, output
+       run_at, instance_id, cancel_requested, output, callback
   FROM async_jobs
  WHERE ($1::text[] IS NULL OR status = ANY ($1))
    AND ($2::text IS NULL OR upper(procedure_name) = upper($2))

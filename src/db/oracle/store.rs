@@ -263,6 +263,7 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
     for j in jobs {
         let policy = j.retry.as_ref().and_then(|r| serde_json::to_value(r).ok()).map(|p| json_text(&p));
         let run_at = j.run_at.map(|t| t.naive_utc());
+        let (callback_url, callback_events) = super::deliveries::callback_columns(j.callback.as_ref());
         let result = stmt.execute_named(&[
             ("job_id", &varchar(j.id.as_str())),
             ("procedure_name", &varchar(&j.procedure_name)),
@@ -277,6 +278,8 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
             ("idempotency_key", &varchar_opt(j.idempotency_key.as_deref())),
             ("capture_output", &i64::from(j.capture_output)),
             ("routine", &varchar_opt(j.routine.as_deref())),
+            ("callback_url", &varchar_opt(callback_url.as_deref())),
+            ("callback_events", &varchar_opt(callback_events.as_deref())),
         ]);
         match result {
             Ok(()) => out.push(Inserted::New),
@@ -656,6 +659,7 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         instance_id: text(18)?,
         cancel_requested: number(19)?.unwrap_or(0) != 0,
         output: parse_json(text(20)?).and_then(|o| serde_json::from_value(o).ok()),
+        callback: super::deliveries::callback_from_columns(text(21)?, text(22)?),
     })
 }
 
@@ -729,13 +733,17 @@ mod tests {
 
     #[test]
     fn output_columns_are_inserted_claimed_written_and_read() {
-        assert!(INSERT_SQL.contains(":idempotency_key, :capture_output, 0, 0, :routine, '[]', :params, :retry_policy)"));
+        assert!(INSERT_SQL.contains(
+            ":idempotency_key, :capture_output, 0, 0, :routine, :callback_url, :callback_events, '[]', :params, \
+             :retry_policy)"
+        ));
         for claim in [CLAIM_SQL, CLAIM_PICKED_SQL] {
             assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS"), "{claim}");
         }
         // Written by the outcome's own statement, as a LOB bind before the WHERE binds.
         assert!(FINISH_SQL.contains("ERROR_MSG = :message, OUTPUT = :output\n WHERE"));
-        assert!(GET_SQL.contains("CANCEL_REQUESTED, OUTPUT FROM ASYNC_JOBS") && PAGE_SQL.contains("OUTPUT FROM"));
+        assert!(GET_SQL.contains("CANCEL_REQUESTED, OUTPUT, CALLBACK_URL, CALLBACK_EVENTS FROM ASYNC_JOBS"));
+        assert!(PAGE_SQL.contains("OUTPUT, CALLBACK_URL, CALLBACK_EVENTS FROM"));
     }
 
     #[test]
