@@ -1129,8 +1129,8 @@ mod tests {
         assert!(CANDIDATES_SQL
             .contains("NVL(ROUTINE, UPPER(PROCEDURE_NAME)) NOT IN (SELECT COLUMN_VALUE FROM TABLE(:saturated))"));
         assert!(
-            INSERT_SQL.contains("CANCEL_REQUESTED, ROUTINE, ATTEMPT_HISTORY")
-                && INSERT_SQL.contains("0, 0, :routine, '[]'")
+            INSERT_SQL.contains("CANCEL_REQUESTED, ROUTINE, CALLBACK_URL")
+                && INSERT_SQL.contains("0, 0, :routine, :callback_url")
         );
     }
 
