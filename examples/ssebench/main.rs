@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use sse::SseBuffer;
-use tally::{Tally, EXPECTED_TYPES};
+use tally::{Tally, EXPECTED_TYPES, MEASURED_TYPES};
 
 #[derive(Debug, Parser)]
 #[command(about = "SSE benchmark for procgate: delivery latency and memory with many subscribers")]
@@ -363,7 +363,8 @@ fn summarize(args: &Args, job_ids: &[String], tallies: &[Tally]) -> Value {
     let all: HashSet<u128> = parsed.iter().copied().collect();
     let (mut missing, mut repeated, mut unexpected, mut delivered, mut history) = (0, 0, 0, 0, 0);
     let mut errors = Vec::new();
-    let mut by_type: [Vec<f32>; 3] = Default::default();
+    let mut other_types = std::collections::BTreeMap::<String, usize>::new();
+    let mut by_type: [Vec<f32>; 4] = Default::default();
     for (k, tally) in tallies.iter().enumerate() {
         let check = if args.per_job {
             tally.check(&HashSet::from([parsed[k % parsed.len()]]))
@@ -376,12 +377,15 @@ fn summarize(args: &Args, job_ids: &[String], tallies: &[Tally]) -> Value {
         delivered += tally.delivered;
         history += tally.history;
         errors.extend(tally.error.iter().map(|e| format!("subscriber {k}: {e}")));
+        for (kind, n) in &tally.other_types {
+            *other_types.entry(kind.clone()).or_insert(0) += n;
+        }
         for (into, from) in by_type.iter_mut().zip(&tally.latencies_ms) {
             into.extend_from_slice(from);
         }
     }
     let mut overall: Vec<f32> = by_type.iter().flatten().copied().collect();
-    let types: serde_json::Map<String, Value> = EXPECTED_TYPES
+    let types: serde_json::Map<String, Value> = MEASURED_TYPES
         .iter()
         .zip(by_type.iter_mut())
         .map(|(name, lat)| (name.to_string(), percentiles(lat)))
@@ -398,11 +402,26 @@ fn summarize(args: &Args, job_ids: &[String], tallies: &[Tally]) -> Value {
         "latency_ms": percentiles(&mut overall),
         "latency_ms_by_type": types,
         "missing": missing,
+        "progress_events": tallies.iter().map(Tally::progress).sum::<usize>(),
+        "progress_missing": progress_missing(args, parsed.len(), tallies),
         "repeated": repeated,
         "unexpected": unexpected,
+        "unexpected_types": other_types,
         "subscriber_errors": errors.len(),
         "first_errors": errors.iter().take(3).collect::<Vec<_>>(),
     })
+}
+
+/// Progress events are optional, but subscribers that follow the same jobs must see the same
+/// ones: how many fewer than the most any of them saw (each has at most one of each).
+fn progress_missing(args: &Args, jobs: usize, tallies: &[Tally]) -> usize {
+    let group = |k: usize| if args.per_job { k % jobs.max(1) } else { 0 };
+    let mut most = std::collections::HashMap::<usize, usize>::new();
+    for (k, t) in tallies.iter().enumerate() {
+        let m = most.entry(group(k)).or_insert(0);
+        *m = (*m).max(t.progress());
+    }
+    tallies.iter().enumerate().map(|(k, t)| most[&group(k)] - t.progress()).sum()
 }
 
 /// Nearest-rank percentiles of the live latencies (ms), and how many there were.
@@ -424,10 +443,11 @@ fn failure(report: &Value, all_seen: bool) -> Option<String> {
     if count("subscriber_errors") > 0 {
         return Some(format!("{} subscriber(s) failed, e.g. {}", count("subscriber_errors"), report["first_errors"]));
     }
-    if count("missing") + count("repeated") + count("unexpected") > 0 || !all_seen {
+    if count("missing") + count("progress_missing") + count("repeated") + count("unexpected") > 0 || !all_seen {
         return Some(format!(
-            "events missing {}, repeated {}, unexpected {}{}",
+            "events missing {} (and progress {}), repeated {}, unexpected {}{}",
             count("missing"),
+            count("progress_missing"),
             count("repeated"),
             count("unexpected"),
             if all_seen { "" } else { " (the deadline passed)" }

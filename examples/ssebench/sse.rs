@@ -7,6 +7,7 @@ use serde::Deserialize;
 /// The fields of a job event the benchmark needs.
 #[derive(Debug, Deserialize)]
 pub struct EventData {
+    pub event_id: i64,
     #[serde(rename = "type")]
     pub kind: String,
     pub job_id: String,
@@ -64,6 +65,6 @@ mod tests {
         assert!(buf.push(b": keep-alive\n\n").unwrap().is_empty());
         assert!(buf.push(a).unwrap().is_empty());
         let got = buf.push(b).unwrap();
-        assert_eq!((got[0].kind.as_str(), got[0].job_id.as_str()), ("started", "ab"));
+        assert_eq!((got[0].event_id, got[0].kind.as_str(), got[0].job_id.as_str()), (7, "started", "ab"));
     }
 }
