@@ -120,9 +120,12 @@ async fn run(args: &Args) -> Result<(Value, Option<String>), BoxError> {
     // --per-job: the jobs exist before their subscribers, due from lead_secs on.
     let submitter = Submitter::new(args, &base)?;
     let mut job_ids = Vec::new();
+    let mut submit_seconds = 0.0;
     if args.per_job {
         let first_due = Utc::now() + chrono::Duration::milliseconds((args.lead_secs * 1000.0) as i64);
+        let t = Instant::now();
         job_ids = submitter.submit_all(None, Some(first_due)).await?;
+        submit_seconds = t.elapsed().as_secs_f64();
     }
 
     let stop = CancellationToken::new();
@@ -133,11 +136,12 @@ async fn run(args: &Args) -> Result<(Value, Option<String>), BoxError> {
     tokio::time::sleep(Duration::from_secs_f64(args.idle_secs)).await;
     samples.push(memory("connected")?);
 
+    // Delivery is timed from here (--per-job: the first job is due lead_secs after its submission).
     let t_submit = Instant::now();
     if !args.per_job {
         job_ids = submitter.submit_all(Some(args.rate), None).await?;
+        submit_seconds = t_submit.elapsed().as_secs_f64();
     }
-    let submit_seconds = t_submit.elapsed().as_secs_f64();
     let all_seen = wait_until(deadline, || done.load(Ordering::Relaxed) == args.subscribers).await;
     let delivery_seconds = t_submit.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(args.linger_ms)).await;
@@ -366,11 +370,8 @@ fn summarize(args: &Args, job_ids: &[String], tallies: &[Tally]) -> Value {
     let mut other_types = std::collections::BTreeMap::<String, usize>::new();
     let mut by_type: [Vec<f32>; 4] = Default::default();
     for (k, tally) in tallies.iter().enumerate() {
-        let check = if args.per_job {
-            tally.check(&HashSet::from([parsed[k % parsed.len()]]))
-        } else {
-            tally.check(&all)
-        };
+        let check =
+            if args.per_job { tally.check(&HashSet::from([parsed[k % parsed.len()]])) } else { tally.check(&all) };
         missing += check.missing;
         repeated += check.repeated;
         unexpected += check.unexpected;
@@ -385,11 +386,8 @@ fn summarize(args: &Args, job_ids: &[String], tallies: &[Tally]) -> Value {
         }
     }
     let mut overall: Vec<f32> = by_type.iter().flatten().copied().collect();
-    let types: serde_json::Map<String, Value> = MEASURED_TYPES
-        .iter()
-        .zip(by_type.iter_mut())
-        .map(|(name, lat)| (name.to_string(), percentiles(lat)))
-        .collect();
+    let types: serde_json::Map<String, Value> =
+        MEASURED_TYPES.iter().zip(by_type.iter_mut()).map(|(name, lat)| (name.to_string(), percentiles(lat))).collect();
     let per_subscriber = if args.per_job { EXPECTED_TYPES.len() } else { EXPECTED_TYPES.len() * args.jobs };
     json!({
         "mode": if args.per_job { "per-job" } else { "feed" },

@@ -103,11 +103,8 @@ impl Tally {
     /// Compares what arrived with what had to: every expected type of every job in `jobs`,
     /// once (and each progress event at most once).
     pub fn check(&self, jobs: &HashSet<u128>) -> Check {
-        let mut check = Check {
-            unexpected: self.other_types.values().sum(),
-            repeated: self.progress_repeats,
-            ..Check::default()
-        };
+        let mut check =
+            Check { unexpected: self.other_types.values().sum(), repeated: self.progress_repeats, ..Check::default() };
         for (&(job, _), &count) in &self.counts {
             if jobs.contains(&job) {
                 check.repeated += count as usize - 1;
