@@ -18,7 +18,7 @@
 //! clock), for every (subscriber, live event). Prints one JSON object; exits non-zero when an
 //! event is missing, repeated or unexpected, a stream failed, or the deadline passed.
 
-mod rss;
+mod procfs;
 mod sse;
 mod tally;
 
@@ -109,12 +109,12 @@ async fn run(args: &Args) -> Result<(Value, Option<String>), BoxError> {
     let base = args.url.trim_end_matches('/').to_string();
     let memory = |stage: &str| -> Result<Value, BoxError> {
         Ok(match args.gateway_pid {
-            Some(pid) => json!({ "stage": stage, "memory": rss::read(pid)? }),
+            Some(pid) => json!({ "stage": stage, "memory": procfs::read(pid)? }),
             None => Value::Null,
         })
     };
     let stop_sampling = CancellationToken::new();
-    let peak = args.gateway_pid.map(|pid| rss::sample_peak(pid, Duration::from_millis(50), stop_sampling.clone()));
+    let peak = args.gateway_pid.map(|pid| procfs::sample_peak(pid, Duration::from_millis(50), stop_sampling.clone()));
     let mut samples = vec![memory("before")?];
 
     // --per-job: the jobs exist before their subscribers, due from lead_secs on.
@@ -138,6 +138,8 @@ async fn run(args: &Args) -> Result<(Value, Option<String>), BoxError> {
 
     // Delivery is timed from here (--per-job: the first job is due lead_secs after its submission).
     let t_submit = Instant::now();
+    let cpu_before = args.gateway_pid.map(procfs::cpu_seconds).transpose()?;
+    let own_cpu_before = procfs::cpu_seconds(std::process::id())?;
     if !args.per_job {
         job_ids = submitter.submit_all(Some(args.rate), None).await?;
         submit_seconds = t_submit.elapsed().as_secs_f64();
@@ -146,6 +148,11 @@ async fn run(args: &Args) -> Result<(Value, Option<String>), BoxError> {
     let delivery_seconds = t_submit.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(args.linger_ms)).await;
     samples.push(memory("peak_hwm")?);
+    let cpu_run = match (args.gateway_pid, cpu_before) {
+        (Some(pid), Some(before)) => Some(procfs::cpu_seconds(pid)? - before),
+        _ => None,
+    };
+    let own_cpu_run = procfs::cpu_seconds(std::process::id())? - own_cpu_before;
     stop.cancel();
     let mut tallies = Vec::with_capacity(subscribers.len());
     for task in subscribers {
@@ -159,11 +166,15 @@ async fn run(args: &Args) -> Result<(Value, Option<String>), BoxError> {
     report["connect_seconds"] = json!(connect_seconds);
     report["submit_seconds"] = json!(submit_seconds);
     report["delivery_seconds"] = json!(delivery_seconds);
+    // This program's own CPU over the same span: it shares the machine with the gateway.
+    report["client_cpu_seconds"] = json!(own_cpu_run);
     if let Some(peak) = peak {
         report["gateway_memory"] = json!({
             "samples": samples,
             "peak_sampled_rss_kib": peak.load(Ordering::Relaxed),
         });
+        // From the first submission until every subscriber had everything (and the linger).
+        report["gateway_cpu_seconds"] = json!(cpu_run);
     }
     let failure = failure(&report, all_seen);
     Ok((report, failure))

@@ -70,6 +70,8 @@ rows = [
     ("RSS peak, sampled every 50 ms (MiB)", lambda r: mib(r["gateway_memory"]["peak_sampled_rss_kib"])),
     ("VmHWM at the end of the run (MiB)", lambda r: mib(stage(r, "peak_hwm")["hwm_kib"])),
     ("RSS 1 s after the subscribers left (MiB)", lambda r: mib(stage(r, "closed")["rss_kib"])),
+    ("gateway CPU per delivered event (µs)", lambda r: r["gateway_cpu_seconds"] / r["events_delivered"] * 1e6),
+    ("ssebench's own CPU during the run (s)", lambda r: r["client_cpu_seconds"]),
     ("latency p50 (ms)", lambda r: r["latency_ms"]["p50"]),
     ("latency p90 (ms)", lambda r: r["latency_ms"]["p90"]),
     ("latency p99 (ms)", lambda r: r["latency_ms"]["p99"]),
@@ -87,10 +89,10 @@ for name, get in rows:
         print(f"{name:44}{'-':>9}{'-':>9}{'-':>9}")
         continue
     print(f"{name:44}{statistics.median(values):>9.1f}{min(values):>9.1f}{max(values):>9.1f}")
-delivered = sum(r["events_delivered"] for r in runs)
-expected = sum(r["events_expected"] for r in runs)
-print(f"events delivered {delivered} of {expected} expected; missing {sum(r['missing'] for r in runs)}, "
-      f"repeated {sum(r['repeated'] for r in runs)}, unexpected {sum(r['unexpected'] for r in runs)}")
+total = lambda k: sum(r[k] for r in runs)
+print(f"events delivered {total('events_delivered')}: {total('events_expected')} required (accepted, started, "
+      f"completed) and {total('progress_events')} progress; missing {total('missing')} (progress "
+      f"{total('progress_missing')}), repeated {total('repeated')}, unexpected {total('unexpected')}")
 peak = max(stage(r, "peak_hwm")["hwm_kib"] for r in runs) * 1024
 print(f"issue 13 bound, RSS < 100 MB with {first['subscribers']} subscribers: highest VmHWM "
       f"{peak / 1e6:.1f} MB -> {'met' if peak < 100e6 else 'NOT met'}")

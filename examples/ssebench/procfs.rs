@@ -1,5 +1,5 @@
-//! The gateway's memory, read from `/proc/<pid>/status` (Linux): resident set (`VmRSS`) and its
-//! high-water mark since the process started (`VmHWM`), in KiB.
+//! The gateway's memory and CPU time, read from `/proc/<pid>` (Linux): resident set (`VmRSS`)
+//! and its high-water mark since the process started (`VmHWM`), in KiB; user + system CPU.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,4 +43,16 @@ pub fn sample_peak(pid: u32, every: Duration, stop: CancellationToken) -> Arc<At
         }
     });
     peak
+}
+
+/// User + system CPU seconds the process (all its threads) has used so far.
+pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("reading /proc/{pid}/stat: {e}"))?;
+    // Fields after the command name (which may hold spaces) in parentheses: utime and stime are
+    // the 12th and 13th, in clock ticks (USER_HZ, 100 on Linux).
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or(format!("bad /proc/{pid}/stat"));
+    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
