@@ -54,7 +54,11 @@ for run in $(seq "$RUNS"); do
     --subscribers "$S" --jobs "$J" --rate "$R" "${MODE[@]}" >"$work/run.json" || status=$?
   stop_gateway
   cat "$work/run.json" >>"$results"
-  [ "$status" = 0 ] || { log "run $run failed (ssebench exit $status); its output: $(cat "$work/run.json")"; exit 1; }
+  if [ "$status" != 0 ]; then
+    log "run $run failed (ssebench exit $status); its output: $(cat "$work/run.json")"
+    log "the gateway's log, last lines:"; tail -20 "$work/gateway.log" >&2
+    exit 1
+  fi
 done
 warnings=$(gateway_warnings)
 
