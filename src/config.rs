@@ -1,10 +1,12 @@
 //! Every setting, read once from the environment (and `.env`), validated, with the setting's
 //! name in every error. `.env.example` lists them all with their defaults.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::{ApiToken, AuthSettings, IpAllowlist};
+use crate::model::callback::{parse_default_callbacks, AllowedHosts, Callback, SigningSecrets};
 use crate::model::retry::RetryableErrors;
 use crate::model::ProcedureLimit;
 use crate::procedure::allowlist::Allowlist;
@@ -52,6 +54,8 @@ pub struct Settings {
     pub max_wait: Duration,
     /// How often a running Oracle job's progress is read from `V$SESSION_LONGOPS`.
     pub progress_poll_interval: Duration,
+    /// Webhook callbacks and their deliveries (`WEBHOOK_*`).
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +158,7 @@ impl Settings {
             event_poll_interval: duration_or(&get, "EVENT_POLL_INTERVAL", "500ms")?,
             max_wait: duration_or(&get, "MAX_WAIT", "60s")?,
             progress_poll_interval: duration_or(&get, "PROGRESS_POLL_INTERVAL", "1s")?,
+            webhooks: webhook_settings(&get)?,
         })
     }
 }
@@ -335,6 +340,64 @@ fn default_instance_id() -> String {
     format!("{host}-{}-{suffix}", std::process::id())
 }
 
+/// The `WEBHOOK_*` settings. Webhooks are off while `WEBHOOK_ALLOWED_HOSTS` is empty.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// The hosts callbacks may name.
+    pub allowed_hosts: AllowedHosts,
+    /// The key each token's deliveries are signed with.
+    pub secrets: SigningSecrets,
+    /// The callback a token's jobs get when their request names none, by token name.
+    pub default_callbacks: HashMap<String, Callback>,
+    /// Attempts per delivery, the first included.
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles with each retry (up to an hour).
+    pub retry_delay: Duration,
+    /// How long one attempt may take, connecting included.
+    pub timeout: Duration,
+    /// Deliveries one instance attempts at once.
+    pub concurrency: usize,
+}
+
+impl WebhookSettings {
+    pub fn enabled(&self) -> bool {
+        !self.allowed_hosts.is_empty()
+    }
+}
+
+fn webhook_settings(get: &impl Fn(&str) -> Option<String>) -> Result<WebhookSettings, ConfigError> {
+    let allowed_hosts = AllowedHosts::parse(&get("WEBHOOK_ALLOWED_HOSTS").unwrap_or_default())
+        .map_err(|message| ConfigError { name: "WEBHOOK_ALLOWED_HOSTS", message })?;
+    let secrets = SigningSecrets::parse(&get("WEBHOOK_SECRETS").unwrap_or_default())
+        .map_err(|message| ConfigError { name: "WEBHOOK_SECRETS", message })?;
+    let default_callbacks =
+        parse_default_callbacks(&get("WEBHOOK_DEFAULT_CALLBACKS").unwrap_or_default(), &allowed_hosts)
+            .map_err(|message| ConfigError { name: "WEBHOOK_DEFAULT_CALLBACKS", message })?;
+    if let Some(name) = default_callbacks.keys().find(|name| secrets.for_owner(name).is_none()) {
+        return Err(ConfigError {
+            name: "WEBHOOK_DEFAULT_CALLBACKS",
+            message: format!("{name:?} has a default callback but no WEBHOOK_SECRETS entry to sign it"),
+        });
+    }
+    let max_attempts: u32 = parse_or(get, "WEBHOOK_MAX_ATTEMPTS", 8)?;
+    if !(1..=100).contains(&max_attempts) {
+        return Err(ConfigError { name: "WEBHOOK_MAX_ATTEMPTS", message: "must be between 1 and 100".into() });
+    }
+    let concurrency: usize = parse_or(get, "WEBHOOK_CONCURRENCY", 8)?;
+    if !(1..=256).contains(&concurrency) {
+        return Err(ConfigError { name: "WEBHOOK_CONCURRENCY", message: "must be between 1 and 256".into() });
+    }
+    Ok(WebhookSettings {
+        allowed_hosts,
+        secrets,
+        default_callbacks,
+        max_attempts,
+        retry_delay: duration_or(get, "WEBHOOK_RETRY_DELAY", "30s")?,
+        timeout: duration_or(get, "WEBHOOK_TIMEOUT", "10s")?,
+        concurrency,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +422,9 @@ mod tests {
         assert_eq!((s.max_params, s.max_pending_per_owner), (1000, 0));
         assert_eq!(s.progress_poll_interval, Duration::from_secs(1));
         assert_eq!(s.run_at_horizon, Duration::from_secs(366 * 86400));
+        assert!(!s.webhooks.enabled());
+        assert_eq!((s.webhooks.max_attempts, s.webhooks.concurrency), (8, 8));
+        assert_eq!((s.webhooks.retry_delay, s.webhooks.timeout), (Duration::from_secs(30), Duration::from_secs(10)));
         let limits = procedure_limits("PROC_TEST_DEMORA=3, REPORTS.*=1").unwrap();
         assert_eq!((limits[1].text.as_str(), limits[1].max_running), ("REPORTS.*", 1));
     }
@@ -384,6 +450,20 @@ mod tests {
             (vec![("API_TOKEN", "x"), ("MAX_PARAMS", "0")], "MAX_PARAMS"),
             (vec![("API_TOKEN", "x"), ("RUN_AT_HORIZON", "soon")], "RUN_AT_HORIZON"),
             (vec![("API_TOKEN", "x"), ("MAX_PENDING_PER_OWNER", "-1")], "MAX_PENDING_PER_OWNER"),
+            (vec![("API_TOKEN", "x"), ("WEBHOOK_ALLOWED_HOSTS", "a/b")], "WEBHOOK_ALLOWED_HOSTS"),
+            (vec![("API_TOKEN", "x"), ("WEBHOOK_SECRETS", "ops:short")], "WEBHOOK_SECRETS"),
+            (vec![("API_TOKEN", "x"), ("WEBHOOK_DEFAULT_CALLBACKS", "ops=http://h/")], "WEBHOOK_DEFAULT_CALLBACKS"),
+            (
+                vec![
+                    ("API_TOKEN", "x"),
+                    ("WEBHOOK_ALLOWED_HOSTS", "h"),
+                    ("WEBHOOK_DEFAULT_CALLBACKS", "ops=http://h/"),
+                ],
+                "WEBHOOK_DEFAULT_CALLBACKS",
+            ),
+            (vec![("API_TOKEN", "x"), ("WEBHOOK_MAX_ATTEMPTS", "0")], "WEBHOOK_MAX_ATTEMPTS"),
+            (vec![("API_TOKEN", "x"), ("WEBHOOK_CONCURRENCY", "0")], "WEBHOOK_CONCURRENCY"),
+            (vec![("API_TOKEN", "x"), ("WEBHOOK_TIMEOUT", "0s")], "WEBHOOK_TIMEOUT"),
         ] {
             let err = settings(&pairs).unwrap_err();
             assert_eq!(err.name, name, "{pairs:?}: {err}");

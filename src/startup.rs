@@ -18,6 +18,7 @@ use crate::api::{self, AppState};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::db::{ConnectOptions, Database, ResultLimits};
+use crate::jobs::webhooks::DelivererSettings;
 use crate::jobs::{Engine, EngineSettings};
 
 pub struct Application {
@@ -82,6 +83,7 @@ impl Application {
                 cancel_wait: settings.cancel_wait,
                 max_pending_per_owner: settings.max_pending_per_owner,
                 event_poll_interval: settings.event_poll_interval,
+                webhooks: deliverer_settings(&settings),
             },
         );
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
@@ -138,6 +140,21 @@ impl Application {
         tracing::info!("procgate stopped");
         served.map_err(anyhow::Error::from)?.map_err(Into::into)
     }
+}
+
+/// The webhook deliverer's settings, when webhooks are on (`WEBHOOK_ALLOWED_HOSTS` set).
+fn deliverer_settings(settings: &Settings) -> Option<DelivererSettings> {
+    let w = &settings.webhooks;
+    w.enabled().then(|| DelivererSettings {
+        allowed_hosts: w.allowed_hosts.clone(),
+        secrets: w.secrets.clone(),
+        max_attempts: w.max_attempts,
+        retry_delay: w.retry_delay,
+        timeout: w.timeout,
+        concurrency: w.concurrency,
+        poll_interval: settings.poll_interval,
+        body: api::deliveries::webhook_data,
+    })
 }
 
 /// How long a client may take to send its first request head (actix's default).

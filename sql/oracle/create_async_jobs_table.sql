@@ -317,28 +317,85 @@ EXCEPTION
 END;
 /
 
+-- 8b. Webhooks. A job's callback (CALLBACK_URL, and CALLBACK_EVENTS: the event types it asks for,
+--     a comma list) says where to POST which of its events; each such event gets one row of
+--     ASYNC_JOB_DELIVERIES, the outbox, written by the trigger of step 9 in the same statement
+--     (and so the same transaction) as the event itself: a restart or a crash loses none. Each
+--     instance's deliverer claims due rows (FOR UPDATE SKIP LOCKED, leased by LEASE_UNTIL so a dead
+--     instance's claims are taken again), POSTs them and records every attempt in ATTEMPT_LOG.
+--     Deliveries go with their job (the trigger deletes them).
+--       SELECT EVENT_ID, EVENT_TYPE, STATUS, ATTEMPTS, NEXT_ATTEMPT_AT, ATTEMPT_LOG
+--         FROM ASYNC_JOB_DELIVERIES WHERE JOB_ID = '...' ORDER BY EVENT_ID;
+DECLARE
+    n NUMBER;
+    PROCEDURE ddl(p_sql VARCHAR2) IS
+    BEGIN
+        EXECUTE IMMEDIATE p_sql;
+    EXCEPTION
+        WHEN OTHERS THEN
+            -- ORA-00955, ORA-01408, ORA-01430: created or added meanwhile by another instance
+            IF SQLCODE NOT IN (-955, -1408, -1430) THEN
+                RAISE;
+            END IF;
+    END;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_TAB_COLUMNS WHERE TABLE_NAME = 'ASYNC_JOBS' AND COLUMN_NAME = 'CALLBACK_URL';
+    IF n = 0 THEN
+        ddl('ALTER TABLE ASYNC_JOBS ADD (CALLBACK_URL VARCHAR2(2000), CALLBACK_EVENTS VARCHAR2(200))');
+    END IF;
+    SELECT COUNT(*) INTO n FROM USER_TABLES WHERE TABLE_NAME = 'ASYNC_JOB_DELIVERIES';
+    IF n = 0 THEN
+        ddl(q'{
+CREATE TABLE ASYNC_JOB_DELIVERIES (
+    EVENT_ID         NUMBER         PRIMARY KEY,                   -- the event delivered (one delivery each)
+    JOB_ID           VARCHAR2(32)   NOT NULL,
+    EVENT_TYPE       VARCHAR2(20)   NOT NULL,
+    URL              VARCHAR2(2000) NOT NULL,                      -- the job's callback URL at the event
+    OWNER            VARCHAR2(128)  NOT NULL,                      -- whose WEBHOOK_SECRETS entry signs it
+    STATUS           VARCHAR2(20)   DEFAULT 'pending' NOT NULL
+                     CONSTRAINT ASYNC_JOB_DELIVERIES_STATUS_CK CHECK (STATUS IN ('pending', 'delivered', 'failed')),
+    ATTEMPTS         NUMBER(10)     DEFAULT 0 NOT NULL,
+    CREATED_AT       TIMESTAMP      DEFAULT SYS_EXTRACT_UTC(SYSTIMESTAMP) NOT NULL,
+    NEXT_ATTEMPT_AT  TIMESTAMP      DEFAULT SYS_EXTRACT_UTC(SYSTIMESTAMP) NOT NULL, -- pending: not sent before
+    INSTANCE_ID      VARCHAR2(64),                                 -- the deliverer holding it
+    LEASE_UNTIL      TIMESTAMP,                                    -- while sending: taken back after
+    DELIVERED_AT     TIMESTAMP,
+    BODY             CLOB,                                         -- the payload, fixed at the first attempt
+    ATTEMPT_LOG      CLOB           DEFAULT '[]'                   -- JSON: one entry per attempt
+)}');
+        ddl('CREATE INDEX ASYNC_JOB_DELIVERIES_JOB_IX ON ASYNC_JOB_DELIVERIES (JOB_ID, EVENT_ID)');
+        -- The deliverers' claim: pending rows by due time (the others are not in this index).
+        ddl(q'{CREATE INDEX ASYNC_JOB_DELIVERIES_DUE_IX ON ASYNC_JOB_DELIVERIES
+                 (CASE WHEN STATUS = 'pending' THEN NEXT_ATTEMPT_AT END)}');
+    END IF;
+END;
+/
+
 -- 9. The event trigger: one row per state change, whichever statement makes it. An UPDATE that
 --    changes neither status, progress, message nor the procedure's figures (a heartbeat, a
---    session id) writes nothing. Replaced only when it is not this version.
+--    session id) writes nothing. An event its job's callback asks for also gets its delivery row
+--    (step 8b). Replaced only when it is not this version.
 DECLARE
     n NUMBER;
 BEGIN
     SELECT COUNT(*) INTO n FROM USER_SOURCE
-     WHERE NAME = 'ASYNC_JOBS_EVENTS_TRG' AND TYPE = 'TRIGGER' AND TEXT LIKE '%procgate:events:2%';
+     WHERE NAME = 'ASYNC_JOBS_EVENTS_TRG' AND TYPE = 'TRIGGER' AND TEXT LIKE '%procgate:events:3%';
     IF n = 0 THEN
         EXECUTE IMMEDIATE q'{
 CREATE OR REPLACE TRIGGER ASYNC_JOBS_EVENTS_TRG
 AFTER INSERT OR UPDATE OR DELETE ON ASYNC_JOBS
 FOR EACH ROW
 DECLARE
-    -- procgate:events:2
+    -- procgate:events:3
     l_type VARCHAR2(20);
     l_progress_events NUMBER := 0;
+    l_event_id NUMBER;
 BEGIN
     IF DELETING THEN
         -- A deleted job's history goes with it; one 'deleted' row takes its place (the cleaner
         -- removes it a day later), so every instance's readers learn that the job is gone.
         DELETE FROM ASYNC_JOB_EVENTS WHERE JOB_ID = :OLD.JOB_ID;
+        DELETE FROM ASYNC_JOB_DELIVERIES WHERE JOB_ID = :OLD.JOB_ID;
         INSERT INTO ASYNC_JOB_EVENTS (JOB_ID, EVENT_TYPE, OWNER, PROCEDURE_NAME, STATUS, PROGRESS, ATTEMPT)
         VALUES (:OLD.JOB_ID, 'deleted', :OLD.OWNER, :OLD.PROCEDURE_NAME, :OLD.STATUS, NVL(:OLD.PROGRESS, 0),
                 :OLD.ATTEMPTS);
@@ -366,7 +423,14 @@ BEGIN
                     CASE WHEN l_type IN ('retried', 'failed', 'cancelled') THEN :NEW.ERROR_CODE END,
                     CASE WHEN l_type IN ('retried', 'failed', 'cancelled') THEN :NEW.ERROR_MSG END,
                     :NEW.MESSAGE, :NEW.REPORT_PERCENT, :NEW.REPORT_PROCESSED, :NEW.REPORT_TOTAL,
-                    CASE WHEN l_type = 'retried' THEN :NEW.RUN_AT END);
+                    CASE WHEN l_type = 'retried' THEN :NEW.RUN_AT END)
+            RETURNING EVENT_ID INTO l_event_id;
+            -- Webhooks: the delivery, in the same transaction as its event.
+            IF :NEW.CALLBACK_URL IS NOT NULL
+               AND INSTR(',' || :NEW.CALLBACK_EVENTS || ',', ',' || l_type || ',') > 0 THEN
+                INSERT INTO ASYNC_JOB_DELIVERIES (EVENT_ID, JOB_ID, EVENT_TYPE, URL, OWNER)
+                VALUES (l_event_id, :NEW.JOB_ID, l_type, :NEW.CALLBACK_URL, :NEW.OWNER);
+            END IF;
         END IF;
     END IF;
 END;}';

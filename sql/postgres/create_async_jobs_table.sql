@@ -222,3 +222,58 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Webhooks. A job's `callback` ({"url": ..., "events": [...]}, NULL: none) says where to POST
+-- which of its events; each such event gets one row of `async_job_deliveries`, the outbox,
+-- written by the trigger below in the same statement (and so the same transaction) as the event
+-- itself: a restart or a crash loses none. Each instance's deliverer claims due rows (FOR UPDATE
+-- SKIP LOCKED, leased by `lease_until` so a dead instance's claims are taken again), POSTs them
+-- and records every attempt in `attempt_log`. Deliveries go with their job (ON DELETE CASCADE).
+--   SELECT event_id, event_type, status, attempts, next_attempt_at, attempt_log
+--     FROM async_job_deliveries WHERE job_id = '...' ORDER BY event_id;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS callback jsonb;
+
+CREATE TABLE IF NOT EXISTS async_job_deliveries (
+    event_id         bigint       PRIMARY KEY,                 -- the event delivered (one delivery each)
+    job_id           varchar(32)  NOT NULL REFERENCES async_jobs (job_id) ON DELETE CASCADE,
+    event_type       varchar(20)  NOT NULL,
+    url              text         NOT NULL,                    -- the job's callback URL at the event
+    owner            varchar(128) NOT NULL,                    -- whose WEBHOOK_SECRETS entry signs it
+    status           varchar(20)  NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         integer      NOT NULL DEFAULT 0,
+    created_at       timestamptz  NOT NULL DEFAULT now(),
+    next_attempt_at  timestamptz  NOT NULL DEFAULT now(),      -- pending: not sent before
+    instance_id      varchar(64),                              -- the deliverer holding it
+    lease_until      timestamptz,                              -- while sending: taken back after
+    delivered_at     timestamptz,
+    body             text,                                     -- the payload, fixed at the first attempt
+    attempt_log      jsonb        NOT NULL DEFAULT '[]'        -- {"attempt","at","status_code","error","duration_ms"}
+);
+CREATE INDEX IF NOT EXISTS async_job_deliveries_job_idx ON async_job_deliveries (job_id, event_id);
+-- The deliverers' claim: pending rows by due time.
+CREATE INDEX IF NOT EXISTS async_job_deliveries_due_idx ON async_job_deliveries (next_attempt_at)
+    WHERE status = 'pending';
+
+-- One delivery per new event of a job whose callback lists that event's type. Statement-level on
+-- the event table, so every statement that writes events (the job triggers above) writes the
+-- deliveries with them; a job without a callback costs one primary-key look-up per event.
+CREATE OR REPLACE FUNCTION procgate_events_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO async_job_deliveries (event_id, job_id, event_type, url, owner)
+    SELECT e.event_id, e.job_id, e.event_type, j.callback->>'url', j.owner
+      FROM new_events e JOIN async_jobs j ON j.job_id = e.job_id
+     WHERE j.callback IS NOT NULL AND j.callback->'events' ? e.event_type;
+    RETURN NULL;
+END
+$$;
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'async_job_events'::regclass
+                                              AND tgname = 'async_job_events_inserted') THEN
+        CREATE TRIGGER async_job_events_inserted AFTER INSERT ON async_job_events
+            REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION procgate_events_inserted();
+    END IF;
+END
+$$;

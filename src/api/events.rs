@@ -15,6 +15,7 @@ use serde_json::{json, Value as Json};
 use crate::auth::Caller;
 use crate::config::parse_duration;
 use crate::jobs::events::feed::FeedFilter;
+use crate::jobs::events::EventReader;
 use crate::model::event::JobEvent;
 use crate::model::JobStatus;
 
@@ -54,17 +55,7 @@ pub async fn job_events(
     let id = parse_id(&path)?;
     let after = resume_point(&req, query.after.as_deref())?.unwrap_or(0);
     let watch = state.queue.watch(&id, caller.owner_filter(), after).await?;
-    let stream = futures_util::stream::unfold(Some(watch), |watch| async move {
-        let mut watch = watch?;
-        let chunk = match tokio::time::timeout(KEEP_ALIVE, watch.next()).await {
-            Err(_) => Bytes::from_static(b": keep-alive\n\n"),
-            Ok(Ok(Some(event))) => sse_event(&event),
-            Ok(Ok(None)) => return None,
-            Ok(Err(e)) => return Some((Ok(sse_error(&e.to_string())), None)),
-        };
-        Some((Ok::<_, actix_web::Error>(chunk), Some(watch)))
-    });
-    Ok(sse_response().streaming(stream))
+    Ok(sse_response().streaming(sse_stream(watch)))
 }
 
 /// `GET /events?status=..&procedure=..`: every event of the caller's jobs (every job's for an
@@ -84,17 +75,7 @@ pub async fn all_events(
         procedure: query.procedure.clone().filter(|p| !p.is_empty()),
     };
     let feed = state.queue.feed(filter, after).await?;
-    let stream = futures_util::stream::unfold(Some(feed), |feed| async move {
-        let mut feed = feed?;
-        let chunk = match tokio::time::timeout(KEEP_ALIVE, feed.next()).await {
-            Err(_) => Bytes::from_static(b": keep-alive\n\n"),
-            Ok(Ok(Some(event))) => sse_event(&event),
-            Ok(Ok(None)) => return None,
-            Ok(Err(e)) => return Some((Ok(sse_error(&e.to_string())), None)),
-        };
-        Some((Ok::<_, actix_web::Error>(chunk), Some(feed)))
-    });
-    Ok(sse_response().streaming(stream))
+    Ok(sse_response().streaming(sse_stream(feed)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +124,23 @@ pub async fn wait_for_job(
     let mut body = job_json(&job);
     body["last_event_id"] = json!(last);
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// A reader's events as an SSE body: one event each, a keep-alive comment when it is quiet, an
+/// `error` event (and the end) if the database fails under it.
+fn sse_stream<R: EventReader + 'static>(
+    reader: R,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(Some(reader), |reader| async move {
+        let mut reader = reader?;
+        let chunk = match tokio::time::timeout(KEEP_ALIVE, reader.next_event()).await {
+            Err(_) => Bytes::from_static(b": keep-alive\n\n"),
+            Ok(Ok(Some(event))) => sse_event(&event),
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => return Some((Ok(sse_error(&e.to_string())), None)),
+        };
+        Some((Ok(chunk), Some(reader)))
+    })
 }
 
 fn sse_response() -> actix_web::HttpResponseBuilder {

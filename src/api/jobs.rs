@@ -158,6 +158,7 @@ pub fn job_json(job: &Job) -> Json {
         "cancel_requested": job.cancel_requested,
         "instance_id": job.instance_id,
         "owner": job.owner,
+        "callback": job.callback.as_ref().map(|c| c.to_json()),
     });
     // The procedure's own figures, only when it reported any.
     if let Some(report) = &job.report {

@@ -1,7 +1,9 @@
 //! HTTP only: routes, the shared state handlers see, and the body/query error handlers.
 //! Nothing below this module knows about HTTP.
 
+pub mod callbacks;
 pub mod caller;
+pub mod deliveries;
 pub mod errors;
 pub mod events;
 pub mod health;
@@ -63,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource("/jobs").route(web::get().to(jobs::list_jobs)).route(web::delete().to(jobs::delete_jobs)))
     .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
     .service(resource("/jobs/{id}/events").route(web::get().to(events::job_events)))
+    .service(resource("/jobs/{id}/deliveries").route(web::get().to(deliveries::job_deliveries)))
     .service(resource("/events").route(web::get().to(events::all_events)))
     .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)).route(web::delete().to(jobs::delete_job)))
     .default_service(web::to(no_route));

@@ -18,6 +18,7 @@ use crate::model::{Inserted, JobId, NewJob, Priority};
 use crate::procedure::plan::ParamRequest;
 use crate::procedure::quote::quoted;
 
+use super::callbacks;
 use super::errors::ApiError;
 use super::AppState;
 
@@ -33,6 +34,7 @@ pub async fn call_async(
     let idempotency_key = idempotency_key(&request)?;
     let options = job_options(&req, &state.settings)?;
     let params = checked_params(&req, &state.settings)?;
+    let callback = callbacks::resolve(req.callback.as_ref(), &caller.name, &state.settings.webhooks)?;
     let prepared = state.catalog.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
     let id = JobId::generate();
     let inserted = state
@@ -50,6 +52,7 @@ pub async fn call_async(
             idempotency_key,
             capture_output: req.capture_output,
             routine: Some(prepared.plan.signature.canonical_name()),
+            callback,
         })
         .await?;
     let (mut response, id, message) = match inserted {

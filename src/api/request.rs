@@ -36,6 +36,29 @@ pub struct CallRequest {
     /// `output` (or the synchronous answer's).
     #[serde(default)]
     pub capture_output: bool,
+    /// Webhooks (`POST /procedure/async`): absent, the caller's default callback if it has one;
+    /// `null`, none.
+    #[serde(default, deserialize_with = "present")]
+    pub callback: Option<Option<CallbackRequest>>,
+}
+
+/// `{"url": ..., "events": [...]}` as it arrives (checked by `api::callbacks`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackRequest {
+    pub url: String,
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// A field that is present deserializes to `Some` (`Some(None)` for `null`); `default` gives
+/// `None` when it is absent.
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl CallRequest {

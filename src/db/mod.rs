@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::{DbError, DbErrorKind};
 pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 
+use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
@@ -102,6 +103,20 @@ pub trait JobStore: Send + Sync {
     /// Tells the other instances that `instance_id` wrote events (PostgreSQL: NOTIFY). Backends
     /// whose instances poll for events do nothing.
     async fn announce_events(&self, instance_id: &str) -> Result<(), DbError>;
+    /// Claims up to `limit` due webhook deliveries for `instance_id`, leased for `lease` (a
+    /// delivery whose lease ran out — its instance died mid-attempt — is due again), oldest due
+    /// first, skipping rows another deliverer holds.
+    async fn claim_deliveries(
+        &self,
+        instance_id: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueDelivery>, DbError>;
+    /// Records one attempt of a delivery `instance_id` holds (its new status, the body, the
+    /// attempt appended to its log) and releases it; `false` when it is no longer held there.
+    async fn record_delivery(&self, instance_id: &str, result: &DeliveryResult) -> Result<bool, DbError>;
+    /// Job `id`'s webhook deliveries, oldest event first.
+    async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError>;
 }
 
 /// Where [`JobStore::listen`] delivers what other instances announce.

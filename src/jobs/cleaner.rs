@@ -18,9 +18,18 @@ pub const DELETED_EVENTS_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 /// Deletes every job matching `filter` (terminal statuses only), batch by batch.
 pub async fn purge(store: &dyn JobStore, filter: &PurgeFilter) -> Result<u64, DbError> {
+    in_batches(|| store.purge_batch(filter, PURGE_BATCH)).await
+}
+
+/// Runs `batch` (which deletes at most [`PURGE_BATCH`] rows) until a batch falls short; the total.
+async fn in_batches<F, Fut>(mut batch: F) -> Result<u64, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, DbError>>,
+{
     let mut total = 0;
     loop {
-        let n = store.purge_batch(filter, PURGE_BATCH).await?;
+        let n = batch().await?;
         total += n;
         if n < PURGE_BATCH as u64 {
             return Ok(total);
@@ -48,12 +57,5 @@ pub async fn run(store: Arc<dyn JobStore>, retention_days: u32, interval: Durati
 }
 
 async fn purge_deleted_events(store: &dyn JobStore) -> Result<u64, DbError> {
-    let mut total = 0;
-    loop {
-        let n = store.purge_deleted_events(DELETED_EVENTS_KEPT, PURGE_BATCH).await?;
-        total += n;
-        if n < PURGE_BATCH as u64 {
-            return Ok(total);
-        }
-    }
+    in_batches(|| store.purge_deleted_events(DELETED_EVENTS_KEPT, PURGE_BATCH)).await
 }

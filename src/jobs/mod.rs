@@ -11,6 +11,7 @@ pub mod inserter;
 pub mod maintenance;
 pub mod queue;
 pub mod runner;
+pub mod webhooks;
 pub mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,14 +55,16 @@ pub struct EngineSettings {
     pub cancel_wait: Duration,
     pub max_pending_per_owner: u32,
     pub event_poll_interval: Duration,
+    /// Webhook deliveries from this instance (`None`: webhooks are off).
+    pub webhooks: Option<webhooks::DelivererSettings>,
 }
 
 /// The running engine; `shutdown` stops it in order.
 ///
 /// Every task it starts (inserters, claimer, job runs, writer, listener, heartbeat, rescuer,
-/// cleaner) runs on one [`TaskTracker`] and stops through one cancellation tree: `root` →
-/// `accepting` (the inserters), `claiming` (the claimer), each running job's token, and
-/// `calls` (synchronous calls). Shutdown cancels the branches in order and the root last.
+/// cleaner, webhook deliverer) runs on one [`TaskTracker`] and stops through one cancellation
+/// tree: `root` → `accepting` (the inserters), `claiming` (the claimer), each running job's
+/// token, and `calls` (synchronous calls). Shutdown cancels the branches in order and the root last.
 pub struct Engine {
     /// The queue's facade over this engine: what the API and the command line call.
     pub queue: Queue,
@@ -152,6 +155,10 @@ impl Engine {
             root.clone(),
         ));
         tasks.spawn(cleaner::run(store.clone(), settings.retention_days, settings.cleanup_interval, root.clone()));
+        if let Some(deliveries) = &settings.webhooks {
+            let id = settings.instance_id.clone();
+            webhooks::start(store.clone(), &hub, id, deliveries.clone(), &tasks, root.clone());
+        }
         tasks.close();
         Engine {
             queue: Queue::new(

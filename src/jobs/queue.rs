@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::db::{DbError, JobStore};
+use crate::model::delivery::Delivery;
 use crate::model::{CancelOutcome, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob, PurgeFilter};
 
 use super::cleaner;
@@ -230,5 +231,11 @@ impl Queue {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// A job's webhook deliveries, oldest event first; a job the caller may not see is not found.
+    pub async fn deliveries(&self, id: &JobId, owner: Option<&str>) -> Result<Vec<Delivery>, QueueError> {
+        self.get(id, owner).await?;
+        Ok(self.store.deliveries(id).await?)
     }
 }

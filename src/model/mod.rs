@@ -3,6 +3,8 @@
 //! values, imported by every layer; it imports nothing of procgate's but the procedure values.
 //! Backend-agnostic: each backend maps these onto its `ASYNC_JOBS` rows.
 
+pub mod callback;
+pub mod delivery;
 pub mod event;
 pub mod retry;
 
@@ -269,6 +271,8 @@ pub struct Job {
     pub output: Option<Vec<String>>,
     /// The procedure's own latest progress report, when it sent one.
     pub report: Option<ProgressReport>,
+    /// Where its events are POSTed (webhooks), if anywhere.
+    pub callback: Option<callback::Callback>,
 }
 
 /// A job to insert as `pending`.
@@ -295,11 +299,13 @@ pub struct NewJob {
     ///
     /// [`Signature::canonical_name`]: crate::procedure::signature::Signature::canonical_name
     pub routine: Option<String>,
+    /// Where to POST which of its events (webhooks); `None`: nowhere.
+    pub callback: Option<callback::Callback>,
 }
 
 impl NewJob {
     /// A job with a fresh id and every option at its default: normal priority, due now, one
-    /// attempt, `JOB_TIMEOUT`, no idempotency key, no output capture, no resolved routine.
+    /// attempt, `JOB_TIMEOUT`, no idempotency key, no output capture, no resolved routine, no callback.
     pub fn new(procedure_name: impl Into<String>, params: Json, owner: impl Into<String>) -> Self {
         NewJob {
             id: JobId::generate(),
@@ -314,6 +320,7 @@ impl NewJob {
             idempotency_key: None,
             capture_output: false,
             routine: None,
+            callback: None,
         }
     }
 }

@@ -13,10 +13,10 @@ use serde_json::{json, Value as Json};
 
 use crate::helpers::*;
 
-/// A `procgate serve` child process on a free port.
-struct Gateway {
-    child: Child,
-    base: String,
+/// A `procgate serve` child process on a free port (also used by `webhooks.rs`).
+pub(crate) struct Gateway {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Gateway {
@@ -24,7 +24,7 @@ impl Gateway {
         Self::start_with(db_url, instance, &[])
     }
 
-    fn start_with(db_url: &str, instance: &str, env: &[(&str, &str)]) -> Gateway {
+    pub(crate) fn start_with(db_url: &str, instance: &str, env: &[(&str, &str)]) -> Gateway {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_procgate"))
             .envs(env.iter().copied())
@@ -46,7 +46,7 @@ impl Gateway {
         Gateway { child, base: format!("http://127.0.0.1:{port}") }
     }
 
-    async fn wait_ready(&self, client: &reqwest::Client) {
+    pub(crate) async fn wait_ready(&self, client: &reqwest::Client) {
         eventually("the gateway to be ready", || async {
             let r = client.get(format!("{}/ready", self.base)).send().await.ok()?;
             (r.status() == 200).then_some(())

@@ -261,3 +261,26 @@ pub async fn the_procedures_own_progress_streams_live_with_its_figures(db: &impl
     let overall: Vec<i64> = reports.iter().map(|r| r.1).collect();
     assert!(overall.windows(2).all(|w| w[0] <= w[1]), "overall progress never goes back: {overall:?}");
 }
+
+pub async fn a_long_poll_sees_the_procedures_progress_mid_call(db: &impl Backend) {
+    let app = db.spawn_app_with(&[("PROGRESS_FLUSH_INTERVAL", "50ms")]).await;
+    let body = json!({"name": "PROC_TEST_PROGRESS", "params": [
+        {"name": "p_items", "value": 20}, {"name": "p_seconds", "value": 4}
+    ]});
+    let id = app.submit(&body).await;
+    let mut after = 0;
+    let deadline = Instant::now() + JOB_DEADLINE;
+    loop {
+        let job: Json = app.get(&format!("/jobs/{id}?wait=10s&after={after}"), ADMIN).await.json().await.unwrap();
+        let next = job["last_event_id"].as_i64().expect("last_event_id");
+        assert!(next >= after, "last_event_id never goes back: {job}");
+        after = next;
+        let percent = job["report"]["percent"].as_f64();
+        if job["status"] == "running" && percent.is_some_and(|p| p > 0.0 && p < 100.0) {
+            assert!(job["message"].is_string() || job["report"]["message"].is_string(), "{job}");
+            break;
+        }
+        assert!(job["status"] != "completed", "the job ended before a poll saw its progress: {job}");
+        assert!(Instant::now() < deadline, "no progress seen: {job}");
+    }
+}

@@ -62,6 +62,7 @@ macro_rules! contract_suite {
                 the_feed_shows_each_caller_its_own_jobs_filtered_and_resumable,
                 events_written_by_one_instance_reach_readers_on_another,
                 the_procedures_own_progress_streams_live_with_its_figures,
+                a_long_poll_sees_the_procedures_progress_mid_call,
             }
             faults {
                 cancelling_a_pending_job_means_it_never_runs,

@@ -3,7 +3,7 @@
 SELECT job_id, status, procedure_name, params, owner, progress, created_at, start_time,
        end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
        run_at, instance_id, cancel_requested, output, report_percent::float8, message, report_processed,
-       report_total
+       report_total, callback
   FROM async_jobs
  WHERE ($1::text[] IS NULL OR status = ANY ($1))
    AND ($2::text IS NULL OR upper(procedure_name) = upper($2))

@@ -20,7 +20,7 @@ use crate::procedure::signature::{Argument, RoutineKind, Signature};
 use crate::procedure::types::{Direction, ParamType};
 
 use super::block::build_block;
-use super::{catalog, events, longops, output, store};
+use super::{catalog, deliveries, events, longops, output, store};
 
 /// The statements with a fixed text: `<module>.<CONSTANT>`.
 fn constants() -> Vec<(&'static str, &'static str)> {
@@ -58,6 +58,9 @@ fn constants() -> Vec<(&'static str, &'static str)> {
         ("events.PURGE_DELETED_SQL", events::PURGE_DELETED_SQL),
         ("events.LAST_EVENT_ID_SQL", events::LAST_EVENT_ID_SQL),
         ("longops.LONGOPS_SQL", longops::LONGOPS_SQL),
+        ("deliveries.CLAIM_DELIVERIES_SQL", deliveries::CLAIM_DELIVERIES_SQL),
+        ("deliveries.RECORD_DELIVERY_SQL", deliveries::RECORD_DELIVERY_SQL),
+        ("deliveries.JOB_DELIVERIES_SQL", deliveries::JOB_DELIVERIES_SQL),
     ]
 }
 

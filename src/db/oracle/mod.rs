@@ -15,6 +15,7 @@
 //! - `longops.rs`: the progress a running call reports through `V$SESSION_LONGOPS`
 //! - `store.rs`: runs every `ASYNC_JOBS` statement (one file each in `sql/oracle/queries/`)
 //! - `events.rs`: reads `ASYNC_JOB_EVENTS` (written by the job table's trigger)
+//! - `deliveries.rs`: the webhook outbox `ASYNC_JOB_DELIVERIES` (claim, record, read)
 //! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
 //! - `dump.rs` (tests only): writes every statement's final text for `scripts/check-oracle-sql`
 
@@ -22,6 +23,7 @@ mod block;
 mod call;
 mod catalog;
 mod convert;
+mod deliveries;
 #[cfg(test)]
 mod dump;
 mod error;
@@ -43,6 +45,7 @@ use crate::db::{
     CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, Listeners, ProcedureBackend, ResultLimits,
     ENGINE_CONNECTIONS,
 };
+use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
@@ -254,6 +257,27 @@ impl JobStore for OracleBackend {
     /// Instances poll for each other's events (`EVENT_POLL_INTERVAL`): nothing to announce.
     async fn announce_events(&self, _instance_id: &str) -> Result<(), DbError> {
         Ok(())
+    }
+
+    // Webhook deliveries use the reads' pool: the engine's sessions are one per duty.
+    async fn claim_deliveries(
+        &self,
+        instance_id: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueDelivery>, DbError> {
+        let instance_id = instance_id.to_string();
+        self.with_conn(move |c| deliveries::claim(c, &instance_id, limit, lease)).await
+    }
+
+    async fn record_delivery(&self, instance_id: &str, result: &DeliveryResult) -> Result<bool, DbError> {
+        let (instance_id, result) = (instance_id.to_string(), result.clone());
+        self.with_conn(move |c| deliveries::record(c, &instance_id, &result)).await
+    }
+
+    async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError> {
+        let id = id.clone();
+        self.with_conn(move |c| deliveries::of_job(c, &id)).await
     }
 }
 

@@ -263,6 +263,7 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
     for j in jobs {
         let policy = j.retry.as_ref().and_then(|r| serde_json::to_value(r).ok()).map(|p| json_text(&p));
         let run_at = j.run_at.map(|t| t.naive_utc());
+        let (callback_url, callback_events) = super::deliveries::callback_columns(j.callback.as_ref());
         let result = stmt.execute_named(&[
             ("job_id", &varchar(j.id.as_str())),
             ("procedure_name", &varchar(&j.procedure_name)),
@@ -277,6 +278,8 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
             ("idempotency_key", &varchar_opt(j.idempotency_key.as_deref())),
             ("capture_output", &i64::from(j.capture_output)),
             ("routine", &varchar_opt(j.routine.as_deref())),
+            ("callback_url", &varchar_opt(callback_url.as_deref())),
+            ("callback_events", &varchar_opt(callback_events.as_deref())),
         ]);
         match result {
             Ok(()) => out.push(Inserted::New),
@@ -673,6 +676,7 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         cancel_requested: number(19)?.unwrap_or(0) != 0,
         output: parse_json(text(20)?).and_then(|o| serde_json::from_value(o).ok()),
         report: ProgressReport::new(r.get::<usize, Option<f64>>(21).map_err(db)?, text(22)?, number(23)?, number(24)?),
+        callback: super::deliveries::callback_from_columns(text(25)?, text(26)?),
     })
 }
 
@@ -746,7 +750,10 @@ mod tests {
 
     #[test]
     fn output_columns_are_inserted_claimed_written_and_read() {
-        assert!(INSERT_SQL.contains(":idempotency_key, :capture_output, 0, 0, :routine, '[]', :params, :retry_policy)"));
+        assert!(INSERT_SQL.contains(
+            ":idempotency_key, :capture_output, 0, 0, :routine, :callback_url, :callback_events, '[]', :params, \
+             :retry_policy)"
+        ));
         for claim in [CLAIM_SQL, CLAIM_PICKED_SQL] {
             assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS"), "{claim}");
         }
@@ -771,7 +778,7 @@ mod tests {
                 OR l_processed(i) IS NOT NULL OR l_totals(i) IS NOT NULL);"
         ));
         for read in [GET_SQL, PAGE_SQL] {
-            assert!(read.contains("OUTPUT, REPORT_PERCENT, MESSAGE, REPORT_PROCESSED, REPORT_TOTAL FROM ASYNC_JOBS"));
+            assert!(read.contains("OUTPUT, REPORT_PERCENT, MESSAGE, REPORT_PROCESSED, REPORT_TOTAL, CALLBACK_URL"));
         }
         // The columns come with the table, and are added to an older one; so does the package.
         let all = script_statements(TABLE_SCRIPT).join("\n");
@@ -787,6 +794,8 @@ mod tests {
         ));
         assert!(all.contains("target_desc => SUBSTRB(p_message, 1, 32), units => g_units"));
         assert!(all.contains("g_sofar := LEAST(GREATEST(p_percent, 0), 100);"));
+        assert!(GET_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS FROM ASYNC_JOBS"));
+        assert!(PAGE_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS FROM"));
     }
 
     #[test]
@@ -1173,8 +1182,8 @@ mod tests {
         assert!(CANDIDATES_SQL
             .contains("NVL(ROUTINE, UPPER(PROCEDURE_NAME)) NOT IN (SELECT COLUMN_VALUE FROM TABLE(:saturated))"));
         assert!(
-            INSERT_SQL.contains("CANCEL_REQUESTED, ROUTINE, ATTEMPT_HISTORY")
-                && INSERT_SQL.contains("0, 0, :routine, '[]'")
+            INSERT_SQL.contains("CANCEL_REQUESTED, ROUTINE, CALLBACK_URL")
+                && INSERT_SQL.contains("0, 0, :routine, :callback_url")
         );
     }
 

@@ -5,6 +5,7 @@ mod call;
 mod catalog;
 mod connect;
 pub(crate) mod decode;
+mod deliveries;
 mod error;
 mod events;
 mod notices;
@@ -23,6 +24,7 @@ use crate::db::{
     CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, Listeners, ProcedureBackend, ResultLimits,
     ENGINE_CONNECTIONS,
 };
+use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::{
     AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
@@ -235,6 +237,24 @@ impl JobStore for PgBackend {
 
     async fn announce_events(&self, instance_id: &str) -> Result<(), DbError> {
         events::announce(&self.engine().await?, instance_id).await
+    }
+
+    // Webhook deliveries use the reads' pool: the engine's connections are one per duty.
+    async fn claim_deliveries(
+        &self,
+        instance_id: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueDelivery>, DbError> {
+        deliveries::claim(&self.client().await?, instance_id, limit, lease).await
+    }
+
+    async fn record_delivery(&self, instance_id: &str, result: &DeliveryResult) -> Result<bool, DbError> {
+        deliveries::record(&self.client().await?, instance_id, result).await
+    }
+
+    async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError> {
+        deliveries::of_job(&self.client().await?, id).await
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use tokio_postgres::{Row, Statement};
 
 use crate::db::DbError;
+use crate::model::callback::Callback;
 use crate::model::{
     timeout_from_ms, timeout_to_ms, AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError,
     JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate,
@@ -128,6 +129,7 @@ async fn insert_once(client: &Object, jobs: &[NewJob]) -> Result<Vec<Option<Inse
     let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
     let capture: Vec<bool> = jobs.iter().map(|j| j.capture_output).collect();
     let routines: Vec<Option<&str>> = jobs.iter().map(|j| j.routine.as_deref()).collect();
+    let callbacks: Vec<Option<Json>> = jobs.iter().map(|j| j.callback.as_ref().map(|c| c.to_json())).collect();
     let stmt = client.prepare_cached(INSERT_SQL).await.map_err(map_error)?;
     let rows = client
         .query(
@@ -146,6 +148,7 @@ async fn insert_once(client: &Object, jobs: &[NewJob]) -> Result<Vec<Option<Inse
                 &keys,
                 &capture,
                 &routines,
+                &callbacks,
             ],
         )
         .await
@@ -446,6 +449,7 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         cancel_requested: r.get(19),
         output: r.get::<_, Option<Json>>(20).and_then(|o| serde_json::from_value(o).ok()),
         report: ProgressReport::new(r.get(21), r.get(22), r.get(23), r.get(24)),
+        callback: r.get::<_, Option<Json>>(25).as_ref().and_then(Callback::from_json),
     })
 }
 

@@ -6,6 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::Instant;
 
 use crate::db::DbError;
 use crate::model::event::JobEvent;
@@ -18,8 +19,9 @@ const PAGE: i64 = 1000;
 /// How many rows a resume reads at most before it goes live (a reader gone for days does not
 /// replay everything since).
 const MAX_REPLAY: usize = 10_000;
-/// Ids remembered to drop repeats (the overlap of a replay and live events).
-const REMEMBERED: usize = 10_000;
+/// How long the ids a catch-up read are kept to drop their repeats among live events (those
+/// were on their way while the table was read; the relay delivers each live event once).
+const OVERLAP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a feed lets through.
 #[derive(Debug, Clone, Default)]
@@ -46,9 +48,13 @@ pub struct EventFeed {
     filter: FeedFilter,
     /// Only events above this id (the start, or the resume point).
     floor: i64,
-    ready: VecDeque<Arc<JobEvent>>,
-    seen: HashSet<i64>,
-    seen_order: VecDeque<i64>,
+    /// Events to hand out, each marked whether it was read from the table (a replay).
+    ready: VecDeque<(Arc<JobEvent>, bool)>,
+    /// The ids the last catch-up read, until `overlap_until`: live events among them are repeats.
+    replayed_ids: HashSet<i64>,
+    overlap_until: Option<Instant>,
+    /// The last event handed out (where a lagging feed catches up from).
+    last_sent: i64,
     /// Where a catch-up read continues (None: caught up).
     replay_from: Option<i64>,
     replayed: usize,
@@ -68,8 +74,9 @@ impl EventFeed {
             filter,
             floor,
             ready: VecDeque::new(),
-            seen: HashSet::new(),
-            seen_order: VecDeque::new(),
+            replayed_ids: HashSet::new(),
+            overlap_until: None,
+            last_sent: floor,
             replay_from,
             replayed: 0,
         })
@@ -78,8 +85,14 @@ impl EventFeed {
     /// The next event; `Ok(None)` when the instance is stopping.
     pub async fn next(&mut self) -> Result<Option<Arc<JobEvent>>, DbError> {
         loop {
-            while let Some(event) = self.ready.pop_front() {
-                if event.event_id > self.floor && self.filter.admits(&event) && self.remember(event.event_id) {
+            if self.overlap_until.is_some_and(|until| Instant::now() >= until) {
+                self.replayed_ids = HashSet::new();
+                self.overlap_until = None;
+            }
+            while let Some((event, replayed)) = self.ready.pop_front() {
+                let repeat = !replayed && self.replayed_ids.contains(&event.event_id);
+                if event.event_id > self.floor && !repeat && self.filter.admits(&event) {
+                    self.last_sent = self.last_sent.max(event.event_id);
                     return Ok(Some(event));
                 }
             }
@@ -93,9 +106,9 @@ impl EventFeed {
             tokio::select! {
                 _ = self.hub.closed.cancelled() => return Ok(None),
                 received = self.rx.recv() => match received {
-                    Ok(event) => self.ready.push_back(event),
+                    Ok(event) => self.ready.push_back((event, false)),
                     // Fell behind: read what was missed from the table.
-                    Err(RecvError::Lagged(_)) => self.replay_from = self.seen_order.back().copied().or(Some(self.floor)),
+                    Err(RecvError::Lagged(_)) => self.replay_from = Some(self.last_sent),
                     Err(RecvError::Closed) => return Ok(None),
                 },
             }
@@ -112,22 +125,10 @@ impl EventFeed {
         };
         // Live events received meanwhile come after the rows read (repeats are dropped).
         let live: Vec<_> = self.ready.drain(..).collect();
-        self.ready.extend(rows.into_iter().map(Arc::new));
+        self.replayed_ids.extend(rows.iter().map(|e| e.event_id));
+        self.overlap_until = Some(Instant::now() + OVERLAP);
+        self.ready.extend(rows.into_iter().map(|e| (Arc::new(e), true)));
         self.ready.extend(live);
         Ok(())
-    }
-
-    /// Whether `id` is new to this feed (and remembers it).
-    fn remember(&mut self, id: i64) -> bool {
-        if !self.seen.insert(id) {
-            return false;
-        }
-        self.seen_order.push_back(id);
-        if self.seen_order.len() > REMEMBERED {
-            if let Some(old) = self.seen_order.pop_front() {
-                self.seen.remove(&old);
-            }
-        }
-        true
     }
 }

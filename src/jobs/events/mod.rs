@@ -29,6 +29,27 @@ use crate::model::event::JobEvent;
 
 pub use signal::{EventSignal, SignallingStore};
 
+/// A stream of events for one reader: [`watch::JobWatch`] or [`feed::EventFeed`].
+#[async_trait::async_trait]
+pub trait EventReader: Send {
+    /// The next event; `Ok(None)` when there will be no more.
+    async fn next_event(&mut self) -> Result<Option<Arc<JobEvent>>, crate::db::DbError>;
+}
+
+#[async_trait::async_trait]
+impl EventReader for watch::JobWatch {
+    async fn next_event(&mut self) -> Result<Option<Arc<JobEvent>>, crate::db::DbError> {
+        self.next().await
+    }
+}
+
+#[async_trait::async_trait]
+impl EventReader for feed::EventFeed {
+    async fn next_event(&mut self) -> Result<Option<Arc<JobEvent>>, crate::db::DbError> {
+        self.next().await
+    }
+}
+
 /// Events buffered per subscriber before it lags (a lagging reader re-reads from the table).
 const CHANNEL_CAPACITY: usize = 4096;
 

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{DbError, JobStore, Listeners};
+use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::{
     CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
@@ -167,5 +168,23 @@ impl JobStore for SignallingStore {
 
     async fn announce_events(&self, instance_id: &str) -> Result<(), DbError> {
         self.inner.announce_events(instance_id).await
+    }
+
+    // Deliveries change no job: nothing to signal.
+    async fn claim_deliveries(
+        &self,
+        instance_id: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueDelivery>, DbError> {
+        self.inner.claim_deliveries(instance_id, limit, lease).await
+    }
+
+    async fn record_delivery(&self, instance_id: &str, result: &DeliveryResult) -> Result<bool, DbError> {
+        self.inner.record_delivery(instance_id, result).await
+    }
+
+    async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError> {
+        self.inner.deliveries(id).await
     }
 }
