@@ -21,6 +21,8 @@ ensure_prereqs() {
     command -v cc >/dev/null || { echo "installing a C compiler..." >&2; apt_install build-essential; }
     command -v runuser >/dev/null && command -v setsid >/dev/null || apt_install util-linux
     command -v python3 >/dev/null || apt_install python3
+    # The TLS tests make their certificate authority with the openssl command.
+    command -v openssl >/dev/null || apt_install openssl
     # The Oracle grammar check (scripts/check-oracle-sql) runs on node with npm packages.
     command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
     if ! command -v cargo >/dev/null; then
