@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::catalog::{CallError, Catalog};
 use crate::db::{DbError, JobStore};
 use crate::model::delivery::Delivery;
+use crate::model::event::JobEvent;
 use crate::model::{
     CancelFilter, CancelOutcome, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob, PurgeFilter,
 };
@@ -369,5 +370,17 @@ impl Queue {
             }
         }
         Ok(done)
+    }
+
+    /// A job and its recorded events, oldest first (at most `limit`); a job the caller may not
+    /// see is not found.
+    pub async fn history(
+        &self,
+        id: &JobId,
+        owner: Option<&str>,
+        limit: i64,
+    ) -> Result<(Job, Vec<JobEvent>), QueueError> {
+        let job = self.get(id, owner).await?;
+        Ok((job, self.store.job_events(id, 0, limit).await?))
     }
 }
