@@ -177,6 +177,6 @@ mod tests {
         failed.error = Some(JobError { code: "P0001".into(), message: "boom".into() });
         assert_eq!(row_note(&failed), "P0001: boom");
         let prefix = row_prefix(&failed);
-        assert!(prefix.contains("failed") && prefix.contains("PROC_TEST_PROGRESS_WITH…"), "{prefix}");
+        assert!(prefix.contains("failed") && prefix.contains("PROC_TEST_PROGRESS_WITH_…"), "{prefix}");
     }
 }

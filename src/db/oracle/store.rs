@@ -819,8 +819,8 @@ mod tests {
     #[test]
     fn output_columns_are_inserted_claimed_written_and_read() {
         assert!(INSERT_SQL.contains(
-            ":idempotency_key, :capture_output, 0, 0, :routine, :callback_url, :callback_events, '[]', :params, \
-             :retry_policy)"
+            ":idempotency_key, :capture_output, 0, 0, :routine, :callback_url, :callback_events, :retry_of, '[]', \
+             :params, :retry_policy)"
         ));
         for claim in [CLAIM_SQL, CLAIM_PICKED_SQL] {
             assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS"), "{claim}");
@@ -862,8 +862,8 @@ mod tests {
         ));
         assert!(all.contains("target_desc => SUBSTRB(p_message, 1, 32), units => g_units"));
         assert!(all.contains("g_sofar := LEAST(GREATEST(p_percent, 0), 100);"));
-        assert!(GET_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS FROM ASYNC_JOBS"));
-        assert!(PAGE_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS FROM"));
+        assert!(GET_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS, IS_FUNCTION"));
+        assert!(PAGE_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS, IS_FUNCTION"));
     }
 
     #[test]
