@@ -56,6 +56,10 @@ pub struct Settings {
     pub progress_poll_interval: Duration,
     /// Webhook callbacks and their deliveries (`WEBHOOK_*`).
     pub webhooks: WebhookSettings,
+    /// Retention by count: the newest completed jobs kept, whatever their age (0: no limit).
+    pub job_keep_completed: u32,
+    /// Retention by count: the newest failed jobs kept, whatever their age (0: no limit).
+    pub job_keep_failed: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +163,8 @@ impl Settings {
             max_wait: duration_or(&get, "MAX_WAIT", "60s")?,
             progress_poll_interval: duration_or(&get, "PROGRESS_POLL_INTERVAL", "1s")?,
             webhooks: webhook_settings(&get)?,
+            job_keep_completed: parse_or(&get, "JOB_KEEP_COMPLETED", 0)?,
+            job_keep_failed: parse_or(&get, "JOB_KEEP_FAILED", 0)?,
         })
     }
 }
@@ -415,6 +421,7 @@ mod tests {
         assert_eq!(s.host, "127.0.0.1");
         assert_eq!(s.cleanup_interval, Duration::from_secs(86400));
         assert_eq!(s.job_retention_days, 7);
+        assert_eq!((s.job_keep_completed, s.job_keep_failed), (0, 0));
         assert_eq!(s.db_pool_size, s.workers + s.sync_concurrency);
         assert!(s.auth.tokens[0].admin);
         assert_eq!(s.lease_timeout, Duration::from_secs(30));

@@ -84,6 +84,10 @@ impl Application {
                 max_pending_per_owner: settings.max_pending_per_owner,
                 event_poll_interval: settings.event_poll_interval,
                 webhooks: deliverer_settings(&settings),
+                keep_newest: crate::jobs::cleaner::KeepNewest {
+                    completed: settings.job_keep_completed,
+                    failed: settings.job_keep_failed,
+                },
             },
         );
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))

@@ -102,6 +102,9 @@ BEGIN
     add_column('REPORT_PERCENT', 'NUMBER(5,2)');
     add_column('REPORT_PROCESSED', 'NUMBER(19)');
     add_column('REPORT_TOTAL', 'NUMBER(19)');
+    -- POST /jobs/{id}/retry: the failed or cancelled job a new job retries (not a foreign key:
+    -- the old job may be deleted while its retry lives on).
+    add_column('RETRY_OF', 'VARCHAR2(32)');
 END;
 /
 

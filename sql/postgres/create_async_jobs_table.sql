@@ -277,3 +277,8 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Retries: `POST /jobs/{id}/retry` accepts a new job with a failed or cancelled job's procedure,
+-- parameters and options; `retry_of` names that job (which itself never changes). Not a foreign
+-- key: the old job may be deleted (retention) while its retry lives on.
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS retry_of varchar(32);

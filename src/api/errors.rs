@@ -49,6 +49,9 @@ pub enum ApiError {
     UnknownField { field: String, message: String },
     #[error("{owner} already has {limit} pending jobs (MAX_PENDING_PER_OWNER); try again once some have started")]
     TooManyPendingJobs { owner: String, limit: u32, retry_after_secs: u64 },
+    /// A non-admin caller asked for another owner's jobs (`GET /jobs?owner=`).
+    #[error("only admin tokens may list other owners' jobs (owner={0:?})")]
+    OwnerNotAllowed(String),
 }
 
 impl ApiError {
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::TooManyParameters { .. } => "too_many_parameters",
             ApiError::UnknownField { .. } => "unknown_field",
             ApiError::TooManyPendingJobs { .. } => "too_many_pending_jobs",
+            ApiError::OwnerNotAllowed(_) => "owner_not_allowed",
         }
     }
 }
@@ -103,6 +107,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyParameters { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnknownField { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooManyPendingJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::OwnerNotAllowed(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -172,6 +177,10 @@ impl From<QueueError> for ApiError {
             e @ QueueError::PurgeWithoutFilter => ApiError::bad_request("missing_filter", e.to_string()),
             e @ QueueError::PurgeOfUnended(_) => ApiError::bad_request("invalid_query", e.to_string()),
             QueueError::Database(d) => d.into(),
+            e @ QueueError::NotRetryable(_) => ApiError::Conflict { code: "job_not_retryable", message: e.to_string() },
+            QueueError::Call(e) => e.into(),
+            e @ QueueError::CancelWithoutFilter => ApiError::bad_request("missing_filter", e.to_string()),
+            e @ QueueError::CancelOfEnded(_) => ApiError::bad_request("invalid_query", e.to_string()),
         }
     }
 }

@@ -1,7 +1,10 @@
-//! `/jobs`: read, list and delete jobs. Non-admin callers only ever see their own jobs; another
-//! client's job is reported as not found, never as forbidden (that would confirm it exists).
+//! `/jobs`: read, list, delete, cancel and retry jobs. Non-admin callers only ever see their own
+//! jobs; another client's job is reported as not found, never as forbidden (that would confirm it
+//! exists).
 
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
@@ -43,6 +46,12 @@ pub struct ListQuery {
     procedure: Option<String>,
     limit: Option<String>,
     offset: Option<String>,
+    /// Admins: one owner's jobs. Others may name only themselves.
+    owner: Option<String>,
+    /// RFC 3339: jobs created at or after this time.
+    created_after: Option<String>,
+    /// RFC 3339: jobs created before this time.
+    created_before: Option<String>,
 }
 
 fn number(name: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> {
@@ -69,9 +78,11 @@ pub async fn list_jobs(
     let filter = ListFilter {
         statuses: statuses(query.status.as_deref())?,
         procedure: query.procedure.clone().filter(|p| !p.is_empty()),
-        owner: caller.owner_filter().map(str::to_string),
+        owner: owner_filter(&caller, query.owner.as_deref())?,
         limit,
         offset: number("offset", query.offset.as_deref(), 0)?,
+        created_after: timestamp("created_after", query.created_after.as_deref())?,
+        created_before: timestamp("created_before", query.created_before.as_deref())?,
     };
     let (total, jobs) = state.queue.list(&filter).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -80,6 +91,32 @@ pub async fn list_jobs(
         "limit": filter.limit,
         "offset": filter.offset,
     })))
+}
+
+/// Whose jobs a listing shows: an admin's `owner=` (all when absent); a non-admin's own, and
+/// `owner=` naming anyone else is refused (403), not silently narrowed.
+fn owner_filter(caller: &Caller, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+    let asked = asked.filter(|o| !o.is_empty());
+    match (caller.owner_filter(), asked) {
+        (None, asked) => Ok(asked.map(str::to_string)),
+        (Some(own), Some(other)) if other != own => Err(ApiError::OwnerNotAllowed(crate::procedure::quote::truncated(
+            other,
+            crate::procedure::quote::QUOTED_CHARS,
+        ))),
+        (Some(own), _) => Ok(Some(own.to_string())),
+    }
+}
+
+fn timestamp(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(v) => DateTime::parse_from_rfc3339(v).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("{name} must be an RFC 3339 timestamp such as 2024-05-01T12:00:00Z"),
+            )
+        }),
+    }
 }
 
 /// `DELETE /jobs/{id}`: a running job is cancelled first (its call interrupted), then deleted.
@@ -130,6 +167,45 @@ pub async fn delete_jobs(
     Ok(HttpResponse::Ok().json(json!({ "message": "Jobs deleted", "deleted": deleted })))
 }
 
+/// `POST /jobs/{id}/retry`: a failed or cancelled job runs again as a new job pointing to it
+/// (`retry_of`); the old job is unchanged. Answers 202 as `POST /procedure/async` does.
+pub async fn retry_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let new_id = state.queue.retry(&id, caller.owner_filter(), &state.catalog).await?;
+    let url = format!("/jobs/{new_id}");
+    Ok(HttpResponse::Accepted().insert_header((header::LOCATION, url.clone())).json(json!({
+        "status": "accepted",
+        "job_id": new_id,
+        "retry_of": id,
+        "message": "Job accepted (a retry)",
+        "check_status_url": url,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CancelQuery {
+    status: Option<String>,
+    procedure: Option<String>,
+}
+
+/// `POST /jobs/cancel?status=pending,running&procedure=..`: filters AND-combined, at least one.
+/// Answers at once with how many pending jobs were cancelled and how many running ones were
+/// asked to stop (their calls are interrupted; they end `cancelled` moments later).
+pub async fn cancel_jobs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<CancelQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let statuses = statuses(query.status.as_deref())?;
+    let procedure = query.procedure.clone().filter(|p| !p.is_empty());
+    let done = state.queue.cancel_matching(statuses, procedure, caller.owner_filter()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "cancelled": done.cancelled, "requested": done.requested })))
+}
+
 /// The job as the predecessor's clients read it, plus procgate's fields.
 pub fn job_json(job: &Job) -> Json {
     let duration_ms = match (job.start_time, job.end_time) {
@@ -159,6 +235,7 @@ pub fn job_json(job: &Job) -> Json {
         "instance_id": job.instance_id,
         "owner": job.owner,
         "callback": job.callback.as_ref().map(|c| c.to_json()),
+        "retry_of": job.retry_of,
     });
     // The procedure's own figures, only when it reported any.
     if let Some(report) = &job.report {

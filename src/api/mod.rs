@@ -64,6 +64,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource("/procedure/async").route(web::post().to(procedures::call_async)))
     .service(resource("/jobs").route(web::get().to(jobs::list_jobs)).route(web::delete().to(jobs::delete_jobs)))
     .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
+    .service(resource("/jobs/{id}/retry").route(web::post().to(jobs::retry_job)))
+    // Before `/jobs/{id}`, which would take `cancel` for a job id.
+    .service(resource("/jobs/cancel").route(web::post().to(jobs::cancel_jobs)))
     .service(resource("/jobs/{id}/events").route(web::get().to(events::job_events)))
     .service(resource("/jobs/{id}/deliveries").route(web::get().to(deliveries::job_deliveries)))
     .service(resource("/events").route(web::get().to(events::all_events)))

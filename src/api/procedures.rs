@@ -53,6 +53,7 @@ pub async fn call_async(
             capture_output: req.capture_output,
             routine: Some(prepared.plan.signature.canonical_name()),
             callback,
+            retry_of: None,
         })
         .await?;
     let (mut response, id, message) = match inserted {

@@ -1,14 +1,21 @@
-//! The command line: `serve` (default), `migrate`, `demo`, `jobs`, `cleanup`.
+//! The command line: `serve` (default), `migrate`, `demo`, `jobs` (`--watch`), `cleanup`, `job`,
+//! `cancel`, `retry`. Every command that reads or changes jobs goes through the queue facade,
+//! straight to the database named by `DATABASE_URL` (no gateway needs to run).
 
 mod demo;
+mod detail;
 mod table;
+mod watch;
+
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::db::Database;
 use crate::jobs::queue::Queue;
-use crate::model::{JobStatus, ListFilter};
+use crate::model::{JobId, JobStatus, ListFilter};
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -32,6 +39,12 @@ pub enum Command {
         which: JobsView,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// Keep the table on screen, each job with its progress bar, refreshed until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// How often --watch refreshes (e.g. 500ms, 2s).
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: Duration,
     },
     /// Delete ended jobs, as `DELETE /jobs?status=..&older_than=..` does.
     Cleanup {
@@ -43,6 +56,13 @@ pub enum Command {
         #[arg(long)]
         older_than: Option<u32>,
     },
+    /// Show one job in full: parameters, result or error, attempts, output, events.
+    Job { id: String },
+    /// Cancel a job: a pending one at once; a running one is flagged, and the instance running
+    /// it interrupts the call (PostgreSQL: at once; Oracle: at its next heartbeat).
+    Cancel { id: String },
+    /// Run a failed or cancelled job again, as a new job pointing to it (POST /jobs/{id}/retry).
+    Retry { id: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -81,9 +101,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ASYNC_JOBS is ready ({})", db.kind);
             Ok(())
         }
-        Command::Jobs { which, limit } => {
+        Command::Jobs { which, limit, watch, interval } => {
             let queue = Queue::read_only(connect(&settings).await?.store);
             let filter = ListFilter { statuses: which.statuses(), limit: limit.clamp(1, 10_000), ..Default::default() };
+            if watch {
+                return watch::run(&queue, &filter, interval.max(Duration::from_millis(100))).await;
+            }
             let (total, jobs) = queue.list(&filter).await?;
             print!("{}", table::render(&jobs));
             println!("{} of {total} job(s)", jobs.len());
@@ -96,7 +119,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("deleted {n} job(s)");
             Ok(())
         }
+        Command::Job { id } => {
+            let queue = Queue::read_only(connect(&settings).await?.store);
+            let (job, events) = queue.history(&job_id(&id)?, None, EVENTS_SHOWN).await?;
+            print!("{}", detail::render(&job, &events));
+            Ok(())
+        }
+        Command::Cancel { id } => {
+            let queue = Queue::read_only(connect(&settings).await?.store);
+            let cancelled = queue.cancel(&job_id(&id)?, None).await?;
+            let job = cancelled.job;
+            if job.status == JobStatus::Running {
+                println!(
+                    "cancellation of job {} requested: {} interrupts the call (PostgreSQL: at once; Oracle: at its \
+                     next heartbeat); `procgate job {}` shows when it has ended",
+                    job.id,
+                    job.instance_id.as_deref().map_or("its instance".to_string(), |i| format!("instance {i}")),
+                    job.id
+                );
+            } else {
+                println!("job {} is {}", job.id, job.status);
+            }
+            Ok(())
+        }
+        Command::Retry { id } => {
+            let db = connect(&settings).await?;
+            let catalog = Catalog::new(db.routines, settings.procedure_allowlist.clone(), settings.catalog_cache_ttl);
+            let queue = Queue::command_line(db.store, settings.max_pending_per_owner);
+            let id = job_id(&id)?;
+            let new_id = queue.retry(&id, None, &catalog).await?;
+            println!("job {new_id} accepted: a retry of {id}");
+            Ok(())
+        }
     }
+}
+
+/// How many of a job's events `procgate job` shows (progress events are at most 100 a job).
+const EVENTS_SHOWN: i64 = 500;
+
+fn job_id(raw: &str) -> anyhow::Result<JobId> {
+    JobId::parse(raw).ok_or_else(|| anyhow::anyhow!("{raw:?} is not a job id (32 hexadecimal characters)"))
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Database> {

@@ -39,7 +39,8 @@ pub fn render(jobs: &[Job]) -> String {
     out
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// At most `max` characters on one line (`…` marks a cut).
+pub(super) fn truncate(s: &str, max: usize) -> String {
     let mut t: String = s.chars().take(max).collect();
     if s.chars().count() > max {
         t.push('…');

@@ -26,8 +26,8 @@ pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::{
-    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
-    ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
+    AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter,
+    NewJob, Outcome, ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -117,6 +117,14 @@ pub trait JobStore: Send + Sync {
     async fn record_delivery(&self, instance_id: &str, result: &DeliveryResult) -> Result<bool, DbError>;
     /// Job `id`'s webhook deliveries, oldest event first.
     async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError>;
+    /// Cancels at most `batch` pending jobs matching `filter`, in one statement, skipping rows a
+    /// claimer holds; returns how many.
+    async fn cancel_pending_matching(&self, filter: &CancelFilter, batch: i64) -> Result<u64, DbError>;
+    /// At most `limit` running jobs matching `filter` whose cancellation is not requested yet.
+    async fn running_to_cancel(&self, filter: &CancelFilter, limit: i64) -> Result<Vec<JobId>, DbError>;
+    /// Deletes at most `batch` jobs of terminal `status` beyond its `keep` most recently ended
+    /// ones, in one statement; returns how many.
+    async fn purge_beyond_kept(&self, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError>;
 }
 
 /// Where [`JobStore::listen`] delivers what other instances announce.

@@ -1,4 +1,5 @@
-//! Retention: deletes terminal jobs older than `JOB_RETENTION_DAYS`, and the `deleted` events
+//! Retention: deletes terminal jobs older than `JOB_RETENTION_DAYS`, completed and failed jobs
+//! beyond the newest `JOB_KEEP_COMPLETED` / `JOB_KEEP_FAILED` of each, and the `deleted` events
 //! of jobs deleted more than [`DELETED_EVENTS_KEPT`] ago, at start and then every
 //! `CLEANUP_INTERVAL`, in batches so no statement holds many locks for long.
 
@@ -21,8 +22,8 @@ pub async fn purge(store: &dyn JobStore, filter: &PurgeFilter) -> Result<u64, Db
     in_batches(|| store.purge_batch(filter, PURGE_BATCH)).await
 }
 
-/// Runs `batch` (which deletes at most [`PURGE_BATCH`] rows) until a batch falls short; the total.
-async fn in_batches<F, Fut>(mut batch: F) -> Result<u64, DbError>
+/// Runs `batch` (which changes at most [`PURGE_BATCH`] rows) until a batch falls short; the total.
+pub(crate) async fn in_batches<F, Fut>(mut batch: F) -> Result<u64, DbError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<u64, DbError>>,
@@ -37,7 +38,42 @@ where
     }
 }
 
-pub async fn run(store: Arc<dyn JobStore>, retention_days: u32, interval: Duration, stop: CancellationToken) {
+/// How many of the most recently ended jobs of each status the cleaner keeps, whatever their
+/// age allows (0: no limit by count).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepNewest {
+    /// `JOB_KEEP_COMPLETED`.
+    pub completed: u32,
+    /// `JOB_KEEP_FAILED`.
+    pub failed: u32,
+}
+
+impl KeepNewest {
+    /// The statuses limited by count, with how many of each are kept.
+    fn limits(self) -> impl Iterator<Item = (JobStatus, i64)> {
+        [(JobStatus::Completed, self.completed), (JobStatus::Failed, self.failed)]
+            .into_iter()
+            .filter(|(_, keep)| *keep > 0)
+            .map(|(status, keep)| (status, i64::from(keep)))
+    }
+}
+
+/// Deletes the jobs of each limited status beyond its newest N, batch by batch.
+pub async fn purge_beyond_kept(store: &dyn JobStore, keep: KeepNewest) -> Result<u64, DbError> {
+    let mut total = 0;
+    for (status, n) in keep.limits() {
+        total += in_batches(|| store.purge_beyond_kept(status, n, PURGE_BATCH)).await?;
+    }
+    Ok(total)
+}
+
+pub async fn run(
+    store: Arc<dyn JobStore>,
+    retention_days: u32,
+    keep: KeepNewest,
+    interval: Duration,
+    stop: CancellationToken,
+) {
     let filter =
         PurgeFilter { statuses: JobStatus::TERMINAL.to_vec(), older_than_days: Some(retention_days), owner: None };
     loop {
@@ -45,6 +81,16 @@ pub async fn run(store: Arc<dyn JobStore>, retention_days: u32, interval: Durati
             Ok(0) => tracing::debug!("cleanup: nothing to delete"),
             Ok(n) => tracing::info!(deleted = n, retention_days, "cleanup deleted old jobs"),
             Err(e) => tracing::warn!(error = %e, "cleanup failed; will try again next interval"),
+        }
+        match purge_beyond_kept(&*store, keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deleted = n,
+                keep_completed = keep.completed,
+                keep_failed = keep.failed,
+                "cleanup deleted jobs beyond the newest kept"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cleanup by count failed; will try again next interval"),
         }
         if let Err(e) = purge_deleted_events(&*store).await {
             tracing::warn!(error = %e, "cleanup of deleted jobs' events failed; will try again next interval");
@@ -58,4 +104,18 @@ pub async fn run(store: Arc<dyn JobStore>, retention_days: u32, interval: Durati
 
 async fn purge_deleted_events(store: &dyn JobStore) -> Result<u64, DbError> {
     in_batches(|| store.purge_deleted_events(DELETED_EVENTS_KEPT, PURGE_BATCH)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_statuses_with_a_limit_are_trimmed() {
+        assert_eq!(KeepNewest::default().limits().count(), 0);
+        let keep = KeepNewest { completed: 0, failed: 3 };
+        assert_eq!(keep.limits().collect::<Vec<_>>(), vec![(JobStatus::Failed, 3)]);
+        let keep = KeepNewest { completed: 10, failed: 2 };
+        assert_eq!(keep.limits().collect::<Vec<_>>(), vec![(JobStatus::Completed, 10), (JobStatus::Failed, 2)]);
+    }
 }

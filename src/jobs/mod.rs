@@ -57,6 +57,8 @@ pub struct EngineSettings {
     pub event_poll_interval: Duration,
     /// Webhook deliveries from this instance (`None`: webhooks are off).
     pub webhooks: Option<webhooks::DelivererSettings>,
+    /// Retention by count: the newest completed and failed jobs kept (`JOB_KEEP_*`).
+    pub keep_newest: cleaner::KeepNewest,
 }
 
 /// The running engine; `shutdown` stops it in order.
@@ -154,7 +156,13 @@ impl Engine {
             settings.rescue_interval,
             root.clone(),
         ));
-        tasks.spawn(cleaner::run(store.clone(), settings.retention_days, settings.cleanup_interval, root.clone()));
+        tasks.spawn(cleaner::run(
+            store.clone(),
+            settings.retention_days,
+            settings.keep_newest,
+            settings.cleanup_interval,
+            root.clone(),
+        ));
         if let Some(deliveries) = &settings.webhooks {
             let id = settings.instance_id.clone();
             webhooks::start(store.clone(), &hub, id, deliveries.clone(), &tasks, root.clone());

@@ -1,15 +1,21 @@
-//! The queue as its users see it: submit, get, list, cancel, delete, purge. The one facade the
-//! HTTP API and the command line call, so each rule — a draining instance takes no job, a
-//! running job is cancelled before it is deleted, only ended jobs are purged and never without
-//! a filter, a caller sees only its own jobs — exists once, here.
+//! The queue as its users see it: submit, get, list, cancel, delete, purge, retry, bulk cancel.
+//! The one facade the HTTP API and the command line call, so each rule — a draining instance
+//! takes no job, a running job is cancelled before it is deleted, only ended jobs are purged and
+//! never without a filter, only failed or cancelled jobs are retried, a caller sees only its own
+//! jobs — exists once, here.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::catalog::{CallError, Catalog};
 use crate::db::{DbError, JobStore};
 use crate::model::delivery::Delivery;
-use crate::model::{CancelOutcome, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob, PurgeFilter};
+use crate::model::event::JobEvent;
+use crate::model::{
+    CancelFilter, CancelOutcome, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob, PurgeFilter,
+};
+use crate::procedure::plan::ParamRequest;
 
 use super::cleaner;
 use super::control::{RunningJobs, StopReason};
@@ -37,6 +43,35 @@ pub enum QueueError {
     PurgeOfUnended(JobStatus),
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error("only failed or cancelled jobs can be retried; this one is {0}")]
+    NotRetryable(JobStatus),
+    /// The retried job's procedure no longer passes the submission's checks (allowlist, catalog).
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("give status (pending, running) and/or procedure; cancelling every job is not allowed")]
+    CancelWithoutFilter,
+    #[error("only pending and running jobs can be cancelled, not {0}")]
+    CancelOfEnded(JobStatus),
+}
+
+/// What a bulk cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BulkCancelled {
+    /// Pending jobs cancelled: they will never run.
+    pub cancelled: u64,
+    /// Running jobs whose cancellation was requested: their calls are being interrupted.
+    pub requested: u64,
+}
+
+/// How a queue accepts jobs.
+#[derive(Clone)]
+enum Intake {
+    /// Through the engine's group-commit inserter (a serving instance).
+    Batched(JobInserter),
+    /// One INSERT per job, straight to the store (the command line: no engine runs there).
+    Direct,
+    /// Not at all (a queue that only reads, cancels and deletes).
+    Closed,
 }
 
 /// A cancel's result: the job as it is now, and whether it has ended (a running call may take
@@ -52,8 +87,7 @@ pub struct Queue {
     store: Arc<dyn JobStore>,
     /// This instance's live events (`None` for the command line's queue).
     events: Option<Arc<EventHub>>,
-    /// `None` for a queue that only reads and deletes (the command line).
-    inserter: Option<JobInserter>,
+    intake: Intake,
     running: RunningJobs,
     draining: Arc<AtomicBool>,
     cancel_wait: Duration,
@@ -70,7 +104,7 @@ impl Queue {
         cancel_wait: Duration,
         max_pending_per_owner: u32,
     ) -> Self {
-        Self { store, events, inserter: Some(inserter), running, draining, cancel_wait, max_pending_per_owner }
+        Self { store, events, intake: Intake::Batched(inserter), running, draining, cancel_wait, max_pending_per_owner }
     }
 
     /// A queue over the table alone: no jobs run or are accepted through it.
@@ -78,11 +112,24 @@ impl Queue {
         Self {
             store,
             events: None,
-            inserter: None,
+            intake: Intake::Closed,
             running: RunningJobs::default(),
             draining: Arc::new(AtomicBool::new(true)),
             cancel_wait: Duration::ZERO,
             max_pending_per_owner: 0,
+        }
+    }
+
+    /// The command line's queue: reads, cancels, deletes, and accepts jobs one INSERT each (a
+    /// retry), within `MAX_PENDING_PER_OWNER`. No job runs here, so a running job it cancels is
+    /// only flagged: the instance running it interrupts the call (PostgreSQL: at once, through
+    /// NOTIFY; Oracle: at its next heartbeat).
+    pub fn command_line(store: Arc<dyn JobStore>, max_pending_per_owner: u32) -> Self {
+        Self {
+            intake: Intake::Direct,
+            draining: Arc::new(AtomicBool::new(false)),
+            max_pending_per_owner,
+            ..Self::read_only(store)
         }
     }
 
@@ -96,15 +143,20 @@ impl Queue {
     /// most that many rows; concurrent submissions may pass together: it is a brake on runaway
     /// clients, not an exact quota.
     pub async fn submit(&self, job: NewJob) -> Result<Inserted, QueueError> {
-        let inserter = match &self.inserter {
-            Some(inserter) if !self.draining.load(Ordering::SeqCst) => inserter,
-            _ => return Err(QueueError::ShuttingDown),
-        };
+        if self.draining.load(Ordering::SeqCst) || matches!(self.intake, Intake::Closed) {
+            return Err(QueueError::ShuttingDown);
+        }
         let limit = self.max_pending_per_owner;
         if limit > 0 && self.store.count_pending(&job.owner, i64::from(limit)).await? >= i64::from(limit) {
             return Err(QueueError::TooManyPending { owner: job.owner, limit });
         }
-        Ok(inserter.insert(job).await?)
+        match &self.intake {
+            Intake::Batched(inserter) => Ok(inserter.insert(job).await?),
+            Intake::Direct => self.store.insert(std::slice::from_ref(&job)).await?.pop().ok_or_else(|| {
+                QueueError::Database(DbError::statement("internal_error", "the insert answered for no job"))
+            }),
+            Intake::Closed => Err(QueueError::ShuttingDown),
+        }
     }
 
     /// One job; with `owner`, only if that caller owns it.
@@ -237,5 +289,98 @@ impl Queue {
     pub async fn deliveries(&self, id: &JobId, owner: Option<&str>) -> Result<Vec<Delivery>, QueueError> {
         self.get(id, owner).await?;
         Ok(self.store.deliveries(id).await?)
+    }
+
+    /// Runs a failed or cancelled job again, as a new job that points to it (`retry_of`); the old
+    /// job never changes (a terminal state is final). The new job has the old one's procedure,
+    /// parameters, options and owner, and passes the submission's checks again — the allowlist
+    /// and the catalog (the procedure may have been removed since), `MAX_PENDING_PER_OWNER`, a
+    /// draining instance — so `catalog` is the one submissions use. Returns the new job's id.
+    pub async fn retry(&self, id: &JobId, owner: Option<&str>, catalog: &Catalog) -> Result<JobId, QueueError> {
+        let old = self.get(id, owner).await?;
+        if !matches!(old.status, JobStatus::Failed | JobStatus::Cancelled) {
+            return Err(QueueError::NotRetryable(old.status));
+        }
+        // The stored parameters are the plan's normalized list: a request the catalog plans again.
+        let params: Vec<ParamRequest> = serde_json::from_value(old.params.clone())
+            .map_err(|e| DbError::statement("bad_row", format!("job {id}: stored params: {e}")))?;
+        let prepared = catalog.prepare(&old.procedure_name, None, &params, old.is_function).await?;
+        let new_id = JobId::generate();
+        self.submit(NewJob {
+            id: new_id.clone(),
+            procedure_name: prepared.name.to_string(),
+            params: prepared.plan.normalized_json(),
+            owner: old.owner,
+            is_function: old.is_function,
+            priority: old.priority,
+            run_at: None,
+            retry: old.retry,
+            timeout: old.timeout,
+            // Unique per owner, and the old job holds it: a retry has none.
+            idempotency_key: None,
+            capture_output: old.capture_output,
+            routine: Some(prepared.plan.signature.canonical_name()),
+            callback: old.callback,
+            retry_of: Some(old.id),
+        })
+        .await?;
+        Ok(new_id)
+    }
+
+    /// Cancels every job matching the filters: pending ones in batches (one statement each),
+    /// then running ones one by one as [`Queue::cancel`] does (flagged, and interrupted here at
+    /// once or on their instance), without waiting for their calls to stop. At least one filter
+    /// is required, only `pending` and `running` may be named, and none named means both.
+    pub async fn cancel_matching(
+        &self,
+        statuses: Vec<JobStatus>,
+        procedure: Option<String>,
+        owner: Option<&str>,
+    ) -> Result<BulkCancelled, QueueError> {
+        if statuses.is_empty() && procedure.is_none() {
+            return Err(QueueError::CancelWithoutFilter);
+        }
+        if let Some(s) = statuses.iter().find(|s| s.is_terminal()) {
+            return Err(QueueError::CancelOfEnded(*s));
+        }
+        let wanted = |s: JobStatus| statuses.is_empty() || statuses.contains(&s);
+        let filter = CancelFilter { procedure, owner: owner.map(str::to_string) };
+        let mut done = BulkCancelled::default();
+        // Pending first: a job claimed meanwhile is running by the time the second pass looks.
+        if wanted(JobStatus::Pending) {
+            done.cancelled =
+                cleaner::in_batches(|| self.store.cancel_pending_matching(&filter, cleaner::PURGE_BATCH)).await?;
+        }
+        if wanted(JobStatus::Running) {
+            loop {
+                let ids = self.store.running_to_cancel(&filter, cleaner::PURGE_BATCH).await?;
+                for id in &ids {
+                    match self.request_cancel(id, owner).await? {
+                        CancelOutcome::Requested => done.requested += 1,
+                        // Back to pending for its next attempt in the meantime: cancelled.
+                        CancelOutcome::Cancelled if wanted(JobStatus::Pending) => done.cancelled += 1,
+                        CancelOutcome::Cancelled => done.requested += 1,
+                        CancelOutcome::AlreadyEnded(_) | CancelOutcome::NotFound => {}
+                    }
+                }
+                // Each one asked is flagged or ended, so the next page holds only others.
+                if (ids.len() as i64) < cleaner::PURGE_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// A job and its recorded events, oldest first (at most `limit`); a job the caller may not
+    /// see is not found.
+    pub async fn history(
+        &self,
+        id: &JobId,
+        owner: Option<&str>,
+        limit: i64,
+    ) -> Result<(Job, Vec<JobEvent>), QueueError> {
+        let job = self.get(id, owner).await?;
+        Ok((job, self.store.job_events(id, 0, limit).await?))
     }
 }

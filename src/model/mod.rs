@@ -273,6 +273,13 @@ pub struct Job {
     pub report: Option<ProgressReport>,
     /// Where its events are POSTed (webhooks), if anywhere.
     pub callback: Option<callback::Callback>,
+    /// The options it was accepted with, which a retry (`POST /jobs/{id}/retry`) submits again.
+    pub is_function: bool,
+    pub retry: Option<RetryPolicy>,
+    pub timeout: Option<Duration>,
+    pub capture_output: bool,
+    /// The failed or cancelled job this one retries (`POST /jobs/{id}/retry`), if any.
+    pub retry_of: Option<JobId>,
 }
 
 /// A job to insert as `pending`.
@@ -301,11 +308,14 @@ pub struct NewJob {
     pub routine: Option<String>,
     /// Where to POST which of its events (webhooks); `None`: nowhere.
     pub callback: Option<callback::Callback>,
+    /// The job this one retries (`POST /jobs/{id}/retry`); `None`: a new submission.
+    pub retry_of: Option<JobId>,
 }
 
 impl NewJob {
     /// A job with a fresh id and every option at its default: normal priority, due now, one
-    /// attempt, `JOB_TIMEOUT`, no idempotency key, no output capture, no resolved routine, no callback.
+    /// attempt, `JOB_TIMEOUT`, no idempotency key, no output capture, no resolved routine, no
+    /// callback, retrying no job.
     pub fn new(procedure_name: impl Into<String>, params: Json, owner: impl Into<String>) -> Self {
         NewJob {
             id: JobId::generate(),
@@ -321,6 +331,7 @@ impl NewJob {
             capture_output: false,
             routine: None,
             callback: None,
+            retry_of: None,
         }
     }
 }
@@ -491,6 +502,10 @@ pub struct ListFilter {
     pub owner: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Only jobs created at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only jobs created before this time.
+    pub created_before: Option<DateTime<Utc>>,
 }
 
 /// Bulk-delete filters. Only terminal statuses are ever listed here.
@@ -498,6 +513,15 @@ pub struct ListFilter {
 pub struct PurgeFilter {
     pub statuses: Vec<JobStatus>,
     pub older_than_days: Option<u32>,
+    pub owner: Option<String>,
+}
+
+/// Bulk-cancel filters (`POST /jobs/cancel`): the statuses themselves are the queue's choice.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFilter {
+    /// The procedure's name as written, case-insensitive (`None`: any).
+    pub procedure: Option<String>,
+    /// Only this caller's jobs (`None`: anyone's).
     pub owner: Option<String>,
 }
 

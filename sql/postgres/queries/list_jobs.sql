@@ -1,12 +1,14 @@
--- A page of jobs, newest first: statuses $1, procedure $2 and owner $3 (each when given),
--- $4 rows from row $5.
+-- A page of jobs, newest first: statuses $1, procedure $2, owner $3, created at or after $6 and
+-- before $7 (each when given), $4 rows from row $5.
 SELECT job_id, status, procedure_name, params, owner, progress, created_at, start_time,
        end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
        run_at, instance_id, cancel_requested, output, report_percent::float8, message, report_processed,
-       report_total, callback
+       report_total, callback, is_function, retry_policy, timeout_ms, capture_output, retry_of
   FROM async_jobs
  WHERE ($1::text[] IS NULL OR status = ANY ($1))
    AND ($2::text IS NULL OR upper(procedure_name) = upper($2))
    AND ($3::text IS NULL OR owner = $3)
+   AND ($6::timestamptz IS NULL OR created_at >= $6)
+   AND ($7::timestamptz IS NULL OR created_at < $7)
  ORDER BY created_at DESC, job_id
  LIMIT $4 OFFSET $5;

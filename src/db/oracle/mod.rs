@@ -48,8 +48,8 @@ use crate::db::{
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::{
-    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
-    ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
+    AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter,
+    NewJob, Outcome, ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -278,6 +278,20 @@ impl JobStore for OracleBackend {
     async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError> {
         let id = id.clone();
         self.with_conn(move |c| deliveries::of_job(c, &id)).await
+    }
+
+    async fn cancel_pending_matching(&self, filter: &CancelFilter, batch: i64) -> Result<u64, DbError> {
+        let filter = filter.clone();
+        self.with_conn(move |c| store::cancel_pending_matching(c, &filter, batch)).await
+    }
+
+    async fn running_to_cancel(&self, filter: &CancelFilter, limit: i64) -> Result<Vec<JobId>, DbError> {
+        let filter = filter.clone();
+        self.with_conn(move |c| store::running_to_cancel(c, &filter, limit)).await
+    }
+
+    async fn purge_beyond_kept(&self, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError> {
+        self.with_conn(move |c| store::purge_beyond_kept(c, status, keep, batch)).await
     }
 }
 

@@ -27,9 +27,9 @@ use serde_json::Value as Json;
 
 use crate::db::DbError;
 use crate::model::{
-    timeout_from_ms, timeout_to_ms, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId,
-    JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate, PurgeFilter,
-    Rescued, RoomPerProcedure,
+    timeout_from_ms, timeout_to_ms, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError,
+    JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate,
+    PurgeFilter, Rescued, RoomPerProcedure,
 };
 
 use super::convert::{clob_column, varchar, varchar_opt};
@@ -280,6 +280,7 @@ pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>
             ("routine", &varchar_opt(j.routine.as_deref())),
             ("callback_url", &varchar_opt(callback_url.as_deref())),
             ("callback_events", &varchar_opt(callback_events.as_deref())),
+            ("retry_of", &varchar_opt(j.retry_of.as_ref().map(JobId::as_str))),
         ]);
         match result {
             Ok(()) => out.push(Inserted::New),
@@ -586,8 +587,19 @@ pub(super) fn list(conn: &Connection, f: &ListFilter) -> Result<(i64, Vec<Job>),
     let statuses = varchar_opt(statuses.as_deref());
     let procedure = varchar_opt(f.procedure.as_deref());
     let owner = varchar_opt(f.owner.as_deref());
+    let after = f.created_after.map(|t| t.naive_utc());
+    let before = f.created_before.map(|t| t.naive_utc());
     let total: i64 = conn
-        .query_row_as_named(COUNT_SQL, &[("statuses", &statuses), ("procedure", &procedure), ("owner", &owner)])
+        .query_row_as_named(
+            COUNT_SQL,
+            &[
+                ("statuses", &statuses),
+                ("procedure", &procedure),
+                ("owner", &owner),
+                ("created_after", &after),
+                ("created_before", &before),
+            ],
+        )
         .map_err(db)?;
     let rows = conn
         .query_named(
@@ -596,6 +608,8 @@ pub(super) fn list(conn: &Connection, f: &ListFilter) -> Result<(i64, Vec<Job>),
                 ("statuses", &statuses),
                 ("procedure", &procedure),
                 ("owner", &owner),
+                ("created_after", &after),
+                ("created_before", &before),
                 ("row_offset", &f.offset),
                 ("row_limit", &f.limit),
             ],
@@ -677,6 +691,11 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         output: parse_json(text(20)?).and_then(|o| serde_json::from_value(o).ok()),
         report: ProgressReport::new(r.get::<usize, Option<f64>>(21).map_err(db)?, text(22)?, number(23)?, number(24)?),
         callback: super::deliveries::callback_from_columns(text(25)?, text(26)?),
+        is_function: number(27)?.unwrap_or(0) != 0,
+        retry: text(28)?.and_then(|p| serde_json::from_str(&p).ok()),
+        timeout: number(29)?.map(timeout_from_ms),
+        capture_output: number(30)?.unwrap_or(0) != 0,
+        retry_of: text(31)?.map(JobId::from_db),
     })
 }
 
@@ -685,6 +704,55 @@ pub(super) const COUNT_PENDING_SQL: &str = statement(include_str!("../../../sql/
 
 pub(super) fn count_pending(conn: &Connection, owner: &str, cap: i64) -> Result<i64, DbError> {
     conn.query_row_as_named(COUNT_PENDING_SQL, &[("owner", &varchar(owner)), ("cap", &cap)]).map_err(db)
+}
+
+/// Bulk cancel: one batch of pending jobs.
+pub(super) const CANCEL_PENDING_MATCHING_SQL: &str =
+    statement(include_str!("../../../sql/oracle/queries/cancel_pending_matching.sql"));
+
+/// Bulk cancel: running jobs not yet flagged.
+pub(super) const RUNNING_TO_CANCEL_SQL: &str =
+    statement(include_str!("../../../sql/oracle/queries/running_to_cancel.sql"));
+
+/// Retention by count: one batch beyond the newest N of a status.
+pub(super) const PURGE_BEYOND_KEPT_SQL: &str =
+    statement(include_str!("../../../sql/oracle/queries/purge_beyond_kept.sql"));
+
+pub(super) fn cancel_pending_matching(conn: &Connection, f: &CancelFilter, batch: i64) -> Result<u64, DbError> {
+    let binds: [(&str, &dyn oracle::sql_type::ToSql); 3] = [
+        ("procedure", &varchar_opt(f.procedure.as_deref())),
+        ("owner", &varchar_opt(f.owner.as_deref())),
+        ("batch", &batch.max(1)),
+    ];
+    let cancelled = conn.execute_named(CANCEL_PENDING_MATCHING_SQL, &binds).map_err(db)?.row_count().map_err(db)?;
+    conn.commit().map_err(db)?;
+    Ok(cancelled)
+}
+
+pub(super) fn running_to_cancel(conn: &Connection, f: &CancelFilter, limit: i64) -> Result<Vec<JobId>, DbError> {
+    let rows = conn
+        .query_named(
+            RUNNING_TO_CANCEL_SQL,
+            &[
+                ("procedure", &varchar_opt(f.procedure.as_deref())),
+                ("owner", &varchar_opt(f.owner.as_deref())),
+                ("row_limit", &limit.max(1)),
+            ],
+        )
+        .map_err(db)?;
+    let mut ids = Vec::new();
+    for row in rows {
+        ids.push(JobId::from_db(row.map_err(db)?.get(0).map_err(db)?));
+    }
+    Ok(ids)
+}
+
+pub(super) fn purge_beyond_kept(conn: &Connection, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError> {
+    let binds: [(&str, &dyn oracle::sql_type::ToSql); 3] =
+        [("status", &varchar(status.as_str())), ("keep", &keep.max(0)), ("batch", &batch.max(1))];
+    let deleted = conn.execute_named(PURGE_BEYOND_KEPT_SQL, &binds).map_err(db)?.row_count().map_err(db)?;
+    conn.commit().map_err(db)?;
+    Ok(deleted)
 }
 
 #[cfg(test)]
@@ -751,8 +819,8 @@ mod tests {
     #[test]
     fn output_columns_are_inserted_claimed_written_and_read() {
         assert!(INSERT_SQL.contains(
-            ":idempotency_key, :capture_output, 0, 0, :routine, :callback_url, :callback_events, '[]', :params, \
-             :retry_policy)"
+            ":idempotency_key, :capture_output, 0, 0, :routine, :callback_url, :callback_events, :retry_of, '[]', \
+             :params, :retry_policy)"
         ));
         for claim in [CLAIM_SQL, CLAIM_PICKED_SQL] {
             assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS"), "{claim}");
@@ -794,8 +862,8 @@ mod tests {
         ));
         assert!(all.contains("target_desc => SUBSTRB(p_message, 1, 32), units => g_units"));
         assert!(all.contains("g_sofar := LEAST(GREATEST(p_percent, 0), 100);"));
-        assert!(GET_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS FROM ASYNC_JOBS"));
-        assert!(PAGE_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS FROM"));
+        assert!(GET_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS, IS_FUNCTION"));
+        assert!(PAGE_SQL.contains("REPORT_TOTAL, CALLBACK_URL, CALLBACK_EVENTS, IS_FUNCTION"));
     }
 
     #[test]
@@ -1014,6 +1082,7 @@ mod tests {
             "CAPTURE_OUTPUT",
             "OUTPUT",
             "ROUTINE",
+            "RETRY_OF",
         ] {
             assert!(all.contains(&format!("add_column('{column}'")), "{column} is not added to an old table");
         }
@@ -1140,6 +1209,9 @@ mod tests {
             ("PAGE", PAGE_SQL),
             ("DELETE", DELETE_SQL),
             ("PURGE", PURGE_SQL),
+            ("CANCEL_PENDING_MATCHING", CANCEL_PENDING_MATCHING_SQL),
+            ("RUNNING_TO_CANCEL", RUNNING_TO_CANCEL_SQL),
+            ("PURGE_BEYOND_KEPT", PURGE_BEYOND_KEPT_SQL),
             ("DESCRIBE", super::super::catalog::DESCRIBE_SQL),
             ("RESOLVE", super::super::catalog::RESOLVE_SQL),
             ("READ_OUTPUT", super::super::output::READ_LINES_SQL),
@@ -1193,5 +1265,37 @@ mod tests {
         assert!(blocks_balance(&code) && !code.contains(';'));
         assert!(COUNT_PENDING_SQL.contains("OWNER = :owner AND STATUS = 'pending' AND ROWNUM <= :cap"));
         assert!(COUNT_PENDING_SQL.starts_with("SELECT COUNT(*) FROM (SELECT 1 FROM ASYNC_JOBS"));
+    }
+
+    #[test]
+    fn bulk_cancel_and_retention_by_count() {
+        // Pending jobs: one conditional UPDATE per batch, never a running one.
+        assert!(CANCEL_PENDING_MATCHING_SQL.starts_with("UPDATE ASYNC_JOBS SET STATUS = 'cancelled'"));
+        assert!(CANCEL_PENDING_MATCHING_SQL.contains(" WHERE STATUS = 'pending'"));
+        assert!(CANCEL_PENDING_MATCHING_SQL.ends_with("AND ROWNUM <= :batch"));
+        for sql in [CANCEL_PENDING_MATCHING_SQL, RUNNING_TO_CANCEL_SQL] {
+            assert!(sql.contains("(:procedure IS NULL OR UPPER(PROCEDURE_NAME) = UPPER(:procedure))"), "{sql}");
+            assert!(sql.contains("(:owner IS NULL OR OWNER = :owner)"), "{sql}");
+        }
+        assert!(RUNNING_TO_CANCEL_SQL.contains("WHERE STATUS = 'running' AND CANCEL_REQUESTED = 0"));
+        // Beyond the newest :keep of one ended status, newest by end time; running jobs never.
+        assert!(PURGE_BEYOND_KEPT_SQL.contains("ROW_NUMBER() OVER (ORDER BY END_TIME DESC, JOB_ID DESC) AS rn"));
+        assert!(PURGE_BEYOND_KEPT_SQL.contains("WHERE rn > :keep AND rn <= :keep + :batch"));
+        assert!(PURGE_BEYOND_KEPT_SQL.contains("STATUS = :status AND STATUS IN ('completed', 'failed', 'cancelled')"));
+        assert!(PURGE_BEYOND_KEPT_SQL.ends_with("AND STATUS = :status"));
+    }
+
+    #[test]
+    fn retries_and_list_filters() {
+        assert!(
+            INSERT_SQL.contains("CALLBACK_EVENTS, RETRY_OF, ATTEMPT_HISTORY") && INSERT_SQL.contains(":retry_of, '[]'")
+        );
+        let options =
+            "CALLBACK_EVENTS, IS_FUNCTION, RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT, RETRY_OF FROM ASYNC_JOBS";
+        assert!(GET_SQL.contains(options) && PAGE_SQL.contains(options));
+        for sql in [COUNT_SQL, PAGE_SQL] {
+            assert!(sql.contains("(:created_after IS NULL OR CREATED_AT >= :created_after)"), "{sql}");
+            assert!(sql.contains("(:created_before IS NULL OR CREATED_AT < :created_before)"), "{sql}");
+        }
     }
 }

@@ -27,8 +27,8 @@ use crate::db::{
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::{
-    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
-    ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
+    AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter,
+    NewJob, Outcome, ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -255,6 +255,18 @@ impl JobStore for PgBackend {
 
     async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError> {
         deliveries::of_job(&self.client().await?, id).await
+    }
+
+    async fn cancel_pending_matching(&self, filter: &CancelFilter, batch: i64) -> Result<u64, DbError> {
+        store::cancel_pending_matching(&self.client().await?, filter, batch).await
+    }
+
+    async fn running_to_cancel(&self, filter: &CancelFilter, limit: i64) -> Result<Vec<JobId>, DbError> {
+        store::running_to_cancel(&self.client().await?, filter, limit).await
+    }
+
+    async fn purge_beyond_kept(&self, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError> {
+        store::purge_beyond_kept(&self.client().await?, status, keep, batch).await
     }
 }
 

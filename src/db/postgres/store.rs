@@ -12,9 +12,9 @@ use tokio_postgres::{Row, Statement};
 use crate::db::DbError;
 use crate::model::callback::Callback;
 use crate::model::{
-    timeout_from_ms, timeout_to_ms, AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError,
-    JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate,
-    PurgeFilter, Rescued, RoomPerProcedure,
+    timeout_from_ms, timeout_to_ms, AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted,
+    Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport,
+    ProgressUpdate, PurgeFilter, Rescued, RoomPerProcedure,
 };
 
 use super::connect::Object;
@@ -130,6 +130,7 @@ async fn insert_once(client: &Object, jobs: &[NewJob]) -> Result<Vec<Option<Inse
     let capture: Vec<bool> = jobs.iter().map(|j| j.capture_output).collect();
     let routines: Vec<Option<&str>> = jobs.iter().map(|j| j.routine.as_deref()).collect();
     let callbacks: Vec<Option<Json>> = jobs.iter().map(|j| j.callback.as_ref().map(|c| c.to_json())).collect();
+    let retry_of: Vec<Option<&str>> = jobs.iter().map(|j| j.retry_of.as_ref().map(JobId::as_str)).collect();
     let stmt = client.prepare_cached(INSERT_SQL).await.map_err(map_error)?;
     let rows = client
         .query(
@@ -149,6 +150,7 @@ async fn insert_once(client: &Object, jobs: &[NewJob]) -> Result<Vec<Option<Inse
                 &capture,
                 &routines,
                 &callbacks,
+                &retry_of,
             ],
         )
         .await
@@ -390,10 +392,16 @@ pub(super) async fn list(client: &Object, f: &ListFilter) -> Result<(i64, Vec<Jo
     let statuses: Option<Vec<&str>> = (!f.statuses.is_empty()).then(|| f.statuses.iter().map(|s| s.as_str()).collect());
     let count_stmt = client.prepare_cached(COUNT_SQL).await.map_err(map_error)?;
     let page_stmt = client.prepare_cached(LIST_SQL).await.map_err(map_error)?;
-    let total: i64 =
-        client.query_one(&count_stmt, &[&statuses, &f.procedure, &f.owner]).await.map_err(map_error)?.get(0);
-    let rows =
-        client.query(&page_stmt, &[&statuses, &f.procedure, &f.owner, &f.limit, &f.offset]).await.map_err(map_error)?;
+    let (after, before) = (&f.created_after, &f.created_before);
+    let total: i64 = client
+        .query_one(&count_stmt, &[&statuses, &f.procedure, &f.owner, after, before])
+        .await
+        .map_err(map_error)?
+        .get(0);
+    let rows = client
+        .query(&page_stmt, &[&statuses, &f.procedure, &f.owner, &f.limit, &f.offset, after, before])
+        .await
+        .map_err(map_error)?;
     let jobs = rows.iter().map(job_from_row).collect::<Result<_, _>>()?;
     Ok((total, jobs))
 }
@@ -450,6 +458,11 @@ fn job_from_row(r: &Row) -> Result<Job, DbError> {
         output: r.get::<_, Option<Json>>(20).and_then(|o| serde_json::from_value(o).ok()),
         report: ProgressReport::new(r.get(21), r.get(22), r.get(23), r.get(24)),
         callback: r.get::<_, Option<Json>>(25).as_ref().and_then(Callback::from_json),
+        is_function: r.get(26),
+        retry: r.get::<_, Option<Json>>(27).and_then(|p| serde_json::from_value(p).ok()),
+        timeout: r.get::<_, Option<i64>>(28).map(timeout_from_ms),
+        capture_output: r.get(29),
+        retry_of: r.get::<_, Option<String>>(30).map(JobId::from_db),
     })
 }
 
@@ -459,4 +472,32 @@ const COUNT_PENDING_SQL: &str = include_str!("../../../sql/postgres/queries/coun
 pub(super) async fn count_pending(client: &Object, owner: &str, cap: i64) -> Result<i64, DbError> {
     let stmt = client.prepare_cached(COUNT_PENDING_SQL).await.map_err(map_error)?;
     Ok(client.query_one(&stmt, &[&owner, &cap]).await.map_err(map_error)?.get(0))
+}
+
+/// Bulk cancel: one batch of pending jobs.
+const CANCEL_PENDING_MATCHING_SQL: &str = include_str!("../../../sql/postgres/queries/cancel_pending_matching.sql");
+/// Bulk cancel: running jobs not yet flagged.
+const RUNNING_TO_CANCEL_SQL: &str = include_str!("../../../sql/postgres/queries/running_to_cancel.sql");
+/// Retention by count: one batch beyond the newest N of a status.
+const PURGE_BEYOND_KEPT_SQL: &str = include_str!("../../../sql/postgres/queries/purge_beyond_kept.sql");
+
+pub(super) async fn cancel_pending_matching(client: &Object, f: &CancelFilter, batch: i64) -> Result<u64, DbError> {
+    let stmt = client.prepare_cached(CANCEL_PENDING_MATCHING_SQL).await.map_err(map_error)?;
+    client.execute(&stmt, &[&f.procedure, &f.owner, &batch]).await.map_err(map_error)
+}
+
+pub(super) async fn running_to_cancel(client: &Object, f: &CancelFilter, limit: i64) -> Result<Vec<JobId>, DbError> {
+    let stmt = client.prepare_cached(RUNNING_TO_CANCEL_SQL).await.map_err(map_error)?;
+    let rows = client.query(&stmt, &[&f.procedure, &f.owner, &limit]).await.map_err(map_error)?;
+    Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
+}
+
+pub(super) async fn purge_beyond_kept(
+    client: &Object,
+    status: JobStatus,
+    keep: i64,
+    batch: i64,
+) -> Result<u64, DbError> {
+    let stmt = client.prepare_cached(PURGE_BEYOND_KEPT_SQL).await.map_err(map_error)?;
+    client.execute(&stmt, &[&status.as_str(), &keep, &batch]).await.map_err(map_error)
 }

@@ -14,8 +14,8 @@ use crate::db::{DbError, JobStore, Listeners};
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::{
-    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
-    ProgressUpdate, PurgeFilter, Rescued,
+    CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob,
+    Outcome, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
 };
 
 /// Announcements to other instances are at least this far apart.
@@ -186,5 +186,17 @@ impl JobStore for SignallingStore {
 
     async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError> {
         self.inner.deliveries(id).await
+    }
+
+    async fn cancel_pending_matching(&self, filter: &CancelFilter, batch: i64) -> Result<u64, DbError> {
+        self.signalled(self.inner.cancel_pending_matching(filter, batch).await)
+    }
+
+    async fn running_to_cancel(&self, filter: &CancelFilter, limit: i64) -> Result<Vec<JobId>, DbError> {
+        self.inner.running_to_cancel(filter, limit).await
+    }
+
+    async fn purge_beyond_kept(&self, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError> {
+        self.signalled(self.inner.purge_beyond_kept(status, keep, batch).await)
     }
 }
