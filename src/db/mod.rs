@@ -25,9 +25,10 @@ pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
+use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
 use crate::model::{
-    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
-    ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
+    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob,
+    Outcome, ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -117,6 +118,21 @@ pub trait JobStore: Send + Sync {
     async fn record_delivery(&self, instance_id: &str, result: &DeliveryResult) -> Result<bool, DbError>;
     /// Job `id`'s webhook deliveries, oldest event first.
     async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError>;
+    /// The unfinished jobs per procedure (of `owner`; every owner's when `None`), counted exactly
+    /// through the pending and running indexes: the cost follows the queue's depth.
+    async fn active_counts(&self, owner: Option<&str>) -> Result<Vec<ActiveCounts>, DbError>;
+    /// The jobs in ended status `status` (of `owner`), counting no further than `cap`.
+    async fn count_ended(&self, status: JobStatus, owner: Option<&str>, cap: i64) -> Result<i64, DbError>;
+    /// The database's own estimate of the jobs in `status`, from its planner statistics; `None`
+    /// where it has none (never analysed) or the backend keeps to exact-capped counts.
+    async fn estimate_status(&self, status: JobStatus) -> Result<Option<i64>, DbError>;
+    /// Writes this instance's row of the instances table (one statement per heartbeat), and
+    /// removes the rows of instances silent for an hour.
+    async fn report_instance(&self, report: &InstanceReport) -> Result<(), DbError>;
+    /// The instances that reported within `within`, by instance id.
+    async fn instances(&self, within: Duration) -> Result<Vec<InstanceRow>, DbError>;
+    /// The connection pools' figures (in use, idle, size), where the driver tells them.
+    fn pool_figures(&self) -> Vec<PoolFigures>;
 }
 
 /// Where [`JobStore::listen`] delivers what other instances announce.

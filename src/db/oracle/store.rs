@@ -324,6 +324,9 @@ fn claimed_rows(cursor: &mut RefCursor) -> Result<Vec<ClaimedJob>, DbError> {
             retry: r.get::<usize, Option<String>>(5).map_err(db)?.and_then(|p| serde_json::from_str(&p).ok()),
             timeout: r.get::<usize, Option<i64>>(6).map_err(db)?.map(timeout_from_ms),
             capture_output: r.get::<usize, Option<i64>>(7).map_err(db)?.unwrap_or(0) != 0,
+            owner: r.get::<usize, Option<String>>(8).map_err(db)?.unwrap_or_default(),
+            waited: Duration::try_from_secs_f64(r.get::<usize, Option<f64>>(9).map_err(db)?.unwrap_or(0.0).max(0.0))
+                .unwrap_or_default(),
         });
     }
     Ok(out)

@@ -8,6 +8,7 @@ mod deliveries;
 mod error;
 mod events;
 mod notices;
+mod stats;
 mod store;
 
 use std::time::Duration;
@@ -24,9 +25,10 @@ use crate::db::{
 };
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
+use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
 use crate::model::{
-    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome,
-    ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
+    AttemptFence, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob,
+    Outcome, ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
 };
 use crate::procedure::name::{IdentifierCase, ProcedureName};
 use crate::procedure::plan::CallPlan;
@@ -250,6 +252,37 @@ impl JobStore for PgBackend {
 
     async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError> {
         deliveries::of_job(&self.client().await?, id).await
+    }
+
+    async fn active_counts(&self, owner: Option<&str>) -> Result<Vec<ActiveCounts>, DbError> {
+        stats::active_counts(&self.client().await?, owner).await
+    }
+
+    async fn count_ended(&self, status: JobStatus, owner: Option<&str>, cap: i64) -> Result<i64, DbError> {
+        stats::count_ended(&self.client().await?, status, owner, cap).await
+    }
+
+    async fn estimate_status(&self, status: JobStatus) -> Result<Option<i64>, DbError> {
+        stats::estimate_status(&self.client().await?, status).await
+    }
+
+    // With the heartbeat's other duties: on the engine's connections.
+    async fn report_instance(&self, report: &InstanceReport) -> Result<(), DbError> {
+        stats::report_instance(&self.engine().await?, report).await
+    }
+
+    async fn instances(&self, within: Duration) -> Result<Vec<InstanceRow>, DbError> {
+        stats::instances(&self.client().await?, within).await
+    }
+
+    fn pool_figures(&self) -> Vec<PoolFigures> {
+        [("engine", &self.engine), ("reads", &self.reads), ("calls", &self.calls)]
+            .into_iter()
+            .map(|(pool, p)| {
+                let s = p.status();
+                PoolFigures { pool, in_use: s.size.saturating_sub(s.available) as u64, idle: s.available as u64 }
+            })
+            .collect()
     }
 }
 

@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{DbError, JobStore, Listeners};
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
+use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
 use crate::model::{
-    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, ListFilter, NewJob, Outcome, ProcedureLimit,
-    ProgressUpdate, PurgeFilter, Rescued,
+    CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob, Outcome,
+    ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
 };
 
 /// Announcements to other instances are at least this far apart.
@@ -186,5 +187,30 @@ impl JobStore for SignallingStore {
 
     async fn deliveries(&self, id: &JobId) -> Result<Vec<Delivery>, DbError> {
         self.inner.deliveries(id).await
+    }
+
+    // Statistics change no job: nothing to signal.
+    async fn active_counts(&self, owner: Option<&str>) -> Result<Vec<ActiveCounts>, DbError> {
+        self.inner.active_counts(owner).await
+    }
+
+    async fn count_ended(&self, status: JobStatus, owner: Option<&str>, cap: i64) -> Result<i64, DbError> {
+        self.inner.count_ended(status, owner, cap).await
+    }
+
+    async fn estimate_status(&self, status: JobStatus) -> Result<Option<i64>, DbError> {
+        self.inner.estimate_status(status).await
+    }
+
+    async fn report_instance(&self, report: &InstanceReport) -> Result<(), DbError> {
+        self.inner.report_instance(report).await
+    }
+
+    async fn instances(&self, within: Duration) -> Result<Vec<InstanceRow>, DbError> {
+        self.inner.instances(within).await
+    }
+
+    fn pool_figures(&self) -> Vec<PoolFigures> {
+        self.inner.pool_figures()
     }
 }
