@@ -56,6 +56,11 @@ pub struct Settings {
     pub progress_poll_interval: Duration,
     /// Webhook callbacks and their deliveries (`WEBHOOK_*`).
     pub webhooks: WebhookSettings,
+    /// `METRICS_ADDR`: a separate listener serving only `/metrics`, without a token. Unset:
+    /// `GET /metrics` on the API port, for admin tokens and `METRICS_TOKEN`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `METRICS_TOKEN`: a token that may read `/metrics` on the API port and nothing else.
+    pub metrics_token: Option<ApiToken>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +164,8 @@ impl Settings {
             max_wait: duration_or(&get, "MAX_WAIT", "60s")?,
             progress_poll_interval: duration_or(&get, "PROGRESS_POLL_INTERVAL", "1s")?,
             webhooks: webhook_settings(&get)?,
+            metrics_addr: metrics_addr(&get)?,
+            metrics_token: metrics_token(&get)?,
         })
     }
 }
@@ -239,6 +246,29 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
         .map_err(|message| ConfigError { name: "API_ALLOWED_IPS", message })?;
     let no_auth = flag(get, "API_NO_AUTH")?;
     Ok(AuthSettings { tokens, allowed_ips, no_auth })
+}
+
+/// `METRICS_ADDR`: `host:port` (`127.0.0.1:9100`); a name is not resolved.
+fn metrics_addr(get: &impl Fn(&str) -> Option<String>) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    get("METRICS_ADDR")
+        .map(|v| {
+            v.parse().map_err(|e| ConfigError {
+                name: "METRICS_ADDR",
+                message: format!("{v:?} is not an address and port such as 127.0.0.1:9100: {e}"),
+            })
+        })
+        .transpose()
+}
+
+/// `METRICS_TOKEN`: at least 16 characters (it is presented by a scraper, often in a file).
+fn metrics_token(get: &impl Fn(&str) -> Option<String>) -> Result<Option<ApiToken>, ConfigError> {
+    match get("METRICS_TOKEN") {
+        None => Ok(None),
+        Some(t) if t.len() < 16 => {
+            Err(ConfigError { name: "METRICS_TOKEN", message: "must have at least 16 characters".into() })
+        }
+        Some(t) => Ok(Some(ApiToken::new("metrics", &t, false))),
+    }
 }
 
 /// `PROC_TEST_DEMORA=3,REPORTS.*=1`: at most that many running jobs of each procedure the

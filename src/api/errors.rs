@@ -49,6 +49,9 @@ pub enum ApiError {
     UnknownField { field: String, message: String },
     #[error("{owner} already has {limit} pending jobs (MAX_PENDING_PER_OWNER); try again once some have started")]
     TooManyPendingJobs { owner: String, limit: u32, retry_after_secs: u64 },
+    /// A valid token that may not do this: only admins may (403).
+    #[error("{0}")]
+    AdminOnly(&'static str),
 }
 
 impl ApiError {
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::TooManyParameters { .. } => "too_many_parameters",
             ApiError::UnknownField { .. } => "unknown_field",
             ApiError::TooManyPendingJobs { .. } => "too_many_pending_jobs",
+            ApiError::AdminOnly(_) => "admin_required",
         }
     }
 }
@@ -103,6 +107,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyParameters { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnknownField { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooManyPendingJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::AdminOnly(_) => StatusCode::FORBIDDEN,
         }
     }
 

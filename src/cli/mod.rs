@@ -1,6 +1,7 @@
-//! The command line: `serve` (default), `migrate`, `demo`, `jobs`, `cleanup`.
+//! The command line: `serve` (default), `migrate`, `demo`, `jobs`, `cleanup`, `stats`.
 
 mod demo;
+mod stats;
 mod table;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -42,6 +43,15 @@ pub enum Command {
         /// Only jobs that ended more than this many days ago.
         #[arg(long)]
         older_than: Option<u32>,
+    },
+    /// Show the queue's figures (as `GET /stats` answers them), read straight from the database.
+    Stats {
+        /// Only this owner's (token name's) jobs; default: every owner's, and the instances.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print the JSON `GET /stats` answers instead of tables.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -94,6 +104,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let queue = Queue::read_only(connect(&settings).await?.store);
             let n = queue.purge(statuses, older_than, None).await?;
             println!("deleted {n} job(s)");
+            Ok(())
+        }
+        Command::Stats { owner, json } => {
+            let reader = crate::jobs::stats::StatsReader::new(connect(&settings).await?.store, settings.lease_timeout);
+            let figures = reader.read(owner.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                print!("{}", stats::render(&figures));
+            }
             Ok(())
         }
     }
