@@ -22,7 +22,8 @@ pub const MAX_LABEL_VALUES: usize = 200;
 pub const OTHER: &str = "other";
 
 /// Histogram buckets, in seconds: from a quick call to an hour-long job.
-const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+const BUCKETS: &[f64] =
+    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -63,7 +64,10 @@ fn describe() {
     describe_counter!("procgate_jobs_started_total", "Job attempts started on this instance, by procedure.");
     describe_counter!("procgate_jobs_completed_total", "Job attempts completed on this instance, by procedure.");
     describe_counter!("procgate_jobs_failed_total", "Job attempts that failed the job on this instance, by procedure.");
-    describe_counter!("procgate_jobs_cancelled_total", "Running jobs cancelled on request on this instance, by procedure.");
+    describe_counter!(
+        "procgate_jobs_cancelled_total",
+        "Running jobs cancelled on request on this instance, by procedure."
+    );
     describe_counter!(
         "procgate_jobs_retried_total",
         "Failed attempts sent back to pending by their retry policy on this instance, by procedure."

@@ -177,9 +177,7 @@ impl StatsReader {
         }
         Ok(match self.store.estimate_status(status).await? {
             // The estimate may lag behind the table: never below what was just counted.
-            Some(estimate) => {
-                EndedCount { count: Some(estimate.max(counted)), estimated: true, reason: None }
-            }
+            Some(estimate) => EndedCount { count: Some(estimate.max(counted)), estimated: true, reason: None },
             None => EndedCount {
                 count: None,
                 estimated: false,
@@ -249,7 +247,14 @@ mod tests {
     use super::*;
     use crate::model::stats::MinuteCounts;
 
-    fn counts(minutes_ago: i64, owner: &str, procedure: &str, completed: u64, failed: u64, now: DateTime<Utc>) -> MinuteCounts {
+    fn counts(
+        minutes_ago: i64,
+        owner: &str,
+        procedure: &str,
+        completed: u64,
+        failed: u64,
+        now: DateTime<Utc>,
+    ) -> MinuteCounts {
         MinuteCounts {
             minute: minute_of(now) - TimeDelta::minutes(minutes_ago),
             owner: owner.into(),

@@ -65,7 +65,9 @@ impl InstanceRow {
     pub fn parse_counts(counts: &Json) -> Vec<MinuteCounts> {
         match counts {
             Json::Array(items) => items.iter().filter_map(|c| serde_json::from_value(c.clone()).ok()).collect(),
-            Json::String(text) => serde_json::from_str::<Json>(text).map(|v| Self::parse_counts(&v)).unwrap_or_default(),
+            Json::String(text) => {
+                serde_json::from_str::<Json>(text).map(|v| Self::parse_counts(&v)).unwrap_or_default()
+            }
             _ => Vec::new(),
         }
     }
