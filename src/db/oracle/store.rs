@@ -758,7 +758,9 @@ mod tests {
              :retry_policy)"
         ));
         for claim in [CLAIM_SQL, CLAIM_PICKED_SQL] {
-            assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS"), "{claim}");
+            assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT,\n"), "{claim}");
+            // The owner and the wait since the job was due, for /stats and /metrics.
+            assert!(claim.contains("OWNER, (CAST(START_TIME AS DATE) - CAST(RUN_AT AS DATE)) * 86400 FROM ASYNC_JOBS"));
         }
         // Written by the outcome's own statement, as a LOB bind before the WHERE binds.
         assert!(FINISH_SQL.contains("ERROR_MSG = :message, OUTPUT = :output\n WHERE"));
