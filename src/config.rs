@@ -566,4 +566,24 @@ mod tests {
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
         assert!(parse_duration("a while").is_err());
     }
+
+    #[test]
+    fn metrics_settings() {
+        let s = settings(&[("API_TOKEN", "x")]).unwrap();
+        assert!(s.metrics_addr.is_none() && s.metrics_token.is_none());
+        let s = settings(&[
+            ("API_TOKEN", "x"),
+            ("METRICS_ADDR", "127.0.0.1:9100"),
+            ("METRICS_TOKEN", "a-metrics-token-01"),
+        ])
+        .unwrap();
+        assert_eq!(s.metrics_addr.unwrap().port(), 9100);
+        assert!(s.metrics_token.unwrap().presented_in(Some("Bearer a-metrics-token-01")));
+        for (pairs, name) in [
+            (vec![("API_TOKEN", "x"), ("METRICS_ADDR", "localhost")], "METRICS_ADDR"),
+            (vec![("API_TOKEN", "x"), ("METRICS_TOKEN", "short")], "METRICS_TOKEN"),
+        ] {
+            assert_eq!(settings(&pairs).unwrap_err().name, name);
+        }
+    }
 }

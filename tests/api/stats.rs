@@ -184,17 +184,52 @@ fn parse_exposition(text: &str) -> Vec<(String, f64)> {
             "bad metric name: {line}"
         );
         if name_end < series.len() {
-            let labels = &series[name_end..];
-            assert!(labels.starts_with('{') && labels.ends_with('}'), "bad labels: {line}");
-            for pair in labels[1..labels.len() - 1].split("\",").filter(|p| !p.is_empty()) {
-                let (key, value) = pair.split_once("=\"").unwrap_or_else(|| panic!("bad label: {line}"));
-                assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad label name: {line}");
-                assert!(!value.trim_end_matches('"').contains('"'), "unescaped quote: {line}");
-            }
+            check_labels(&series[name_end..]).unwrap_or_else(|e| panic!("{e}: {line}"));
         }
         samples.push((series.to_string(), value));
     }
     samples
+}
+
+/// `{name="value",...}`: names of word characters, values quoted with `\\`, `\"` and `\n` escaped.
+fn check_labels(labels: &str) -> Result<(), &'static str> {
+    let mut chars = labels.strip_prefix('{').ok_or("no {")?.chars().peekable();
+    loop {
+        let mut key = String::new();
+        for c in chars.by_ref() {
+            if c == '=' {
+                break;
+            }
+            key.push(c);
+        }
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err("bad label name");
+        }
+        if chars.next() != Some('"') {
+            return Err("unquoted label value");
+        }
+        loop {
+            match chars.next().ok_or("unterminated label value")? {
+                '\\' => {
+                    if !matches!(chars.next(), Some('\\' | '"' | 'n')) {
+                        return Err("bad escape");
+                    }
+                }
+                '"' => break,
+                '\n' => return Err("raw newline"),
+                _ => {}
+            }
+        }
+        match chars.next() {
+            Some(',') if chars.peek() == Some(&'}') => {
+                chars.next();
+            }
+            Some(',') => continue,
+            Some('}') => {}
+            _ => return Err("bad separator"),
+        }
+        return if chars.next().is_none() { Ok(()) } else { Err("text after the labels") };
+    }
 }
 
 fn sample(samples: &[(String, f64)], series: &str) -> f64 {
