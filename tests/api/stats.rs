@@ -210,11 +210,8 @@ fn check_labels(labels: &str) -> Result<(), &'static str> {
         }
         loop {
             match chars.next().ok_or("unterminated label value")? {
-                '\\' => {
-                    if !matches!(chars.next(), Some('\\' | '"' | 'n')) {
-                        return Err("bad escape");
-                    }
-                }
+                // An escape: the guard takes the escaped character.
+                '\\' if !matches!(chars.next(), Some('\\' | '"' | 'n')) => return Err("bad escape"),
                 '"' => break,
                 '\n' => return Err("raw newline"),
                 _ => {}
