@@ -63,6 +63,12 @@ impl ApiToken {
     pub fn same_token(&self, other: &ApiToken) -> bool {
         self.digest == other.digest
     }
+
+    /// Whether the bearer token of an `Authorization` value is this one (digests compared in
+    /// constant time).
+    pub fn presented_in(&self, authorization: Option<&str>) -> bool {
+        authorization.and_then(bearer_token).is_some_and(|t| bool::from(self.digest.ct_eq(&sha256(t))))
+    }
 }
 
 /// `API_ALLOWED_IPS`: addresses, CIDR ranges and `localhost`; empty allows every address.

@@ -60,6 +60,11 @@ pub struct Settings {
     pub job_keep_completed: u32,
     /// Retention by count: the newest failed jobs kept, whatever their age (0: no limit).
     pub job_keep_failed: u32,
+    /// `METRICS_ADDR`: a separate listener serving only `/metrics`, without a token. Unset:
+    /// `GET /metrics` on the API port, for admin tokens and `METRICS_TOKEN`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `METRICS_TOKEN`: a token that may read `/metrics` on the API port and nothing else.
+    pub metrics_token: Option<ApiToken>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +170,8 @@ impl Settings {
             webhooks: webhook_settings(&get)?,
             job_keep_completed: parse_or(&get, "JOB_KEEP_COMPLETED", 0)?,
             job_keep_failed: parse_or(&get, "JOB_KEEP_FAILED", 0)?,
+            metrics_addr: metrics_addr(&get)?,
+            metrics_token: metrics_token(&get)?,
         })
     }
 }
@@ -245,6 +252,29 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
         .map_err(|message| ConfigError { name: "API_ALLOWED_IPS", message })?;
     let no_auth = flag(get, "API_NO_AUTH")?;
     Ok(AuthSettings { tokens, allowed_ips, no_auth })
+}
+
+/// `METRICS_ADDR`: `host:port` (`127.0.0.1:9100`); a name is not resolved.
+fn metrics_addr(get: &impl Fn(&str) -> Option<String>) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    get("METRICS_ADDR")
+        .map(|v| {
+            v.parse().map_err(|e| ConfigError {
+                name: "METRICS_ADDR",
+                message: format!("{v:?} is not an address and port such as 127.0.0.1:9100: {e}"),
+            })
+        })
+        .transpose()
+}
+
+/// `METRICS_TOKEN`: at least 16 characters (it is presented by a scraper, often in a file).
+fn metrics_token(get: &impl Fn(&str) -> Option<String>) -> Result<Option<ApiToken>, ConfigError> {
+    match get("METRICS_TOKEN") {
+        None => Ok(None),
+        Some(t) if t.len() < 16 => {
+            Err(ConfigError { name: "METRICS_TOKEN", message: "must have at least 16 characters".into() })
+        }
+        Some(t) => Ok(Some(ApiToken::new("metrics", &t, false))),
+    }
 }
 
 /// `PROC_TEST_DEMORA=3,REPORTS.*=1`: at most that many running jobs of each procedure the
@@ -542,5 +572,25 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
         assert!(parse_duration("a while").is_err());
+    }
+
+    #[test]
+    fn metrics_settings() {
+        let s = settings(&[("API_TOKEN", "x")]).unwrap();
+        assert!(s.metrics_addr.is_none() && s.metrics_token.is_none());
+        let s = settings(&[
+            ("API_TOKEN", "x"),
+            ("METRICS_ADDR", "127.0.0.1:9100"),
+            ("METRICS_TOKEN", "a-metrics-token-01"),
+        ])
+        .unwrap();
+        assert_eq!(s.metrics_addr.unwrap().port(), 9100);
+        assert!(s.metrics_token.unwrap().presented_in(Some("Bearer a-metrics-token-01")));
+        for (pairs, name) in [
+            (vec![("API_TOKEN", "x"), ("METRICS_ADDR", "localhost")], "METRICS_ADDR"),
+            (vec![("API_TOKEN", "x"), ("METRICS_TOKEN", "short")], "METRICS_TOKEN"),
+        ] {
+            assert_eq!(settings(&pairs).unwrap_err().name, name);
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod instruments;
 pub mod jobs;
 pub mod model;
 pub mod pgcluster;

@@ -27,6 +27,8 @@ pub struct Application {
     handle: ServerHandle,
     engine: Engine,
     stop: CancellationToken,
+    /// The `METRICS_ADDR` listener, when set, and its port.
+    metrics: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -34,6 +36,8 @@ impl Application {
     /// (`PORT=0` picks a free port; see [`Application::port`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         settings.check_can_serve()?;
+        // Before anything counts: the process's one Prometheus recorder.
+        crate::instruments::install();
         let url = settings.database_url.clone().context(
             "DATABASE_URL is not set (or run `procgate demo` for a private PostgreSQL with demo procedures)",
         )?;
@@ -95,6 +99,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let max_body = settings.max_body_bytes;
         let sync_calls = Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency));
+        let metrics = match settings.metrics_addr {
+            Some(addr) => Some(metrics_server(addr, engine.figures.clone())?),
+            None => None,
+        };
+        let metrics_on_api_port = metrics.is_none();
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             catalog,
@@ -102,20 +111,33 @@ impl Application {
             database: db.kind,
             sync_calls,
             calls_stop: engine.calls_token(),
+            stats: engine.stats.clone(),
+            figures: engine.figures.clone(),
         });
         let server = http_server(listener, move || {
             App::new()
                 .app_data(state.clone())
+                .wrap_fn(api::metrics::count_request)
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
-                .configure(|cfg| api::configure(cfg, max_body))
+                .configure(|cfg| {
+                    if metrics_on_api_port {
+                        api::configure_metrics(cfg);
+                    }
+                    api::configure(cfg, max_body)
+                })
         })?;
         let handle = server.handle();
         tracing::info!(port, database = db.kind, "procgate listening");
-        Ok(Application { port, server, handle, engine, stop: CancellationToken::new() })
+        Ok(Application { port, server, handle, engine, stop: CancellationToken::new(), metrics })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The `METRICS_ADDR` listener's port (`None`: `/metrics` is on the API port).
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// A token that starts the same orderly shutdown as a signal (used by tests).
@@ -127,19 +149,27 @@ impl Application {
     /// refused (503) while running jobs finish or are interrupted (see `Engine::shutdown`),
     /// then the HTTP server stops.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { server, handle, engine, stop, .. } = self;
+        let Application { server, handle, engine, stop, metrics, .. } = self;
+        let metrics = metrics.map(|(m, _)| (m.handle(), tokio::spawn(m)));
         let mut server = tokio::spawn(server);
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("shutdown signal received"),
             _ = stop.cancelled() => tracing::info!("shutdown requested"),
             served = &mut server => {
                 engine.shutdown().await;
+                if let Some((metrics, _)) = &metrics {
+                    metrics.stop(true).await;
+                }
                 return served.map_err(anyhow::Error::from)?.map_err(Into::into);
             }
         }
         tracing::info!("refusing new jobs, finishing running ones");
         engine.shutdown().await;
         handle.stop(true).await;
+        if let Some((metrics, task)) = metrics {
+            metrics.stop(true).await;
+            let _ = task.await;
+        }
         let served = server.await;
         tracing::info!("procgate stopped");
         served.map_err(anyhow::Error::from)?.map_err(Into::into)
@@ -159,6 +189,33 @@ fn deliverer_settings(settings: &Settings) -> Option<DelivererSettings> {
         poll_interval: settings.poll_interval,
         body: api::deliveries::webhook_data,
     })
+}
+
+/// The `METRICS_ADDR` listener: `GET /metrics` only, no token (bind it where only the scraper
+/// reaches). A plain actix server: it parses nothing a client could abuse beyond one route.
+fn metrics_server(
+    addr: std::net::SocketAddr,
+    figures: crate::jobs::reporter::LocalFigures,
+) -> anyhow::Result<(Server, u16)> {
+    let figures = web::Data::new(figures);
+    let server = actix_web::HttpServer::new(move || {
+        App::new()
+            .app_data(figures.clone())
+            .route("/metrics", web::get().to(api::metrics::open_metrics))
+            .default_service(web::to(|| async {
+                actix_web::HttpResponse::NotFound().json(serde_json::json!({
+                    "error": {"code": "not_found", "message": "this listener serves GET /metrics only"}
+                }))
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(addr)
+    .with_context(|| format!("cannot listen on {addr} (METRICS_ADDR)"))?;
+    let port = server.addrs().first().map_or(addr.port(), |a| a.port());
+    tracing::info!(%addr, port, "metrics listening");
+    Ok((server.run(), port))
 }
 
 /// How long a client may take to send its first request head (actix's default).

@@ -440,3 +440,44 @@ END;}';
     END IF;
 END;
 /
+
+-- 10. Queue statistics (GET /stats, /metrics). ASYNC_JOBS_ENDED_OWNER_IX counts ended jobs by
+--     status (and owner), reading no more than the exact cap (ROWNUM <= 10001); Oracle answers
+--     exact-capped counts only. ASYNC_INSTANCES holds one row per gateway instance, merged with
+--     each of its heartbeats: its workers (busy and total) and its own counts per minute of the
+--     last 15 minutes, by owner and procedure, of the attempts it started, completed and failed
+--     (COUNTS, a JSON array of {"minute","owner","procedure","started","completed","failed"}).
+--     GET /stats sums the rows that beat in the last 15 minutes; a row is deleted an hour after
+--     its last beat.
+--       SELECT INSTANCE_ID, HEARTBEAT_AT, WORKERS_BUSY, WORKERS FROM ASYNC_INSTANCES ORDER BY 1;
+DECLARE
+    n NUMBER;
+    PROCEDURE ddl(p_sql VARCHAR2) IS
+    BEGIN
+        EXECUTE IMMEDIATE p_sql;
+    EXCEPTION
+        WHEN OTHERS THEN
+            -- ORA-00955, ORA-01408: created meanwhile by another instance
+            IF SQLCODE NOT IN (-955, -1408) THEN
+                RAISE;
+            END IF;
+    END;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_INDEXES WHERE INDEX_NAME = 'ASYNC_JOBS_ENDED_OWNER_IX';
+    IF n = 0 THEN
+        ddl('CREATE INDEX ASYNC_JOBS_ENDED_OWNER_IX ON ASYNC_JOBS (STATUS, OWNER)');
+    END IF;
+    SELECT COUNT(*) INTO n FROM USER_TABLES WHERE TABLE_NAME = 'ASYNC_INSTANCES';
+    IF n = 0 THEN
+        ddl(q'{
+CREATE TABLE ASYNC_INSTANCES (
+    INSTANCE_ID      VARCHAR2(64)   PRIMARY KEY,
+    STARTED_AT       TIMESTAMP      NOT NULL,
+    HEARTBEAT_AT     TIMESTAMP      NOT NULL,
+    WORKERS          NUMBER(10)     NOT NULL,
+    WORKERS_BUSY     NUMBER(10)     NOT NULL,
+    COUNTS           CLOB           DEFAULT '[]'                   -- JSON: the per-minute counts
+)}');
+    END IF;
+END;
+/

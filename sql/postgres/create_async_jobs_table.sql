@@ -282,3 +282,27 @@ $$;
 -- parameters and options; `retry_of` names that job (which itself never changes). Not a foreign
 -- key: the old job may be deleted (retention) while its retry lives on.
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS retry_of varchar(32);
+-- Queue statistics (GET /stats, /metrics). Ended jobs are counted through this index by status
+-- (and owner), reading no more than the exact cap (10,001 entries) however many the table keeps;
+-- above the cap GET /stats answers the planner's estimate.
+CREATE INDEX IF NOT EXISTS async_jobs_ended_owner_idx ON async_jobs (status, owner)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+
+-- One row per gateway instance, upserted with each of its heartbeats: its workers (busy and
+-- total) and its own counts per minute of the last 15 minutes, by owner and procedure, of the
+-- attempts it started, completed and failed (a JSON array of
+-- {"minute","owner","procedure","started","completed","failed"}). GET /stats sums the rows that
+-- beat in the last 15 minutes (so a stopped instance's counts still count that long); a row is
+-- deleted an hour after its last beat.
+--   SELECT instance_id, heartbeat_at, workers_busy, workers FROM async_instances ORDER BY 1;
+--   SELECT c->>'procedure', sum((c->>'completed')::int), sum((c->>'failed')::int)
+--     FROM async_instances, jsonb_array_elements(counts) c
+--    WHERE (c->>'minute')::timestamptz > now() - interval '5 minutes' GROUP BY 1;
+CREATE TABLE IF NOT EXISTS async_instances (
+    instance_id      varchar(64)  PRIMARY KEY,
+    started_at       timestamptz  NOT NULL,
+    heartbeat_at     timestamptz  NOT NULL,
+    workers          integer      NOT NULL,
+    workers_busy     integer      NOT NULL,
+    counts           jsonb        NOT NULL DEFAULT '[]'
+);

@@ -52,6 +52,9 @@ pub enum ApiError {
     /// A non-admin caller asked for another owner's jobs (`GET /jobs?owner=`).
     #[error("only admin tokens may list other owners' jobs (owner={0:?})")]
     OwnerNotAllowed(String),
+    /// A valid token that may not do this: only admins may (403).
+    #[error("{0}")]
+    AdminOnly(&'static str),
 }
 
 impl ApiError {
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::UnknownField { .. } => "unknown_field",
             ApiError::TooManyPendingJobs { .. } => "too_many_pending_jobs",
             ApiError::OwnerNotAllowed(_) => "owner_not_allowed",
+            ApiError::AdminOnly(_) => "admin_required",
         }
     }
 }
@@ -108,6 +112,7 @@ impl ResponseError for ApiError {
             ApiError::UnknownField { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooManyPendingJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::OwnerNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::AdminOnly(_) => StatusCode::FORBIDDEN,
         }
     }
 

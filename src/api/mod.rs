@@ -8,9 +8,11 @@ pub mod errors;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod parse_guard;
 pub mod procedures;
 pub mod request;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -34,6 +36,10 @@ pub struct AppState {
     /// Interrupts the synchronous calls still running when shutdown ends (a branch of the
     /// engine's cancellation tree).
     pub calls_stop: tokio_util::sync::CancellationToken,
+    /// Reads the queue's figures (`GET /stats`).
+    pub stats: crate::jobs::stats::StatsReader,
+    /// This instance's own figures, set on the gauges at each scrape of `/metrics`.
+    pub figures: crate::jobs::reporter::LocalFigures,
 }
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
@@ -71,7 +77,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource("/jobs/{id}/deliveries").route(web::get().to(deliveries::job_deliveries)))
     .service(resource("/events").route(web::get().to(events::all_events)))
     .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)).route(web::delete().to(jobs::delete_job)))
+    .service(resource("/stats").route(web::get().to(stats::stats)))
     .default_service(web::to(no_route));
+}
+
+/// `GET /metrics` on the API port (when `METRICS_ADDR` is unset).
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/metrics").route(web::get().to(metrics::metrics)));
 }
 
 fn resource(path: &str) -> actix_web::Resource {

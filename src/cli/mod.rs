@@ -1,9 +1,10 @@
 //! The command line: `serve` (default), `migrate`, `demo`, `jobs` (`--watch`), `cleanup`, `job`,
-//! `cancel`, `retry`. Every command that reads or changes jobs goes through the queue facade,
-//! straight to the database named by `DATABASE_URL` (no gateway needs to run).
+//! `cancel`, `retry`, `stats`. Every command that reads or changes jobs goes through the queue
+//! facade, straight to the database named by `DATABASE_URL` (no gateway needs to run).
 
 mod demo;
 mod detail;
+mod stats;
 mod table;
 mod watch;
 
@@ -63,6 +64,15 @@ pub enum Command {
     Cancel { id: String },
     /// Run a failed or cancelled job again, as a new job pointing to it (POST /jobs/{id}/retry).
     Retry { id: String },
+    /// Show the queue's figures (as `GET /stats` answers them), read straight from the database.
+    Stats {
+        /// Only this owner's (token name's) jobs; default: every owner's, and the instances.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print the JSON `GET /stats` answers instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -149,6 +159,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let id = job_id(&id)?;
             let new_id = queue.retry(&id, None, &catalog).await?;
             println!("job {new_id} accepted: a retry of {id}");
+            Ok(())
+        }
+        Command::Stats { owner, json } => {
+            let reader = crate::jobs::stats::StatsReader::new(connect(&settings).await?.store, settings.lease_timeout);
+            let figures = reader.read(owner.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                print!("{}", stats::render(&figures));
+            }
             Ok(())
         }
     }

@@ -25,6 +25,7 @@ pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
+use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
 use crate::model::{
     AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter,
     NewJob, Outcome, ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
@@ -125,6 +126,21 @@ pub trait JobStore: Send + Sync {
     /// Deletes at most `batch` jobs of terminal `status` beyond its `keep` most recently ended
     /// ones, in one statement; returns how many.
     async fn purge_beyond_kept(&self, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError>;
+    /// The unfinished jobs per procedure (of `owner`; every owner's when `None`), counted exactly
+    /// through the pending and running indexes: the cost follows the queue's depth.
+    async fn active_counts(&self, owner: Option<&str>) -> Result<Vec<ActiveCounts>, DbError>;
+    /// The jobs in ended status `status` (of `owner`), counting no further than `cap`.
+    async fn count_ended(&self, status: JobStatus, owner: Option<&str>, cap: i64) -> Result<i64, DbError>;
+    /// The database's own estimate of the jobs in `status`, from its planner statistics; `None`
+    /// where it has none (never analysed) or the backend keeps to exact-capped counts.
+    async fn estimate_status(&self, status: JobStatus) -> Result<Option<i64>, DbError>;
+    /// Writes this instance's row of the instances table (one statement per heartbeat), and
+    /// removes the rows of instances silent for an hour.
+    async fn report_instance(&self, report: &InstanceReport) -> Result<(), DbError>;
+    /// The instances that reported within `within`, by instance id.
+    async fn instances(&self, within: Duration) -> Result<Vec<InstanceRow>, DbError>;
+    /// The connection pools' figures (in use, idle, size), where the driver tells them.
+    fn pool_figures(&self) -> Vec<PoolFigures>;
 }
 
 /// Where [`JobStore::listen`] delivers what other instances announce.

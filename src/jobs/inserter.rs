@@ -75,7 +75,10 @@ async fn run(
         if answers.iter().any(Result::is_ok) {
             wake.notify_one();
         }
-        for (w, answer) in waiters.into_iter().zip(answers) {
+        for ((w, answer), job) in waiters.into_iter().zip(answers).zip(&jobs) {
+            if matches!(answer, Ok(Inserted::New)) {
+                crate::instruments::job_accepted(&job.procedure_name);
+            }
             let _ = w.send(answer);
         }
     }

@@ -10,7 +10,10 @@ pub mod events;
 pub mod inserter;
 pub mod maintenance;
 pub mod queue;
+pub mod reporter;
 pub mod runner;
+pub mod stats;
+pub mod tally;
 pub mod webhooks;
 pub mod writer;
 
@@ -33,7 +36,10 @@ use control::{RunningJobs, StopReason};
 use events::{EventHub, EventSignal, SignallingStore};
 use inserter::JobInserter;
 use queue::Queue;
+use reporter::{LocalFigures, Workers};
 use runner::RunContext;
+use stats::StatsReader;
+use tally::Tally;
 use writer::JobWriter;
 
 /// What the engine needs from the configuration.
@@ -81,6 +87,10 @@ pub struct Engine {
     claimer: JoinHandle<tokio::task::JoinSet<()>>,
     writer: Option<JobWriter>,
     shutdown_grace: Duration,
+    /// Reads the queue's figures (`GET /stats`).
+    pub stats: StatsReader,
+    /// What this instance knows of itself without the database (`/metrics` gauges).
+    pub figures: LocalFigures,
 }
 
 impl Engine {
@@ -116,6 +126,8 @@ impl Engine {
         let retryable = settings.retryable_errors.clone();
         let retry_orphans =
             retryable.contains(&crate::model::JobError { code: "orphaned".into(), message: String::new() });
+        let tally = Tally::default();
+        let workers = Workers { total: settings.workers, free: Arc::new(Semaphore::new(settings.workers)) };
         let claimer = Claimer {
             store: store.clone(),
             run: Arc::new(RunContext {
@@ -125,9 +137,10 @@ impl Engine {
                 instance_id: settings.instance_id.clone(),
                 default_timeout: settings.job_timeout,
                 retryable,
+                tally: tally.clone(),
             }),
             instance_id: settings.instance_id.clone(),
-            workers: Arc::new(Semaphore::new(settings.workers)),
+            workers: workers.free.clone(),
             max_batch: settings.workers.clamp(1, 100),
             limits: settings.procedure_limits.clone(),
             poll_interval: settings.poll_interval,
@@ -156,6 +169,17 @@ impl Engine {
             settings.rescue_interval,
             root.clone(),
         ));
+        tasks.spawn(reporter::report(
+            store.clone(),
+            tally,
+            settings.instance_id.clone(),
+            workers.clone(),
+            settings.heartbeat_interval,
+            root.clone(),
+        ));
+        let stats = StatsReader::new(store.clone(), settings.lease_timeout);
+        tasks.spawn(reporter::refresh_queue_gauges(stats.clone(), root.clone()));
+        let figures = LocalFigures { workers, store: store.clone(), hub: hub.clone() };
         tasks.spawn(cleaner::run(
             store.clone(),
             settings.retention_days,
@@ -187,6 +211,8 @@ impl Engine {
             claimer,
             writer: Some(writer),
             shutdown_grace: settings.shutdown_grace,
+            stats,
+            figures,
         }
     }
 

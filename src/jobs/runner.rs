@@ -12,6 +12,7 @@ use crate::procedure::plan::ParamRequest;
 
 use super::control::{cancel_after, JobControl, StopReason};
 use super::events::EventSignal;
+use super::tally::Tally;
 use super::writer::JobWriter;
 use crate::model::retry::RetryableErrors;
 use crate::model::{AttemptFence, ClaimedJob, JobError, JobStatus, Outcome};
@@ -25,6 +26,8 @@ pub struct RunContext {
     pub instance_id: String,
     pub default_timeout: Duration,
     pub retryable: RetryableErrors,
+    /// Counts each attempt's start and end (`/stats` rates, `/metrics` counters).
+    pub tally: Tally,
 }
 
 /// How one attempt ended.
@@ -43,6 +46,8 @@ enum Ended {
 
 pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl) {
     let id = job.id.clone();
+    ctx.tally.started(&job);
+    let began = std::time::Instant::now();
     let timeout = job.timeout.unwrap_or(ctx.default_timeout);
     let timer = {
         let control = control.clone();
@@ -60,6 +65,7 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
     drop(timer);
     let outcome = match ended {
         Ended::Committed => {
+            ctx.tally.ended(&job, JobStatus::Completed, began.elapsed());
             ctx.events.wrote();
             return ctx.writer.done(&id);
         }
@@ -74,6 +80,7 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
             Outcome { output, ..failed_attempt(&ctx, &job, ended, requested) }
         }
     };
+    ctx.tally.ended(&job, outcome.status, began.elapsed());
     if let Some(e) = &outcome.error {
         tracing::info!(job_id = %outcome.id, status = %outcome.status, code = %e.code, attempt = job.attempt, "job attempt ended");
     }

@@ -7,6 +7,7 @@ pub mod callback;
 pub mod delivery;
 pub mod event;
 pub mod retry;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -356,6 +357,10 @@ pub struct ClaimedJob {
     pub retry: Option<RetryPolicy>,
     pub timeout: Option<Duration>,
     pub capture_output: bool,
+    /// Who submitted it (`/stats` counts per owner).
+    pub owner: String,
+    /// How long it waited since it was due (`run_at`: its acceptance, its delay or its retry time).
+    pub waited: Duration,
 }
 
 /// The end of one attempt, written once by the store's writer: a terminal state, or back to

@@ -25,6 +25,7 @@ mod routines;
 #[path = "../common/settings.rs"]
 mod settings;
 mod sql_files;
+mod stats;
 mod tls;
 mod verbs;
 mod webhooks;

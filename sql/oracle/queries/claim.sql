@@ -3,6 +3,7 @@
 -- :claimed cursor. FOR UPDATE cannot lock "the first n rows" with ROWNUM/FETCH FIRST, so a
 -- FOR UPDATE SKIP LOCKED cursor is fetched at most :claim_limit rows (only those are locked);
 -- the update re-checks each row's status.
+-- Each job comes with its owner and the seconds it waited since it was due (/stats, /metrics).
 -- Binds: claim_limit NUMBER, instance_id VARCHAR2(64), claimed REFCURSOR (out).
 DECLARE
     CURSOR c IS
@@ -24,7 +25,8 @@ BEGIN
      WHERE JOB_ID = l_ids(i) AND STATUS = 'pending'
     RETURNING JOB_ID BULK COLLECT INTO l_claimed;
     OPEN :claimed FOR
-        SELECT JOB_ID, PROCEDURE_NAME, PARAMS, IS_FUNCTION, ATTEMPTS, RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS
+        SELECT JOB_ID, PROCEDURE_NAME, PARAMS, IS_FUNCTION, ATTEMPTS, RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT,
+               OWNER, (CAST(START_TIME AS DATE) - CAST(RUN_AT AS DATE)) * 86400 FROM ASYNC_JOBS
          WHERE JOB_ID IN (SELECT COLUMN_VALUE FROM TABLE(l_claimed))
          ORDER BY PRIORITY DESC, CREATED_AT;
 END;

@@ -1,5 +1,6 @@
 -- Claims the first $2 due pending jobs for instance $1: highest priority, then oldest; rows
 -- other claimers hold are skipped, never waited for; the outer condition re-checks the status.
+-- Returns each job's owner and how long it waited since it was due (for /stats and /metrics).
 -- Each attempt starts with no report of the procedure's own (message, figures).
 UPDATE async_jobs j
    SET status = 'running', progress = 10, start_time = now(), instance_id = $1,
@@ -13,4 +14,4 @@ UPDATE async_jobs j
               FOR UPDATE SKIP LOCKED))
    AND j.status = 'pending'
 RETURNING j.job_id, j.procedure_name, j.params, j.is_function, j.attempts, j.retry_policy, j.timeout_ms,
-          j.capture_output;
+          j.capture_output, j.owner, extract(epoch FROM j.start_time - j.run_at)::float8;

@@ -20,7 +20,7 @@ use crate::procedure::signature::{Argument, RoutineKind, Signature};
 use crate::procedure::types::{Direction, ParamType};
 
 use super::block::build_block;
-use super::{catalog, deliveries, events, longops, output, store};
+use super::{catalog, deliveries, events, longops, output, stats, store};
 
 /// The statements with a fixed text: `<module>.<CONSTANT>`.
 fn constants() -> Vec<(&'static str, &'static str)> {
@@ -52,6 +52,10 @@ fn constants() -> Vec<(&'static str, &'static str)> {
         ("store.CANCEL_PENDING_MATCHING_SQL", store::CANCEL_PENDING_MATCHING_SQL),
         ("store.RUNNING_TO_CANCEL_SQL", store::RUNNING_TO_CANCEL_SQL),
         ("store.PURGE_BEYOND_KEPT_SQL", store::PURGE_BEYOND_KEPT_SQL),
+        ("stats.ACTIVE_SQL", stats::ACTIVE_SQL),
+        ("stats.COUNT_ENDED_SQL", stats::COUNT_ENDED_SQL),
+        ("stats.REPORT_INSTANCE_SQL", stats::REPORT_INSTANCE_SQL),
+        ("stats.INSTANCES_SQL", stats::INSTANCES_SQL),
         ("catalog.RESOLVE_SQL", catalog::RESOLVE_SQL),
         ("catalog.DESCRIBE_SQL", catalog::DESCRIBE_SQL),
         ("output.READ_LINES_SQL", output::READ_LINES_SQL),

@@ -16,6 +16,7 @@
 //! - `store.rs`: runs every `ASYNC_JOBS` statement (one file each in `sql/oracle/queries/`)
 //! - `events.rs`: reads `ASYNC_JOB_EVENTS` (written by the job table's trigger)
 //! - `deliveries.rs`: the webhook outbox `ASYNC_JOB_DELIVERIES` (claim, record, read)
+//! - `stats.rs`: queue statistics and the instances table `ASYNC_INSTANCES`
 //! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
 //! - `dump.rs` (tests only): writes every statement's final text for `scripts/check-oracle-sql`
 
@@ -30,6 +31,7 @@ mod error;
 mod events;
 mod longops;
 mod output;
+mod stats;
 mod store;
 pub mod url;
 
@@ -47,6 +49,7 @@ use crate::db::{
 };
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
+use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
 use crate::model::{
     AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter,
     NewJob, Outcome, ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
@@ -292,6 +295,41 @@ impl JobStore for OracleBackend {
 
     async fn purge_beyond_kept(&self, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError> {
         self.with_conn(move |c| store::purge_beyond_kept(c, status, keep, batch)).await
+    }
+
+    async fn active_counts(&self, owner: Option<&str>) -> Result<Vec<ActiveCounts>, DbError> {
+        let owner = owner.map(str::to_string);
+        self.with_conn(move |c| stats::active_counts(c, owner.as_deref())).await
+    }
+
+    async fn count_ended(&self, status: JobStatus, owner: Option<&str>, cap: i64) -> Result<i64, DbError> {
+        let owner = owner.map(str::to_string);
+        self.with_conn(move |c| stats::count_ended(c, status, owner.as_deref(), cap)).await
+    }
+
+    /// Exact-capped counts only on Oracle (see `stats.rs`).
+    async fn estimate_status(&self, _status: JobStatus) -> Result<Option<i64>, DbError> {
+        Ok(None)
+    }
+
+    async fn report_instance(&self, report: &InstanceReport) -> Result<(), DbError> {
+        let report = report.clone();
+        self.with_engine(move |c| stats::report_instance(c, &report)).await
+    }
+
+    async fn instances(&self, within: Duration) -> Result<Vec<InstanceRow>, DbError> {
+        self.with_conn(move |c| stats::instances(c, within)).await
+    }
+
+    fn pool_figures(&self) -> Vec<PoolFigures> {
+        [("engine", &self.engine), ("reads", &self.reads), ("calls", &self.calls)]
+            .into_iter()
+            .map(|(pool, p)| {
+                let open = u64::from(p.open_count().unwrap_or(0));
+                let busy = u64::from(p.busy_count().unwrap_or(0));
+                PoolFigures { pool, in_use: busy, idle: open.saturating_sub(busy) }
+            })
+            .collect()
     }
 }
 

@@ -325,6 +325,9 @@ fn claimed_rows(cursor: &mut RefCursor) -> Result<Vec<ClaimedJob>, DbError> {
             retry: r.get::<usize, Option<String>>(5).map_err(db)?.and_then(|p| serde_json::from_str(&p).ok()),
             timeout: r.get::<usize, Option<i64>>(6).map_err(db)?.map(timeout_from_ms),
             capture_output: r.get::<usize, Option<i64>>(7).map_err(db)?.unwrap_or(0) != 0,
+            owner: r.get::<usize, Option<String>>(8).map_err(db)?.unwrap_or_default(),
+            waited: Duration::try_from_secs_f64(r.get::<usize, Option<f64>>(9).map_err(db)?.unwrap_or(0.0).max(0.0))
+                .unwrap_or_default(),
         });
     }
     Ok(out)
@@ -823,7 +826,9 @@ mod tests {
              :params, :retry_policy)"
         ));
         for claim in [CLAIM_SQL, CLAIM_PICKED_SQL] {
-            assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT FROM ASYNC_JOBS"), "{claim}");
+            assert!(claim.contains("RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT,\n"), "{claim}");
+            // The owner and the wait since the job was due, for /stats and /metrics.
+            assert!(claim.contains("OWNER, (CAST(START_TIME AS DATE) - CAST(RUN_AT AS DATE)) * 86400 FROM ASYNC_JOBS"));
         }
         // Written by the outcome's own statement, as a LOB bind before the WHERE binds.
         assert!(FINISH_SQL.contains("ERROR_MSG = :message, OUTPUT = :output\n WHERE"));

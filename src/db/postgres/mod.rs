@@ -9,6 +9,7 @@ mod deliveries;
 mod error;
 mod events;
 mod notices;
+mod stats;
 mod store;
 mod tls;
 
@@ -26,6 +27,7 @@ use crate::db::{
 };
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
+use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
 use crate::model::{
     AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter,
     NewJob, Outcome, ProcedureLimit, ProgressSink, ProgressUpdate, PurgeFilter, Rescued,
@@ -267,6 +269,37 @@ impl JobStore for PgBackend {
 
     async fn purge_beyond_kept(&self, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError> {
         store::purge_beyond_kept(&self.client().await?, status, keep, batch).await
+    }
+
+    async fn active_counts(&self, owner: Option<&str>) -> Result<Vec<ActiveCounts>, DbError> {
+        stats::active_counts(&self.client().await?, owner).await
+    }
+
+    async fn count_ended(&self, status: JobStatus, owner: Option<&str>, cap: i64) -> Result<i64, DbError> {
+        stats::count_ended(&self.client().await?, status, owner, cap).await
+    }
+
+    async fn estimate_status(&self, status: JobStatus) -> Result<Option<i64>, DbError> {
+        stats::estimate_status(&self.client().await?, status).await
+    }
+
+    // With the heartbeat's other duties: on the engine's connections.
+    async fn report_instance(&self, report: &InstanceReport) -> Result<(), DbError> {
+        stats::report_instance(&self.engine().await?, report).await
+    }
+
+    async fn instances(&self, within: Duration) -> Result<Vec<InstanceRow>, DbError> {
+        stats::instances(&self.client().await?, within).await
+    }
+
+    fn pool_figures(&self) -> Vec<PoolFigures> {
+        [("engine", &self.engine), ("reads", &self.reads), ("calls", &self.calls)]
+            .into_iter()
+            .map(|(pool, p)| {
+                let s = p.status();
+                PoolFigures { pool, in_use: s.size.saturating_sub(s.available) as u64, idle: s.available as u64 }
+            })
+            .collect()
     }
 }
 

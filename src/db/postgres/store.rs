@@ -224,6 +224,8 @@ fn claimed_from_row(r: &Row) -> ClaimedJob {
         retry: r.get::<_, Option<Json>>(5).and_then(|p| serde_json::from_value(p).ok()),
         timeout: r.get::<_, Option<i64>>(6).map(timeout_from_ms),
         capture_output: r.get(7),
+        owner: r.get(8),
+        waited: Duration::try_from_secs_f64(r.get::<_, Option<f64>>(9).unwrap_or(0.0).max(0.0)).unwrap_or_default(),
     }
 }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{DbError, JobStore, Listeners};
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
+use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
 use crate::model::{
     CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter, NewJob,
     Outcome, ProcedureLimit, ProgressUpdate, PurgeFilter, Rescued,
@@ -198,5 +199,30 @@ impl JobStore for SignallingStore {
 
     async fn purge_beyond_kept(&self, status: JobStatus, keep: i64, batch: i64) -> Result<u64, DbError> {
         self.signalled(self.inner.purge_beyond_kept(status, keep, batch).await)
+    }
+
+    // Statistics change no job: nothing to signal.
+    async fn active_counts(&self, owner: Option<&str>) -> Result<Vec<ActiveCounts>, DbError> {
+        self.inner.active_counts(owner).await
+    }
+
+    async fn count_ended(&self, status: JobStatus, owner: Option<&str>, cap: i64) -> Result<i64, DbError> {
+        self.inner.count_ended(status, owner, cap).await
+    }
+
+    async fn estimate_status(&self, status: JobStatus) -> Result<Option<i64>, DbError> {
+        self.inner.estimate_status(status).await
+    }
+
+    async fn report_instance(&self, report: &InstanceReport) -> Result<(), DbError> {
+        self.inner.report_instance(report).await
+    }
+
+    async fn instances(&self, within: Duration) -> Result<Vec<InstanceRow>, DbError> {
+        self.inner.instances(within).await
+    }
+
+    fn pool_figures(&self) -> Vec<PoolFigures> {
+        self.inner.pool_figures()
     }
 }
