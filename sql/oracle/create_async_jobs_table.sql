@@ -53,7 +53,8 @@ CREATE TABLE ASYNC_JOBS (
                                                                  -- what PROCEDURE_CONCURRENCY counts (NULL: PROCEDURE_NAME)
     REPORT_PERCENT   NUMBER(5,2),                                -- the procedure's own latest report (PROCGATE.PROGRESS
     REPORT_PROCESSED NUMBER(19),                                 -- or any longops it sets): percent, items processed
-    REPORT_TOTAL     NUMBER(19)                                  -- and total; its message is in MESSAGE
+    REPORT_TOTAL     NUMBER(19),                                 -- and total; its message is in MESSAGE
+    PROGRESS_EVENTS  NUMBER(5)      DEFAULT 0 NOT NULL           -- progress records so far (events: the first 100)
 )}';
     END IF;
 EXCEPTION
@@ -102,6 +103,7 @@ BEGIN
     add_column('REPORT_PERCENT', 'NUMBER(5,2)');
     add_column('REPORT_PROCESSED', 'NUMBER(19)');
     add_column('REPORT_TOTAL', 'NUMBER(19)');
+    add_column('PROGRESS_EVENTS', 'NUMBER(5) DEFAULT 0 NOT NULL');
     -- POST /jobs/{id}/retry: the failed or cancelled job a new job retries (not a foreign key:
     -- the old job may be deleted while its retry lives on).
     add_column('RETRY_OF', 'VARCHAR2(32)');
@@ -375,23 +377,23 @@ END;
 /
 
 -- 9. The event trigger: one row per state change, whichever statement makes it. An UPDATE that
---    changes neither status, progress, message nor the procedure's figures (a heartbeat, a
---    session id) writes nothing. An event its job's callback asks for also gets its delivery row
---    (step 8b). Replaced only when it is not this version.
+--    only records progress writes a 'progress' event for the job's first 100 progress records
+--    (counted on the job by progress.sql, so the trigger reads no other row); anything else (a
+--    heartbeat, a session id) writes nothing. An event its job's callback asks for also gets its
+--    delivery row (step 8b). Replaced only when it is not this version.
 DECLARE
     n NUMBER;
 BEGIN
     SELECT COUNT(*) INTO n FROM USER_SOURCE
-     WHERE NAME = 'ASYNC_JOBS_EVENTS_TRG' AND TYPE = 'TRIGGER' AND TEXT LIKE '%procgate:events:3%';
+     WHERE NAME = 'ASYNC_JOBS_EVENTS_TRG' AND TYPE = 'TRIGGER' AND TEXT LIKE '%procgate:events:4%';
     IF n = 0 THEN
         EXECUTE IMMEDIATE q'{
 CREATE OR REPLACE TRIGGER ASYNC_JOBS_EVENTS_TRG
 AFTER INSERT OR UPDATE OR DELETE ON ASYNC_JOBS
 FOR EACH ROW
 DECLARE
-    -- procgate:events:3
+    -- procgate:events:4
     l_type VARCHAR2(20);
-    l_progress_events NUMBER := 0;
     l_event_id NUMBER;
 BEGIN
     IF DELETING THEN
@@ -408,14 +410,10 @@ BEGIN
         ELSIF :NEW.STATUS <> :OLD.STATUS THEN
             l_type := CASE :NEW.STATUS WHEN 'running' THEN 'started' WHEN 'pending' THEN 'retried'
                       ELSE :NEW.STATUS END;
-        ELSIF :NEW.STATUS = 'running'
-              AND (NVL(:NEW.PROGRESS, 0) <> NVL(:OLD.PROGRESS, 0) OR UPDATING('MESSAGE')
-                   OR UPDATING('REPORT_PERCENT') OR UPDATING('REPORT_PROCESSED')) THEN
-            SELECT COUNT(*) INTO l_progress_events FROM ASYNC_JOB_EVENTS
-             WHERE JOB_ID = :NEW.JOB_ID AND EVENT_TYPE = 'progress';
-            IF l_progress_events < 100 THEN
-                l_type := 'progress';
-            END IF;
+        ELSIF :NEW.STATUS = 'running' AND :NEW.PROGRESS_EVENTS > :OLD.PROGRESS_EVENTS
+              AND :NEW.PROGRESS_EVENTS <= 100 THEN
+            -- A progress record (progress.sql counts them on the job): the first 100.
+            l_type := 'progress';
         END IF;
         IF l_type IS NOT NULL THEN
             INSERT INTO ASYNC_JOB_EVENTS (JOB_ID, EVENT_TYPE, OWNER, PROCEDURE_NAME, STATUS, PROGRESS, ATTEMPT,

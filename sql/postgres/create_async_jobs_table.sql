@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS async_jobs (
                                                                 -- PROCEDURE_CONCURRENCY counts (NULL: procedure_name)
     report_percent   numeric(5,2),                              -- the procedure's own latest report (procgate_progress):
     report_processed bigint,                                    -- percent, items processed and total; its
-    report_total     bigint                                     -- message is in `message`
+    report_total     bigint,                                    -- message is in `message`
+    progress_events  smallint     NOT NULL DEFAULT 0            -- progress records so far (events: the first 100)
 );
 
 -- Upgrades a table created by an earlier procgate (or by the predecessor's script) in place.
@@ -66,6 +67,7 @@ ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS routine          varchar(400);
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_percent   numeric(5,2);
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_processed bigint;
 ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS report_total     bigint;
+ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS progress_events  smallint     NOT NULL DEFAULT 0;
 
 -- The claim query: highest priority, then oldest pending first (due ones: run_at <= now()).
 CREATE INDEX IF NOT EXISTS async_jobs_pending_idx ON async_jobs (priority DESC, created_at)
@@ -154,41 +156,53 @@ CREATE INDEX IF NOT EXISTS async_job_events_deleted_idx ON async_job_events (eve
 
 -- The event triggers. Statement-level, with transition tables: one INSERT ... SELECT per
 -- statement, however many jobs the statement changed (a claim of 100 jobs writes 100 `started`
--- rows in one go). An UPDATE that changes neither status, progress, message nor the procedure's
--- figures (a heartbeat, a session id) writes nothing.
+-- rows in one go). An UPDATE that changes the status writes its event; one that only records
+-- progress writes a `progress` event for the job's first 100 progress records (counted on the job
+-- by record_progress.sql, so the trigger reads no other row); anything else (a heartbeat, a
+-- session id) writes nothing.
 CREATE OR REPLACE FUNCTION procgate_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO async_job_events (job_id, event_type, owner, procedure_name, status, progress, attempt, run_at)
-    SELECT n.job_id, 'accepted', n.owner, n.procedure_name, n.status, n.progress, n.attempts, n.run_at
-      FROM new_jobs n;
+    WITH events AS (
+        INSERT INTO async_job_events (job_id, event_type, owner, procedure_name, status, progress, attempt, run_at)
+        SELECT n.job_id, 'accepted', n.owner, n.procedure_name, n.status, n.progress, n.attempts, n.run_at
+          FROM new_jobs n
+        RETURNING event_id, job_id, event_type)
+    INSERT INTO async_job_deliveries (event_id, job_id, event_type, url, owner)
+    SELECT e.event_id, e.job_id, e.event_type, n.callback->>'url', n.owner
+      FROM events e JOIN new_jobs n ON n.job_id = e.job_id
+     WHERE n.callback IS NOT NULL AND n.callback->'events' ? e.event_type;
     RETURN NULL;
 END
 $$;
 
 CREATE OR REPLACE FUNCTION procgate_jobs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO async_job_events (job_id, event_type, owner, procedure_name, status, progress, attempt,
-                                  error_code, error_msg, message, report_percent, report_processed,
-                                  report_total, run_at)
-    SELECT e.job_id, e.event_type, e.owner, e.procedure_name, e.status, e.progress, e.attempts,
-           CASE WHEN e.event_type IN ('retried', 'failed', 'cancelled') THEN e.error_code END,
-           CASE WHEN e.event_type IN ('retried', 'failed', 'cancelled') THEN e.error_msg END,
-           e.message, e.report_percent, e.report_processed, e.report_total,
-           CASE WHEN e.event_type = 'retried' THEN e.run_at END
-      FROM (SELECT n.*,
-                   CASE WHEN n.status = o.status THEN 'progress'
-                        WHEN n.status = 'running' THEN 'started'
-                        WHEN n.status = 'pending' THEN 'retried'
-                        ELSE n.status END AS event_type
-              FROM new_jobs n JOIN old_jobs o ON o.job_id = n.job_id
-             WHERE n.status <> o.status
-                OR n.status = 'running'
-                   AND (n.progress <> o.progress OR n.message IS DISTINCT FROM o.message
-                        OR n.report_percent IS DISTINCT FROM o.report_percent
-                        OR n.report_processed IS DISTINCT FROM o.report_processed)) e
-     WHERE e.event_type <> 'progress'
-        OR (SELECT count(*) FROM async_job_events p
-             WHERE p.job_id = e.job_id AND p.event_type = 'progress') < 100;
+    WITH changed AS (
+        SELECT n.*,
+               CASE WHEN n.status = o.status THEN 'progress'
+                    WHEN n.status = 'running' THEN 'started'
+                    WHEN n.status = 'pending' THEN 'retried'
+                    ELSE n.status END AS event_type
+          FROM new_jobs n JOIN old_jobs o ON o.job_id = n.job_id
+         WHERE n.status <> o.status
+            -- A progress record (record_progress.sql counts them on the job): the first 100.
+            OR n.status = 'running' AND n.progress_events > o.progress_events AND n.progress_events <= 100),
+    events AS (
+        INSERT INTO async_job_events (job_id, event_type, owner, procedure_name, status, progress, attempt,
+                                      error_code, error_msg, message, report_percent, report_processed,
+                                      report_total, run_at)
+        SELECT c.job_id, c.event_type, c.owner, c.procedure_name, c.status, c.progress, c.attempts,
+               CASE WHEN c.event_type IN ('retried', 'failed', 'cancelled') THEN c.error_code END,
+               CASE WHEN c.event_type IN ('retried', 'failed', 'cancelled') THEN c.error_msg END,
+               c.message, c.report_percent, c.report_processed, c.report_total,
+               CASE WHEN c.event_type = 'retried' THEN c.run_at END
+          FROM changed c
+        RETURNING event_id, job_id, event_type)
+    -- Webhooks: the delivery of each event its job's callback asks for, in the same statement.
+    INSERT INTO async_job_deliveries (event_id, job_id, event_type, url, owner)
+    SELECT e.event_id, e.job_id, e.event_type, c.callback->>'url', c.owner
+      FROM events e JOIN changed c ON c.job_id = e.job_id
+     WHERE c.callback IS NOT NULL AND c.callback->'events' ? e.event_type;
     RETURN NULL;
 END
 $$;
@@ -255,25 +269,15 @@ CREATE INDEX IF NOT EXISTS async_job_deliveries_job_idx ON async_job_deliveries 
 CREATE INDEX IF NOT EXISTS async_job_deliveries_due_idx ON async_job_deliveries (next_attempt_at)
     WHERE status = 'pending';
 
--- One delivery per new event of a job whose callback lists that event's type. Statement-level on
--- the event table, so every statement that writes events (the job triggers above) writes the
--- deliveries with them; a job without a callback costs one primary-key look-up per event.
-CREATE OR REPLACE FUNCTION procgate_events_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO async_job_deliveries (event_id, job_id, event_type, url, owner)
-    SELECT e.event_id, e.job_id, e.event_type, j.callback->>'url', j.owner
-      FROM new_events e JOIN async_jobs j ON j.job_id = e.job_id
-     WHERE j.callback IS NOT NULL AND j.callback->'events' ? e.event_type;
-    RETURN NULL;
-END
-$$;
-
+-- The deliveries are written by the job triggers above, with their events (one statement, no
+-- second trigger). A table upgraded from the first webhook version loses that version's trigger on
+-- the event table here (once: afterwards there is nothing to drop, and no lock is taken).
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'async_job_events'::regclass
-                                              AND tgname = 'async_job_events_inserted') THEN
-        CREATE TRIGGER async_job_events_inserted AFTER INSERT ON async_job_events
-            REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION procgate_events_inserted();
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'async_job_events'::regclass
+                                          AND tgname = 'async_job_events_inserted') THEN
+        DROP TRIGGER async_job_events_inserted ON async_job_events;
+        DROP FUNCTION IF EXISTS procgate_events_inserted();
     END IF;
 END
 $$;

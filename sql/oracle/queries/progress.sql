@@ -21,7 +21,13 @@ BEGIN
                               REPORT_PERCENT = NVL(l_percents(i), REPORT_PERCENT),
                               MESSAGE = CASE WHEN l_messages(i) IS NULL THEN MESSAGE ELSE TO_CLOB(l_messages(i)) END,
                               REPORT_PROCESSED = NVL(l_processed(i), REPORT_PROCESSED),
-                              REPORT_TOTAL = NVL(l_totals(i), REPORT_TOTAL)
+                              REPORT_TOTAL = NVL(l_totals(i), REPORT_TOTAL),
+                              -- What a client sees changed: counted (to 1000); the event trigger
+                              -- writes a 'progress' event for the first 100.
+                              PROGRESS_EVENTS = LEAST(PROGRESS_EVENTS + CASE
+                                  WHEN NVL(PROGRESS, 0) < l_progress(i) OR l_percents(i) IS NOT NULL
+                                    OR l_messages(i) IS NOT NULL OR l_processed(i) IS NOT NULL
+                                    OR l_totals(i) IS NOT NULL THEN 1 ELSE 0 END, 1000)
          WHERE JOB_ID = l_ids(i) AND STATUS = 'running' AND INSTANCE_ID = :instance_id
            AND (NVL(PROGRESS, 0) < l_progress(i) OR l_sessions(i) IS NOT NULL
                 OR l_percents(i) IS NOT NULL OR l_messages(i) IS NOT NULL

@@ -3,13 +3,21 @@
 -- when reported, the others kept), for jobs still running on this instance ($3). Progress never
 -- goes down. A row another transaction holds is skipped, not waited for: it is a job whose
 -- completion is being committed with its call (or a cancel request), and its progress is moot.
+-- `progress_events` counts the records that changed what a client sees (up to 1000): the job's
+-- event trigger writes a `progress` event for the first 100.
 UPDATE async_jobs j
    SET progress = greatest(j.progress, u.progress),
        session_id = coalesce(u.session_id, j.session_id),
        report_percent = coalesce(u.percent, j.report_percent),
        message = coalesce(u.message, j.message),
        report_processed = coalesce(u.processed, j.report_processed),
-       report_total = coalesce(u.total, j.report_total)
+       report_total = coalesce(u.total, j.report_total),
+       progress_events = least(j.progress_events + CASE
+           WHEN j.progress < u.progress
+             OR u.percent IS DISTINCT FROM j.report_percent AND u.percent IS NOT NULL
+             OR u.message IS DISTINCT FROM j.message AND u.message IS NOT NULL
+             OR u.processed IS DISTINCT FROM j.report_processed AND u.processed IS NOT NULL
+             OR u.total IS DISTINCT FROM j.report_total AND u.total IS NOT NULL THEN 1 ELSE 0 END, 1000)
   FROM unnest($1::text[], $2::int2[], $4::text[], $5::float8[]::numeric(5,2)[], $6::text[], $7::int8[], $8::int8[])
        AS u(id, progress, session_id, percent, message, processed, total)
  WHERE j.job_id = u.id
