@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod parse_guard;
 pub mod procedures;
 pub mod request;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -68,6 +69,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource("/jobs/{id}/deliveries").route(web::get().to(deliveries::job_deliveries)))
     .service(resource("/events").route(web::get().to(events::all_events)))
     .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)).route(web::delete().to(jobs::delete_job)))
+    .service(resource("/ui").route(web::get().to(ui::page)).route(web::head().to(ui::page)))
+    .service(resource("/ui/").route(web::get().to(ui::page)).route(web::head().to(ui::page)))
+    .service(resource("/ui/{file}").route(web::get().to(ui::file)).route(web::head().to(ui::file)))
     .default_service(web::to(no_route));
 }
 

@@ -26,6 +26,7 @@ mod routines;
 mod settings;
 mod sql_files;
 mod tls;
+mod ui;
 mod webhooks;
 
 #[path = "../contract/mod.rs"]
