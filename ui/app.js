@@ -24,6 +24,7 @@ const state = {
   live: 'off',
   detail: null,
   poller: null,
+  entering: false,
 };
 
 // ---- small helpers ----
@@ -54,14 +55,19 @@ function announce(text) {
   $('#announcer').textContent = text;
 }
 
+function showNotice(text) {
+  $('#notice').textContent = text;
+  $('#notice').hidden = false;
+}
+
 function showError(error) {
   if (error instanceof api.ApiError && error.status === 401) {
     signOut('The gateway refused this token: sign in again.');
-    return;
+  } else if (error instanceof api.ApiError) {
+    showNotice(`${error.message} (${error.code})`);
+  } else {
+    showNotice(`Cannot reach the gateway: ${error.message}`);
   }
-  const notice = $('#notice');
-  notice.textContent = error instanceof api.ApiError ? `${error.message} (${error.code})` : `Cannot reach the gateway: ${error.message}`;
-  notice.hidden = false;
 }
 
 const clearError = () => { $('#notice').hidden = true; };
@@ -83,15 +89,23 @@ function signOut(reason) {
   clearInterval(state.poller);
   $('#dashboard').hidden = true;
   $('#sign-out').hidden = true;
+  // Nothing of the last token's stays on the page.
+  state.admin = null;
+  state.rows = new Map();
+  $('#job-rows').replaceChildren();
+  for (const element of document.querySelectorAll('[data-needs="admin"]')) element.hidden = true;
   $('#scope').textContent = '';
   setLive('off');
   $('#sign-in').hidden = false;
-  if (reason) showError(new api.ApiError(401, 'unauthorized', reason));
+  if (reason) showNotice(reason);
+  else clearError();
   $('#token').value = '';
   $('#token').focus();
 }
 
 async function enter() {
+  if (state.entering) return;
+  state.entering = true;
   try {
     // The counts double as the token's check: a 401 here sends the user back to sign-in.
     const counts = await api.counts();
@@ -106,12 +120,10 @@ async function enter() {
     state.poller = setInterval(() => { if (state.live !== 'open') refreshAll(); }, POLL_MS);
     route();
   } catch (error) {
-    if (error instanceof api.ApiError && error.status === 401) {
-      signOut('The gateway refused this token.');
-    } else {
-      $('#sign-in').hidden = false;
-      showError(error);
-    }
+    if ($('#dashboard').hidden) $('#sign-in').hidden = false;
+    showError(error);
+  } finally {
+    state.entering = false;
   }
 }
 
@@ -141,7 +153,10 @@ async function refreshCounts() {
   try {
     renderCounts(await api.counts());
   } catch (error) {
+    if ($('#dashboard').hidden) $('#sign-in').hidden = false;
     showError(error);
+  } finally {
+    state.entering = false;
   }
 }
 
@@ -196,7 +211,7 @@ async function refreshList() {
   }
   $('#no-jobs').hidden = page.jobs.length > 0;
   const first = page.jobs.length ? state.offset + 1 : 0;
-  $('#page-info').textContent = `${first}–${state.offset + page.jobs.length} of ${page.total.toLocaleString()}`;
+  $('#page-info').textContent = page.total ? `${first}–${state.offset + page.jobs.length} of ${page.total.toLocaleString()}` : '';
   $('#prev').disabled = state.offset === 0;
   $('#next').disabled = state.offset + PAGE_SIZE >= page.total;
 }
@@ -213,8 +228,9 @@ function applyFilter(status) {
   refreshList().then(() => announce(`${state.total} jobs match.`));
 }
 
-const refreshCountsSoon = soon(refreshCounts, 500);
-const refreshListSoon = soon(refreshList, 500);
+// However busy the queue, a burst of events costs one refresh a second.
+const refreshCountsSoon = soon(refreshCounts, 1000);
+const refreshListSoon = soon(refreshList, 1000);
 
 function refreshAll() {
   refreshCounts();
