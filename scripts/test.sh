@@ -2,11 +2,14 @@
 # The second command of the README, and what CI runs: the whole test suite.
 # Formatting, lints (Oracle backend included), every Oracle statement parsed by a PL/SQL grammar
 # (scripts/check-oracle-sql; needs node and npm), unit tests, and the behaviour tests, which start
-# their own private PostgreSQL cluster (or use PROCGATE_TEST_DATABASE_URL if set).
+# their own private PostgreSQL cluster (or use PROCGATE_TEST_DATABASE_URL if set); among them the
+# dashboard's, in Debian's chromium driven by playwright-core (tools/ui-test, installed here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/prereqs.sh
 ensure_prereqs
+ensure_test_prereqs
+npm_ci_when_changed tools/ui-test "the dashboard test's playwright-core"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --check

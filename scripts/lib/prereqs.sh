@@ -30,3 +30,24 @@ ensure_prereqs() {
         exit 1
     fi
 }
+
+# What scripts/test.sh needs beyond ensure_prereqs: Debian's chromium for the dashboard's browser
+# test (tests/api/ui.rs drives it with playwright-core, which downloads no browser).
+ensure_test_prereqs() {
+    if [ ! -x /usr/bin/chromium ]; then
+        echo "installing chromium (apt-get install chromium) for the dashboard's browser test..." >&2
+        apt_install chromium
+    fi
+}
+
+# npm_ci_when_changed DIR WHAT: installs DIR's npm packages exactly as its committed
+# package-lock.json says (npm ci into DIR/node_modules, git-ignored), when they are missing or the
+# lock file changed since the last install (the stamp is a copy of the lock file it installed).
+npm_ci_when_changed() {
+    local dir=$1 what=$2 stamp="$1/node_modules/.installed-package-lock.json"
+    if ! cmp -s "$dir/package-lock.json" "$stamp"; then
+        echo "installing $what (npm ci in $dir)..." >&2
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
+        cp "$dir/package-lock.json" "$stamp"
+    fi
+}

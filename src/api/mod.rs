@@ -13,6 +13,7 @@ pub mod parse_guard;
 pub mod procedures;
 pub mod request;
 pub mod stats;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -78,6 +79,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(resource("/events").route(web::get().to(events::all_events)))
     .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)).route(web::delete().to(jobs::delete_job)))
     .service(resource("/stats").route(web::get().to(stats::stats)))
+    .service(resource("/ui").route(web::get().to(ui::page)).route(web::head().to(ui::page)))
+    .service(resource("/ui/").route(web::get().to(ui::page)).route(web::head().to(ui::page)))
+    .service(resource("/ui/{file}").route(web::get().to(ui::file)).route(web::head().to(ui::file)))
     .default_service(web::to(no_route));
 }
 

@@ -27,6 +27,7 @@ mod settings;
 mod sql_files;
 mod stats;
 mod tls;
+mod ui;
 mod verbs;
 mod webhooks;
 
