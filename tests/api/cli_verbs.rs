@@ -12,17 +12,7 @@ use super::later;
 use crate::helpers::*;
 
 fn procgate(db_url: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_procgate"))
-        .args(args)
-        .env("DATABASE_URL", db_url)
-        .env("PROCEDURE_ALLOWLIST", "PROC_TEST*")
-        .env("RUST_LOG", "warn")
-        .env_remove("API_TOKENS")
-        .env_remove("API_TOKEN")
-        .output()
-        .expect("run procgate");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    procgate_cli(db_url, args, &[("PROCEDURE_ALLOWLIST", "PROC_TEST*")])
 }
 
 #[tokio::test]

@@ -46,3 +46,19 @@ pub async fn spawn_on(db: Arc<TestDatabase>, overrides: &[(&str, &str)]) -> Test
 pub async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
 }
+
+/// Runs the `procgate` binary with `args` against `db_url` (no API tokens in its environment,
+/// plus `env`); whether it succeeded, and its stdout then stderr.
+pub fn procgate_cli(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_procgate"))
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .env("RUST_LOG", "warn")
+        .env_remove("API_TOKENS")
+        .env_remove("API_TOKEN")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run procgate");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
