@@ -30,24 +30,33 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let host = settings.host.clone();
     let app = Application::build(settings).await?;
     let base = format!("http://{host}:{}", app.port());
+    // The full path, because `procgate` is not on the PATH after `cargo run`.
+    let binary = std::env::current_exe()
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|_| "procgate".to_string());
     println!(
         r#"
-procgate demo is running.
+procgate demo is running (in the foreground: use a second terminal).
   API:       {base}
   database:  {url}   (psql "{url}")
   token:     {token}
+  binary:    {binary}
 
-Try it:
+Try it, in a second terminal (python3 reads the job id out of the JSON):
   export TOKEN={token}
-  curl -s -X POST {base}/procedure/async -H "Authorization: Bearer $TOKEN" \
+  job_id() {{ python3 -c 'import sys,json; print(json.load(sys.stdin)["job_id"])'; }}
+  JOB=$(curl -s -X POST {base}/procedure/async -H "Authorization: Bearer $TOKEN" \
        -H 'Content-Type: application/json' \
-       -d '{{"name":"PROC_TEST","params":[{{"name":"p_input","value":"Test"}},{{"name":"p_output","direction":"OUT"}}]}}'
-  curl -s {base}/jobs/<job_id> -H "Authorization: Bearer $TOKEN"
+       -d '{{"name":"PROC_TEST","params":[{{"name":"p_input","value":"Test"}},{{"name":"p_output","direction":"OUT"}}]}}' | job_id)
+  curl -s {base}/jobs/$JOB -H "Authorization: Bearer $TOKEN"
   # a job that reports its own progress (20 items, 10 s): watch "report" and "progress"
-  curl -s -X POST {base}/procedure/async -H "Authorization: Bearer $TOKEN" \
+  JOB=$(curl -s -X POST {base}/procedure/async -H "Authorization: Bearer $TOKEN" \
        -H 'Content-Type: application/json' \
-       -d '{{"name":"PROC_TEST_PROGRESS","params":[{{"name":"p_items","value":20}},{{"name":"p_seconds","value":10}}]}}'
+       -d '{{"name":"PROC_TEST_PROGRESS","params":[{{"name":"p_items","value":20}},{{"name":"p_seconds","value":10}}]}}' | job_id)
+  curl -s {base}/jobs/$JOB -H "Authorization: Bearer $TOKEN"
   curl -s '{base}/jobs?status=completed' -H "Authorization: Bearer $TOKEN"
+  # the jobs table from the command line, straight from the database
+  DATABASE_URL='{url}' '{binary}' jobs
 
 Ctrl-C stops the gateway and the cluster.
 "#
