@@ -222,7 +222,7 @@ END;
 
 -- 7. The progress API for procedure authors: PROCGATE.PROGRESS records a report with
 --    DBMS_APPLICATION_INFO.SET_SESSION_LONGOPS (OPNAME 'procgate'), which the gateway reads from
---    V$SESSION_LONGOPS while the call runs (README, Oracle, Grants: the grant it needs):
+--    V$SESSION_LONGOPS while the call runs (docs/oracle.md, Grants: the grant it needs):
 --      PROCGATE.PROGRESS(42, 'step 2 of 5');
 --      PROCGATE.PROGRESS(NULL, 'loading', p_processed => 1200, p_total => 5000);
 --    With p_processed and p_total, SOFAR/TOTALWORK are those (the percent shown is their ratio);

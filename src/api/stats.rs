@@ -1,4 +1,4 @@
-//! `GET /stats`: the queue's figures (README, "Queue statistics"). An admin sees every owner's
+//! `GET /stats`: the queue's figures (docs/api.md, `GET /stats`). An admin sees every owner's
 //! jobs and the instances; any other caller its own jobs' figures.
 
 use actix_web::{web, HttpResponse};

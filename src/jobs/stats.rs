@@ -29,7 +29,7 @@ pub const EXACT_CAP: i64 = 10_000;
 /// How long an instance's row counts after its last beat: its counts cover that long.
 pub const ROWS_COUNT_FOR: Duration = Duration::from_secs(WINDOW_MINUTES as u64 * 60);
 
-/// The answer of `GET /stats` (README, "Queue statistics").
+/// The answer of `GET /stats` (docs/api.md, `GET /stats`).
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueStats {
     /// `all` (an admin: every owner's jobs) or `owner` (the caller's own).

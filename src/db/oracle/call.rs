@@ -6,7 +6,7 @@
 //! A job's call and the conditional UPDATE that completes it commit together (one transaction
 //! on the call's session); when the UPDATE matches no row (the job was rescued or taken over
 //! meanwhile) both are rolled back. A procedure that commits by itself commits its own work
-//! whenever it does so: its jobs are at-least-once (see README, Oracle).
+//! whenever it does so: its jobs are at-least-once (see docs/oracle.md).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -111,7 +111,7 @@ pub(super) fn connect_failure(err: &DbError, settings: &ConnectSettings) -> Stri
         format!(
             "the Oracle Client library could not be loaded ({}: {}). Install Oracle Instant Client 18.1 or \
              later (Basic or Basic Light) and set LD_LIBRARY_PATH to its directory, or register it with \
-             ldconfig; see README, section Oracle",
+             ldconfig; see the Oracle guide linked from the README, docs/oracle.md",
             err.code, err.message
         )
     } else {

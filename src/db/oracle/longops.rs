@@ -142,7 +142,7 @@ async fn watch(
                     tracing::warn!(
                         error = %e,
                         "cannot read V$SESSION_LONGOPS: jobs show no progress reported by their procedures \
-                         (GRANT SELECT ON V_$SESSION_LONGOPS to the gateway's user, see the README's Oracle grants)"
+                         (GRANT SELECT ON V_$SESSION_LONGOPS to the gateway's user, see docs/oracle.md, Grants)"
                     );
                 }
                 return;
