@@ -31,9 +31,8 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let base = format!("http://{host}:{}", app.port());
     // The full path, because `procgate` is not on the PATH after `cargo run`.
-    let binary = std::env::current_exe()
-        .map(|path| path.display().to_string())
-        .unwrap_or_else(|_| "procgate".to_string());
+    let binary =
+        std::env::current_exe().map(|path| path.display().to_string()).unwrap_or_else(|_| "procgate".to_string());
     println!(
         r#"
 procgate demo is running (in the foreground: use a second terminal).
