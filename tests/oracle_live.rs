@@ -4,7 +4,7 @@
 //! codes.
 //!
 //! Everything here runs when `PROCGATE_TEST_ORACLE_URL=oracle://user:password@host:port/service`
-//! is set (Oracle Instant Client installed, see README, Oracle), one scenario at a time, on a
+//! is set (Oracle Instant Client installed, see docs/oracle.md), one scenario at a time, on a
 //! schema of the suite's own (each scenario starts by emptying its job table). Without the
 //! variable each test writes `SKIPPED: <scenario>: ...` to stderr and returns, so the output lists
 //! the Oracle scenarios that would run.

@@ -31,7 +31,7 @@ pub async fn open(scenario: &str) -> Option<OracleDatabase> {
     let url = match std::env::var(URL_VAR) {
         Ok(url) if !url.trim().is_empty() => url,
         _ => {
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {scenario}: {URL_VAR} is not set (see README, Oracle)");
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {scenario}: {URL_VAR} is not set (see docs/oracle.md)");
             return None;
         }
     };
