@@ -8,6 +8,7 @@ pub mod errors;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod legacy;
 pub mod metrics;
 pub mod parse_guard;
 pub mod procedures;
@@ -67,6 +68,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     )
     .service(resource("/health").route(web::get().to(health::health)))
     .service(resource("/ready").route(web::get().to(health::ready)))
+    // The predecessor's other endpoints (see legacy.rs).
+    .service(resource("/ping").route(web::get().to(legacy::ping)))
+    .service(resource("/docs").route(web::get().to(legacy::docs)))
+    .service(web::resource(["/query", "/exec"]).to(legacy::raw_sql))
+    .service(web::resource(["/upload", "/download"]).to(legacy::files))
+    .service(web::resource("/logs").to(legacy::logs))
     .service(resource("/procedure").route(web::post().to(procedures::call_sync)))
     .service(resource("/procedure/async").route(web::post().to(procedures::call_async)))
     .service(resource("/jobs").route(web::get().to(jobs::list_jobs)).route(web::delete().to(jobs::delete_jobs)))

@@ -16,6 +16,7 @@ mod faults;
 mod helpers;
 mod http_errors;
 mod injection;
+mod legacy;
 mod limits;
 mod output;
 mod params;
