@@ -163,8 +163,17 @@ impl Application {
                 return served.map_err(anyhow::Error::from)?.map_err(Into::into);
             }
         }
-        tracing::info!("refusing new jobs, finishing running ones");
-        engine.shutdown().await;
+        tracing::info!("refusing new jobs, finishing running ones (a second Ctrl-C or SIGTERM stops at once)");
+        tokio::select! {
+            _ = engine.shutdown() => {}
+            _ = shutdown_signal() => {
+                // As after a kill: the database rolls back the calls cut off, and the rescuer of
+                // a live instance (or of the next start) settles their jobs once the lease is over.
+                tracing::warn!("second shutdown signal: stopping now; running jobs are left to the rescuer");
+                handle.stop(false).await;
+                return Ok(());
+            }
+        }
         handle.stop(true).await;
         if let Some((metrics, task)) = metrics {
             metrics.stop(true).await;

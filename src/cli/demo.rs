@@ -27,6 +27,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     if settings.procedure_allowlist.is_empty() {
         settings.procedure_allowlist = Allowlist::parse("PROC_TEST*");
     }
+    // A demo's Ctrl-C should not wait half a minute for a demo job (unless asked to).
+    if std::env::var_os("SHUTDOWN_GRACE").is_none() {
+        settings.shutdown_grace = std::time::Duration::from_secs(3);
+    }
     let host = settings.host.clone();
     let app = Application::build(settings).await?;
     let base = format!("http://{host}:{}", app.port());
@@ -57,7 +61,7 @@ Try it, in a second terminal (python3 reads the job id out of the JSON):
   # the jobs table from the command line, straight from the database
   DATABASE_URL='{url}' '{binary}' jobs
 
-Ctrl-C stops the gateway and the cluster.
+Ctrl-C stops the gateway (running demo jobs get 3 s) and the cluster; a second Ctrl-C stops at once.
 "#
     );
     let result = app.run_until_stopped().await;

@@ -409,3 +409,46 @@ impl Drop for InProcess {
         self.stop.cancel();
     }
 }
+
+#[tokio::test]
+async fn a_second_shutdown_signal_stops_at_once_and_the_job_is_rescued_later() {
+    let db = TestDatabase::create().await;
+    let client = reqwest::Client::new();
+    let mut gateway = Gateway::start_with(&db.url, "stopped-twice", &[("SHUTDOWN_GRACE", "120s")]);
+    gateway.wait_ready(&client).await;
+    let body = json!({"name": "PROC_TEST_DEMORA", "params": [{"name": "segundos", "value": 120}]});
+    let resp = client.post(format!("{}/procedure/async", gateway.base)).bearer_auth(ADMIN).json(&body).send().await;
+    let id = resp.unwrap().json::<Json>().await.unwrap()["job_id"].as_str().unwrap().to_string();
+    let sql = db.client().await;
+    eventually("the job to run", || async {
+        let row = sql.query_one("SELECT status FROM async_jobs WHERE job_id = $1", &[&id]).await.ok()?;
+        (row.get::<_, String>(0) == "running").then_some(())
+    })
+    .await;
+    let pid = gateway.child.id().to_string();
+    let signal = |name: &str| Command::new("kill").args([format!("-{name}"), pid.clone()]).status().unwrap();
+    assert!(signal("TERM").success());
+    // The first signal waits for the 120 s call (SHUTDOWN_GRACE); the second one does not.
+    eventually("the gateway to begin its graceful shutdown", || async {
+        let r = client.post(format!("{}/procedure/async", gateway.base)).bearer_auth(ADMIN).json(&body).send().await;
+        r.ok().filter(|r| r.status() == 503).map(|_| ())
+    })
+    .await;
+    assert!(signal("TERM").success());
+    let exited = {
+        let child = std::sync::Mutex::new(&mut gateway.child);
+        eventually("the gateway to exit on the second signal", || async { child.lock().unwrap().try_wait().unwrap() })
+            .await
+    };
+    assert!(exited.success(), "{exited:?}");
+    // Its job is left as after a kill: running, until a rescuer (here, a new instance) settles it.
+    let row = sql.query_one("SELECT status FROM async_jobs WHERE job_id = $1", &[&id]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "running");
+    let _next = Gateway::start(&db.url, "rescuer");
+    eventually("the rescuer to settle the orphaned job", || async {
+        let row = sql.query_one("SELECT status, error_code FROM async_jobs WHERE job_id = $1", &[&id]).await.ok()?;
+        (row.get::<_, String>(0) == "failed")
+            .then(|| assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("orphaned")))
+    })
+    .await;
+}
