@@ -102,14 +102,6 @@ impl EventHub {
         self.tx.receiver_count()
     }
 
-    pub fn store(&self) -> &Arc<dyn JobStore> {
-        &self.store
-    }
-
-    pub fn closed(&self) -> &CancellationToken {
-        &self.closed
-    }
-
     fn publish(&self, event: JobEvent) {
         let _ = self.tx.send(Arc::new(event));
     }
