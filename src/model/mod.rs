@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod event;
 pub mod retry;
 pub mod stats;
+pub mod audit;
 
 use std::collections::HashMap;
 use std::fmt;
