@@ -91,7 +91,12 @@ pub fn log(e: &AuditEntry) {
     );
 }
 
-async fn run(store: Arc<dyn JobStore>, instance_id: String, mut rx: mpsc::Receiver<AuditEntry>, stop: CancellationToken) {
+async fn run(
+    store: Arc<dyn JobStore>,
+    instance_id: String,
+    mut rx: mpsc::Receiver<AuditEntry>,
+    stop: CancellationToken,
+) {
     let mut stopping = false;
     loop {
         let first = if stopping {

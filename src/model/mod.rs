@@ -3,12 +3,12 @@
 //! values, imported by every layer; it imports nothing of procgate's but the procedure values.
 //! Backend-agnostic: each backend maps these onto its `ASYNC_JOBS` rows.
 
+pub mod audit;
 pub mod callback;
 pub mod delivery;
 pub mod event;
 pub mod retry;
 pub mod stats;
-pub mod audit;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -84,7 +84,11 @@ mod tests {
         assert!(INSERT_SQL.starts_with("INSERT INTO ASYNC_AUDIT (OCCURRED_AT, INSTANCE_ID, CLIENT, ACTION,"));
         assert!(!INSERT_SQL.ends_with(';'), "plain SQL goes to OCI without its `;`");
         for (name, _) in &BIND_TYPES {
-            assert_eq!(INSERT_SQL.matches(&format!(":{name},")).count() + INSERT_SQL.matches(&format!(":{name})")).count(), 1, "{name}");
+            assert_eq!(
+                INSERT_SQL.matches(&format!(":{name},")).count() + INSERT_SQL.matches(&format!(":{name})")).count(),
+                1,
+                "{name}"
+            );
         }
         assert_eq!(INSERT_SQL.matches(':').count(), BIND_TYPES.len(), "no other bind");
     }
