@@ -65,6 +65,10 @@ pub struct Settings {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// `METRICS_TOKEN`: a token that may read `/metrics` on the API port and nothing else.
     pub metrics_token: Option<ApiToken>,
+    /// `AUDIT`: whether audit entries are stored in `ASYNC_AUDIT` (they are logged either way).
+    pub audit: bool,
+    /// `AUDIT_RETENTION_DAYS`: the cleaner deletes older audit rows (0: kept forever).
+    pub audit_retention_days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +176,8 @@ impl Settings {
             job_keep_failed: parse_or(&get, "JOB_KEEP_FAILED", 0)?,
             metrics_addr: metrics_addr(&get)?,
             metrics_token: metrics_token(&get)?,
+            audit: get("AUDIT").is_none() || flag(&get, "AUDIT")?,
+            audit_retention_days: parse_or(&get, "AUDIT_RETENTION_DAYS", 90)?,
         })
     }
 }
@@ -592,5 +598,17 @@ mod tests {
         ] {
             assert_eq!(settings(&pairs).unwrap_err().name, name);
         }
+    }
+
+    #[test]
+    fn the_audit_trail_is_on_by_default_and_kept_90_days() {
+        let s = settings(&[("API_TOKEN", "secret")]).unwrap();
+        assert!(s.audit);
+        assert_eq!(s.audit_retention_days, 90);
+        let s = settings(&[("API_TOKEN", "secret"), ("AUDIT", "off"), ("AUDIT_RETENTION_DAYS", "0")]).unwrap();
+        assert!(!s.audit);
+        assert_eq!(s.audit_retention_days, 0);
+        assert_eq!(settings(&[("AUDIT", "maybe")]).unwrap_err().name, "AUDIT");
+        assert_eq!(settings(&[("AUDIT_RETENTION_DAYS", "-1")]).unwrap_err().name, "AUDIT_RETENTION_DAYS");
     }
 }

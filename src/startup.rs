@@ -92,6 +92,8 @@ impl Application {
                     completed: settings.job_keep_completed,
                     failed: settings.job_keep_failed,
                 },
+                audit: settings.audit,
+                audit_retention_days: settings.audit_retention_days,
             },
         );
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
@@ -113,11 +115,13 @@ impl Application {
             calls_stop: engine.calls_token(),
             stats: engine.stats.clone(),
             figures: engine.figures.clone(),
+            audit: engine.audit.clone(),
         });
         let server = http_server(listener, move || {
             App::new()
                 .app_data(state.clone())
                 .wrap_fn(api::metrics::count_request)
+                .wrap_fn(api::audit::record)
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .configure(|cfg| {
                     if metrics_on_api_port {

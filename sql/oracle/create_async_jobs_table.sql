@@ -479,3 +479,56 @@ CREATE TABLE ASYNC_INSTANCES (
     END IF;
 END;
 /
+
+-- 11. The audit trail: one row per audited request of an authenticated client — synchronous
+--     calls, async submits, cancels, deletes (one and bulk), retries — refused ones included,
+--     written in batches (array DML) by each instance's audit writer. Never a token, never a
+--     parameter's value (DETAIL holds at most parameter names, a bulk action's filters, a retry's
+--     new job). Times are UTC. The cleaner deletes rows older than AUDIT_RETENTION_DAYS (0: kept
+--     forever). See docs/sql.md for queries, e.g. who called what in the last hour:
+--       SELECT OCCURRED_AT, CLIENT, ACTION, PROCEDURE_NAME, JOB_ID, OUTCOME, HTTP_STATUS
+--         FROM ASYNC_AUDIT
+--        WHERE OCCURRED_AT > SYS_EXTRACT_UTC(SYSTIMESTAMP) - INTERVAL '1' HOUR ORDER BY OCCURRED_AT;
+DECLARE
+    n NUMBER;
+    PROCEDURE ddl(p_sql VARCHAR2) IS
+    BEGIN
+        EXECUTE IMMEDIATE p_sql;
+    EXCEPTION
+        WHEN OTHERS THEN
+            -- ORA-00955, ORA-01408: created meanwhile by another instance
+            IF SQLCODE NOT IN (-955, -1408) THEN
+                RAISE;
+            END IF;
+    END;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_TABLES WHERE TABLE_NAME = 'ASYNC_AUDIT';
+    IF n = 0 THEN
+        ddl(q'{
+CREATE TABLE ASYNC_AUDIT (
+    AUDIT_ID         NUMBER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    OCCURRED_AT      TIMESTAMP      NOT NULL,                      -- when the request arrived (UTC)
+    INSTANCE_ID      VARCHAR2(64)   NOT NULL,                      -- the instance that answered it
+    CLIENT           VARCHAR2(128)  NOT NULL,                      -- the token's (client's) name
+    ACTION           VARCHAR2(20)   NOT NULL
+                     CHECK (ACTION IN ('call', 'submit', 'cancel', 'cancel_bulk', 'delete',
+                                       'delete_bulk', 'retry')),
+    PROCEDURE_NAME   VARCHAR2(512),                                -- as requested
+    JOB_ID           VARCHAR2(32),                                 -- the job acted on or created
+    OUTCOME          VARCHAR2(64)   NOT NULL,                      -- 'ok' or the error code
+    HTTP_STATUS      NUMBER(3)      NOT NULL,
+    DURATION_MS      NUMBER(19),
+    AFFECTED         NUMBER(19),                                   -- bulk actions: jobs changed
+    DETAIL           VARCHAR2(1000)
+)}');
+    END IF;
+    SELECT COUNT(*) INTO n FROM USER_INDEXES WHERE INDEX_NAME = 'ASYNC_AUDIT_TIME_IX';
+    IF n = 0 THEN
+        ddl('CREATE INDEX ASYNC_AUDIT_TIME_IX ON ASYNC_AUDIT (OCCURRED_AT)');
+    END IF;
+    SELECT COUNT(*) INTO n FROM USER_INDEXES WHERE INDEX_NAME = 'ASYNC_AUDIT_CLIENT_IX';
+    IF n = 0 THEN
+        ddl('CREATE INDEX ASYNC_AUDIT_CLIENT_IX ON ASYNC_AUDIT (CLIENT, OCCURRED_AT)');
+    END IF;
+END;
+/

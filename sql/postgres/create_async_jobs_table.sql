@@ -310,3 +310,29 @@ CREATE TABLE IF NOT EXISTS async_instances (
     workers_busy     integer      NOT NULL,
     counts           jsonb        NOT NULL DEFAULT '[]'
 );
+
+-- The audit trail: one row per audited request of an authenticated client — synchronous calls,
+-- async submits, cancels, deletes (one and bulk), retries — refused ones included, written in
+-- batches by each instance's audit writer. Never a token, never a parameter's value (`detail`
+-- holds at most parameter names, a bulk action's filters, a retry's new job). The cleaner deletes
+-- rows older than AUDIT_RETENTION_DAYS (0: kept forever). See docs/sql.md for queries.
+--   SELECT occurred_at, client, action, procedure_name, job_id, outcome, http_status
+--     FROM async_audit WHERE occurred_at > now() - interval '1 hour' ORDER BY occurred_at;
+CREATE TABLE IF NOT EXISTS async_audit (
+    audit_id         bigint        GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    occurred_at      timestamptz   NOT NULL,                   -- when the request arrived
+    instance_id      varchar(64)   NOT NULL,                   -- the instance that answered it
+    client           varchar(128)  NOT NULL,                   -- the token's (client's) name
+    action           varchar(20)   NOT NULL
+                     CHECK (action IN ('call', 'submit', 'cancel', 'cancel_bulk', 'delete',
+                                       'delete_bulk', 'retry')),
+    procedure_name   varchar(512),                             -- as requested (call, submit, cancel)
+    job_id           varchar(32),                              -- the job acted on or created
+    outcome          varchar(64)   NOT NULL,                   -- 'ok' or the error code
+    http_status      integer       NOT NULL,
+    duration_ms      bigint,
+    affected         bigint,                                   -- bulk actions: jobs changed
+    detail           varchar(1000)
+);
+CREATE INDEX IF NOT EXISTS async_audit_time_idx ON async_audit (occurred_at);
+CREATE INDEX IF NOT EXISTS async_audit_client_idx ON async_audit (client, occurred_at);

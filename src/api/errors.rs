@@ -66,7 +66,8 @@ impl ApiError {
         ApiError::NotFound { code: "job_not_found", message: "no such job".into() }
     }
 
-    fn code(&self) -> &'static str {
+    /// The `code` of the answer's body (also the audit trail's outcome).
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { code, .. }
             | ApiError::NotFound { code, .. }

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::auth::Caller;
 use crate::model::{Job, JobId, JobStatus, ListFilter};
 
+use super::audit::Audited;
 use super::errors::ApiError;
 use super::events;
 use super::AppState;
@@ -122,7 +123,7 @@ fn timestamp(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
 /// `DELETE /jobs/{id}`: a running job is cancelled first (its call interrupted), then deleted.
 pub async fn delete_job(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Audited,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
@@ -135,11 +136,12 @@ pub async fn delete_job(
 /// 202 if the call has not stopped within `CANCEL_WAIT`.
 pub async fn cancel_job(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Audited,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
     let cancelled = state.queue.cancel(&id, caller.owner_filter()).await?;
+    caller.procedure(&cancelled.job.procedure_name);
     let mut response = if cancelled.ended { HttpResponse::Ok() } else { HttpResponse::Accepted() };
     Ok(response.json(job_json(&cancelled.job)))
 }
@@ -153,7 +155,7 @@ pub struct PurgeQuery {
 /// `DELETE /jobs?status=completed,failed&older_than=7`: filters AND-combined, terminal jobs only.
 pub async fn delete_jobs(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Audited,
     query: web::Query<PurgeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let statuses = statuses(query.status.as_deref())?;
@@ -164,6 +166,7 @@ pub async fn delete_jobs(
         })?),
     };
     let deleted = state.queue.purge(statuses, older_than, caller.owner_filter()).await?;
+    caller.affected(deleted);
     Ok(HttpResponse::Ok().json(json!({ "message": "Jobs deleted", "deleted": deleted })))
 }
 
@@ -171,11 +174,12 @@ pub async fn delete_jobs(
 /// (`retry_of`); the old job is unchanged. Answers 202 as `POST /procedure/async` does.
 pub async fn retry_job(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Audited,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
     let new_id = state.queue.retry(&id, caller.owner_filter(), &state.catalog).await?;
+    caller.detail(format!("new job: {new_id}"));
     let url = format!("/jobs/{new_id}");
     Ok(HttpResponse::Accepted().insert_header((header::LOCATION, url.clone())).json(json!({
         "status": "accepted",
@@ -197,12 +201,13 @@ pub struct CancelQuery {
 /// asked to stop (their calls are interrupted; they end `cancelled` moments later).
 pub async fn cancel_jobs(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Audited,
     query: web::Query<CancelQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let statuses = statuses(query.status.as_deref())?;
     let procedure = query.procedure.clone().filter(|p| !p.is_empty());
     let done = state.queue.cancel_matching(statuses, procedure, caller.owner_filter()).await?;
+    caller.affected(done.cancelled + done.requested);
     Ok(HttpResponse::Ok().json(json!({ "cancelled": done.cancelled, "requested": done.requested })))
 }
 

@@ -1,6 +1,7 @@
 //! HTTP only: routes, the shared state handlers see, and the body/query error handlers.
 //! Nothing below this module knows about HTTP.
 
+pub mod audit;
 pub mod callbacks;
 pub mod caller;
 pub mod deliveries;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub stats: crate::jobs::stats::StatsReader,
     /// This instance's own figures, set on the gauges at each scrape of `/metrics`.
     pub figures: crate::jobs::reporter::LocalFigures,
+    /// Where audited requests are recorded (`api::audit`).
+    pub audit: crate::jobs::audit::AuditLog,
 }
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {

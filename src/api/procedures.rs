@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::request::CallRequest;
-use crate::auth::Caller;
 use crate::config::Settings;
 use crate::db::output::RESULT_TOO_LARGE;
 use crate::db::{CallFailure, DbErrorKind};
@@ -18,6 +17,7 @@ use crate::model::{Inserted, JobId, NewJob, Priority};
 use crate::procedure::plan::ParamRequest;
 use crate::procedure::quote::quoted;
 
+use super::audit::Audited;
 use super::callbacks;
 use super::errors::ApiError;
 use super::AppState;
@@ -26,11 +26,12 @@ use super::AppState;
 /// with the existing job when the caller's `Idempotency-Key` was used before).
 pub async fn call_async(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Audited,
     request: HttpRequest,
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
+    caller.call(&req);
     let idempotency_key = idempotency_key(&request)?;
     let options = job_options(&req, &state.settings)?;
     let params = checked_params(&req, &state.settings)?;
@@ -43,7 +44,7 @@ pub async fn call_async(
             id: id.clone(),
             procedure_name: prepared.name.to_string(),
             params: prepared.plan.normalized_json(),
-            owner: caller.name,
+            owner: caller.name.clone(),
             is_function: req.is_function,
             priority: options.priority,
             run_at: options.run_at,
@@ -64,6 +65,7 @@ pub async fn call_async(
             (ok, existing, "A job with this Idempotency-Key exists already; this is that job")
         }
     };
+    caller.job(&id);
     let url = format!("/jobs/{id}");
     Ok(response.insert_header((header::LOCATION, url.clone())).json(json!({
         "status": "accepted",
@@ -162,10 +164,11 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// header; and `timing` in the body of an error).
 pub async fn call_sync(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Audited,
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let arrived = Instant::now();
+    caller.call(&body);
     let Ok(_slot) = state.sync_calls.clone().try_acquire_owned() else {
         return Err(ApiError::Busy {
             message: format!(

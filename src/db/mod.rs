@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::{DbError, DbErrorKind};
 pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 
+use crate::model::audit::AuditEntry;
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
@@ -141,6 +142,12 @@ pub trait JobStore: Send + Sync {
     async fn instances(&self, within: Duration) -> Result<Vec<InstanceRow>, DbError>;
     /// The connection pools' figures (in use, idle, size), where the driver tells them.
     fn pool_figures(&self) -> Vec<PoolFigures>;
+    /// Records audit entries written by `instance_id` in `ASYNC_AUDIT`, in one statement,
+    /// committed when this returns.
+    async fn record_audit(&self, instance_id: &str, entries: &[AuditEntry]) -> Result<(), DbError>;
+    /// Deletes at most `batch` audit rows recorded more than `older_than_days` days ago; returns
+    /// how many.
+    async fn purge_audit(&self, older_than_days: u32, batch: i64) -> Result<u64, DbError>;
 }
 
 /// Where [`JobStore::listen`] delivers what other instances announce.

@@ -1,7 +1,8 @@
 //! Retention: deletes terminal jobs older than `JOB_RETENTION_DAYS`, completed and failed jobs
 //! beyond the newest `JOB_KEEP_COMPLETED` / `JOB_KEEP_FAILED` of each, and the `deleted` events
 //! of jobs deleted more than [`DELETED_EVENTS_KEPT`] ago, at start and then every
-//! `CLEANUP_INTERVAL`, in batches so no statement holds many locks for long.
+//! `CLEANUP_INTERVAL`, in batches so no statement holds many locks for long; and the audit trail's
+//! rows older than `AUDIT_RETENTION_DAYS` (0: kept forever).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +74,7 @@ pub async fn run(
     keep: KeepNewest,
     interval: Duration,
     stop: CancellationToken,
+    audit_retention_days: u32,
 ) {
     let filter =
         PurgeFilter { statuses: JobStatus::TERMINAL.to_vec(), older_than_days: Some(retention_days), owner: None };
@@ -95,6 +97,11 @@ pub async fn run(
         if let Err(e) = purge_deleted_events(&*store).await {
             tracing::warn!(error = %e, "cleanup of deleted jobs' events failed; will try again next interval");
         }
+        match purge_audit(&*store, audit_retention_days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, audit_retention_days, "cleanup deleted old audit entries"),
+            Err(e) => tracing::warn!(error = %e, "cleanup of the audit trail failed; will try again next interval"),
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
@@ -104,6 +111,14 @@ pub async fn run(
 
 async fn purge_deleted_events(store: &dyn JobStore) -> Result<u64, DbError> {
     in_batches(|| store.purge_deleted_events(DELETED_EVENTS_KEPT, PURGE_BATCH)).await
+}
+
+/// Deletes the audit rows older than `AUDIT_RETENTION_DAYS`, batch by batch; 0 keeps them all.
+pub async fn purge_audit(store: &dyn JobStore, retention_days: u32) -> Result<u64, DbError> {
+    if retention_days == 0 {
+        return Ok(0);
+    }
+    in_batches(|| store.purge_audit(retention_days, PURGE_BATCH)).await
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! The job engine, split by role as River does: the inserter accepts jobs (group commit), the
 //! claimer takes due pending jobs for free workers, the runner executes one, the writer is the
 //! one ordered path for a running job's state, the heartbeat keeps leases and carries cancel
-//! requests, the rescuer recovers jobs of dead instances, the cleaner enforces retention.
+//! requests, the rescuer recovers jobs of dead instances, the cleaner enforces retention, the
+//! audit writer stores the audit trail.
 
+pub mod audit;
 pub mod claimer;
 pub mod cleaner;
 pub mod control;
@@ -65,6 +67,10 @@ pub struct EngineSettings {
     pub webhooks: Option<webhooks::DelivererSettings>,
     /// Retention by count: the newest completed and failed jobs kept (`JOB_KEEP_*`).
     pub keep_newest: cleaner::KeepNewest,
+    /// Whether audit entries are stored in `ASYNC_AUDIT` (`AUDIT`); they are logged either way.
+    pub audit: bool,
+    /// Audit rows older than this many days are deleted by the cleaner (0: kept forever).
+    pub audit_retention_days: u32,
 }
 
 /// The running engine; `shutdown` stops it in order.
@@ -91,6 +97,8 @@ pub struct Engine {
     pub stats: StatsReader,
     /// What this instance knows of itself without the database (`/metrics` gauges).
     pub figures: LocalFigures,
+    /// Where requests record their audit entries.
+    pub audit: audit::AuditLog,
 }
 
 impl Engine {
@@ -186,7 +194,16 @@ impl Engine {
             settings.keep_newest,
             settings.cleanup_interval,
             root.clone(),
+            settings.audit_retention_days,
         ));
+        // Stops with the root, after the last job: requests still answered meanwhile are recorded.
+        let audit = audit::AuditLog::start(
+            db.store.clone(),
+            settings.instance_id.clone(),
+            settings.audit,
+            &tasks,
+            root.clone(),
+        );
         if let Some(deliveries) = &settings.webhooks {
             let id = settings.instance_id.clone();
             webhooks::start(store.clone(), &hub, id, deliveries.clone(), &tasks, root.clone());
@@ -213,6 +230,7 @@ impl Engine {
             shutdown_grace: settings.shutdown_grace,
             stats,
             figures,
+            audit,
         }
     }
 

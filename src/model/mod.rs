@@ -3,6 +3,7 @@
 //! values, imported by every layer; it imports nothing of procgate's but the procedure values.
 //! Backend-agnostic: each backend maps these onto its `ASYNC_JOBS` rows.
 
+pub mod audit;
 pub mod callback;
 pub mod delivery;
 pub mod event;

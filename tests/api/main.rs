@@ -41,3 +41,4 @@ mod postgres;
 mod on_postgres {
     crate::contract::contract_suite!(crate::postgres::open);
 }
+mod audit;

@@ -20,7 +20,7 @@ use crate::procedure::signature::{Argument, RoutineKind, Signature};
 use crate::procedure::types::{Direction, ParamType};
 
 use super::block::build_block;
-use super::{catalog, deliveries, events, longops, output, stats, store};
+use super::{audit, catalog, deliveries, events, longops, output, stats, store};
 
 /// The statements with a fixed text: `<module>.<CONSTANT>`.
 fn constants() -> Vec<(&'static str, &'static str)> {
@@ -68,6 +68,8 @@ fn constants() -> Vec<(&'static str, &'static str)> {
         ("deliveries.CLAIM_DELIVERIES_SQL", deliveries::CLAIM_DELIVERIES_SQL),
         ("deliveries.RECORD_DELIVERY_SQL", deliveries::RECORD_DELIVERY_SQL),
         ("deliveries.JOB_DELIVERIES_SQL", deliveries::JOB_DELIVERIES_SQL),
+        ("audit.INSERT_SQL", audit::INSERT_SQL),
+        ("audit.PURGE_SQL", audit::PURGE_SQL),
     ]
 }
 

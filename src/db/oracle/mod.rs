@@ -17,9 +17,11 @@
 //! - `events.rs`: reads `ASYNC_JOB_EVENTS` (written by the job table's trigger)
 //! - `deliveries.rs`: the webhook outbox `ASYNC_JOB_DELIVERIES` (claim, record, read)
 //! - `stats.rs`: queue statistics and the instances table `ASYNC_INSTANCES`
+//! - `audit.rs`: the audit trail `ASYNC_AUDIT` (array DML batches, retention)
 //! - `error.rs`: ORA-/DPI- codes kept; connection loss is `Unavailable`
 //! - `dump.rs` (tests only): writes every statement's final text for `scripts/check-oracle-sql`
 
+mod audit;
 mod block;
 mod call;
 mod catalog;
@@ -47,6 +49,7 @@ use crate::db::{
     CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, Listeners, ProcedureBackend, ResultLimits,
     ENGINE_CONNECTIONS,
 };
+use crate::model::audit::AuditEntry;
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
@@ -330,6 +333,16 @@ impl JobStore for OracleBackend {
                 PoolFigures { pool, in_use: busy, idle: open.saturating_sub(busy) }
             })
             .collect()
+    }
+
+    // On the reads' pool, as webhook deliveries: the engine's sessions are one per duty.
+    async fn record_audit(&self, instance_id: &str, entries: &[AuditEntry]) -> Result<(), DbError> {
+        let (instance_id, entries) = (instance_id.to_string(), entries.to_vec());
+        self.with_conn(move |c| audit::record(c, &instance_id, &entries)).await
+    }
+
+    async fn purge_audit(&self, older_than_days: u32, batch: i64) -> Result<u64, DbError> {
+        self.with_conn(move |c| audit::purge(c, older_than_days, batch)).await
     }
 }
 

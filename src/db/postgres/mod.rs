@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: tokio-postgres connections from a deadpool pool, over TLS as
 //! `DATABASE_URL`'s `sslmode` says (see `tls.rs`).
 
+mod audit;
 mod call;
 mod catalog;
 mod connect;
@@ -25,6 +26,7 @@ use crate::db::{
     CallFailure, CallOutput, ConnectOptions, DbError, JobCall, JobStore, Listeners, ProcedureBackend, ResultLimits,
     ENGINE_CONNECTIONS,
 };
+use crate::model::audit::AuditEntry;
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
@@ -300,6 +302,15 @@ impl JobStore for PgBackend {
                 PoolFigures { pool, in_use: s.size.saturating_sub(s.available) as u64, idle: s.available as u64 }
             })
             .collect()
+    }
+
+    // On the reads' pool, as webhook deliveries: the engine's connections are one per duty.
+    async fn record_audit(&self, instance_id: &str, entries: &[AuditEntry]) -> Result<(), DbError> {
+        audit::record(&self.client().await?, instance_id, entries).await
+    }
+
+    async fn purge_audit(&self, older_than_days: u32, batch: i64) -> Result<u64, DbError> {
+        audit::purge(&self.client().await?, older_than_days, batch).await
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{DbError, JobStore, Listeners};
+use crate::model::audit::AuditEntry;
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
 use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
@@ -224,5 +225,14 @@ impl JobStore for SignallingStore {
 
     fn pool_figures(&self) -> Vec<PoolFigures> {
         self.inner.pool_figures()
+    }
+
+    // The audit trail changes no job: nothing to signal.
+    async fn record_audit(&self, instance_id: &str, entries: &[AuditEntry]) -> Result<(), DbError> {
+        self.inner.record_audit(instance_id, entries).await
+    }
+
+    async fn purge_audit(&self, older_than_days: u32, batch: i64) -> Result<u64, DbError> {
+        self.inner.purge_audit(older_than_days, batch).await
     }
 }
