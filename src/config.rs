@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::{ApiToken, AuthSettings, IpAllowlist};
+use crate::clients::live::ClientRegistry;
 use crate::model::callback::{parse_default_callbacks, AllowedHosts, Callback, SigningSecrets};
 use crate::model::retry::RetryableErrors;
 use crate::model::ProcedureLimit;
@@ -77,11 +78,11 @@ pub struct ConfigError {
 impl Settings {
     /// Serving needs a way to authenticate callers: tokens, or an explicit `API_NO_AUTH=1`.
     pub fn check_can_serve(&self) -> Result<(), ConfigError> {
-        if self.auth.tokens.is_empty() && !self.auth.no_auth {
+        if self.auth.tokens.is_empty() && self.auth.clients.current().is_empty() && !self.auth.no_auth {
             return Err(ConfigError {
                 name: "API_TOKENS",
-                message: "no API token configured: set API_TOKENS (name:token[:admin],...) or API_TOKEN, \
-                          or API_NO_AUTH=1 for local work only"
+                message: "no API token configured: set API_TOKENS (name:token[:admin],...), API_TOKEN or \
+                          API_CLIENTS_FILE, or API_NO_AUTH=1 for local work only"
                     .into(),
             });
         }
@@ -251,7 +252,16 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
     let allowed_ips = IpAllowlist::parse(&get("API_ALLOWED_IPS").unwrap_or_default())
         .map_err(|message| ConfigError { name: "API_ALLOWED_IPS", message })?;
     let no_auth = flag(get, "API_NO_AUTH")?;
-    Ok(AuthSettings { tokens, allowed_ips, no_auth })
+    let clients = clients_file(get, &tokens)?;
+    Ok(AuthSettings { tokens, allowed_ips, no_auth, clients })
+}
+
+/// `API_CLIENTS_FILE`: the clients file, read now (a bad one stops the start with its line);
+/// its names and tokens may not repeat those of `API_TOKENS` / `API_TOKEN`.
+fn clients_file(get: &impl Fn(&str) -> Option<String>, tokens: &[ApiToken]) -> Result<ClientRegistry, ConfigError> {
+    let Some(path) = get("API_CLIENTS_FILE") else { return Ok(ClientRegistry::none()) };
+    let reserved = tokens.iter().map(|t| (t.name.clone(), *t.digest())).collect();
+    ClientRegistry::open(path.into(), reserved).map_err(|message| ConfigError { name: "API_CLIENTS_FILE", message })
 }
 
 /// `METRICS_ADDR`: `host:port` (`127.0.0.1:9100`); a name is not resolved.

@@ -35,26 +35,32 @@ pub async fn call_async(
     let options = job_options(&req, &state.settings)?;
     let params = checked_params(&req, &state.settings)?;
     let callback = callbacks::resolve(req.callback.as_ref(), &caller.name, &state.settings.webhooks)?;
-    let prepared = state.catalog.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
+    let client_list = caller.access.procedures.as_deref();
+    let prepared =
+        state.catalog.prepare_within(client_list, &req.name, req.schema.as_deref(), &params, req.is_function).await?;
     let id = JobId::generate();
+    let max_pending = caller.access.max_pending;
     let inserted = state
         .queue
-        .submit(NewJob {
-            id: id.clone(),
-            procedure_name: prepared.name.to_string(),
-            params: prepared.plan.normalized_json(),
-            owner: caller.name,
-            is_function: req.is_function,
-            priority: options.priority,
-            run_at: options.run_at,
-            retry: options.retry,
-            timeout: options.timeout,
-            idempotency_key,
-            capture_output: req.capture_output,
-            routine: Some(prepared.plan.signature.canonical_name()),
-            callback,
-            retry_of: None,
-        })
+        .submit_for(
+            NewJob {
+                id: id.clone(),
+                procedure_name: prepared.name.to_string(),
+                params: prepared.plan.normalized_json(),
+                owner: caller.name,
+                is_function: req.is_function,
+                priority: options.priority,
+                run_at: options.run_at,
+                retry: options.retry,
+                timeout: options.timeout,
+                idempotency_key,
+                capture_output: req.capture_output,
+                routine: Some(prepared.plan.signature.canonical_name()),
+                callback,
+                retry_of: None,
+            },
+            max_pending,
+        )
         .await?;
     let (mut response, id, message) = match inserted {
         Inserted::New => (HttpResponse::Accepted(), id, "Job accepted"),
@@ -162,7 +168,7 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// header; and `timing` in the body of an error).
 pub async fn call_sync(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     body: web::Json<CallRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let arrived = Instant::now();
@@ -178,7 +184,9 @@ pub async fn call_sync(
     };
     let req = body.into_inner();
     let params = checked_params(&req, &state.settings)?;
-    let mut prepared = state.catalog.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
+    let client_list = caller.access.procedures.as_deref();
+    let mut prepared =
+        state.catalog.prepare_within(client_list, &req.name, req.schema.as_deref(), &params, req.is_function).await?;
     prepared.plan.capture_output = req.capture_output;
     let deadline = state.settings.sync_timeout;
     let cancel = state.calls_stop.child_token();
