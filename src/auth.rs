@@ -290,4 +290,25 @@ mod tests {
         assert!(ApiToken::parse("a:same-token").unwrap().same_token(&ApiToken::parse("b:same-token:admin").unwrap()));
         assert!(!ApiToken::parse("a:same-token").unwrap().same_token(&ApiToken::parse("a:other-token").unwrap()));
     }
+
+    #[test]
+    fn clients_file_entries_identify_callers_with_their_access() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.toml");
+        std::fs::write(
+            &path,
+            "[[client]]\nname = \"reports\"\ntoken = \"reports-token-1\"\nprocedures = [\"REPORTS.*\"]\n\
+             max_pending = 3\n",
+        )
+        .unwrap();
+        let s = AuthSettings { clients: ClientRegistry::open(path, vec![]).unwrap(), ..settings() };
+        let local = Some("127.0.0.1".parse().unwrap());
+        let reports = s.authenticate(local, Some("Bearer reports-token-1")).unwrap();
+        assert_eq!((reports.name.as_str(), reports.admin, reports.access.max_pending), ("reports", false, Some(3)));
+        assert!(reports.access.procedures.is_some());
+        // The environment's tokens still work, unrestricted.
+        let alice = s.authenticate(local, Some("Bearer alice-token")).unwrap();
+        assert!(alice.access.procedures.is_none() && alice.access.max_pending.is_none());
+        assert!(s.authenticate(local, Some("Bearer reports-token-2")).is_err());
+    }
 }

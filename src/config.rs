@@ -66,6 +66,9 @@ pub struct Settings {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// `METRICS_TOKEN`: a token that may read `/metrics` on the API port and nothing else.
     pub metrics_token: Option<ApiToken>,
+    /// `API_CLIENTS_POLL`: how often the clients file is looked at for changes; `None` (`off`):
+    /// it is read again on `SIGHUP` only.
+    pub clients_poll: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +176,7 @@ impl Settings {
             job_keep_failed: parse_or(&get, "JOB_KEEP_FAILED", 0)?,
             metrics_addr: metrics_addr(&get)?,
             metrics_token: metrics_token(&get)?,
+            clients_poll: clients_poll(&get)?,
         })
     }
 }
@@ -262,6 +266,14 @@ fn clients_file(get: &impl Fn(&str) -> Option<String>, tokens: &[ApiToken]) -> R
     let Some(path) = get("API_CLIENTS_FILE") else { return Ok(ClientRegistry::none()) };
     let reserved = tokens.iter().map(|t| (t.name.clone(), *t.digest())).collect();
     ClientRegistry::open(path.into(), reserved).map_err(|message| ConfigError { name: "API_CLIENTS_FILE", message })
+}
+
+/// `API_CLIENTS_POLL`: a duration (default 1s), or `off` (or `0`) for `SIGHUP` only.
+fn clients_poll(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Duration>, ConfigError> {
+    match get("API_CLIENTS_POLL").as_deref() {
+        Some("off" | "OFF" | "0") => Ok(None),
+        _ => duration_or(get, "API_CLIENTS_POLL", "1s").map(Some),
+    }
 }
 
 /// `METRICS_ADDR`: `host:port` (`127.0.0.1:9100`); a name is not resolved.
@@ -602,5 +614,27 @@ mod tests {
         ] {
             assert_eq!(settings(&pairs).unwrap_err().name, name);
         }
+    }
+
+    #[test]
+    fn a_clients_file_is_read_at_start_and_errors_name_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.toml");
+        std::fs::write(&path, "[[client]]\nname = \"reports\"\ntoken = \"reports-token-1\"\n").unwrap();
+        let file = path.to_str().unwrap();
+        let s = settings(&[("API_CLIENTS_FILE", file)]).unwrap();
+        // The file's clients are enough to serve.
+        assert!(s.check_can_serve().is_ok());
+        assert_eq!(s.auth.clients.current().len(), 1);
+        assert_eq!(s.clients_poll, Some(Duration::from_secs(1)));
+        let err = settings(&[("API_CLIENTS_FILE", file), ("API_TOKENS", "reports:another-token")]).unwrap_err();
+        assert_eq!(err.name, "API_CLIENTS_FILE");
+        assert!(err.message.contains("line 2") && err.message.contains("API_TOKENS"), "{err}");
+        std::fs::write(&path, "[[client]]\nname = \"reports\"\ntoken = \"reports-token-1\"\nadmin = maybe\n").unwrap();
+        let err = settings(&[("API_CLIENTS_FILE", file)]).unwrap_err();
+        assert_eq!(err.name, "API_CLIENTS_FILE");
+        assert!(err.message.contains("line 4"), "{err}");
+        assert_eq!(settings(&[("API_TOKEN", "x"), ("API_CLIENTS_POLL", "off")]).unwrap().clients_poll, None);
+        assert_eq!(settings(&[("API_TOKEN", "x"), ("API_CLIENTS_POLL", "soon")]).unwrap_err().name, "API_CLIENTS_POLL");
     }
 }

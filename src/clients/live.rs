@@ -1,5 +1,5 @@
 //! The clients in force: read from `API_CLIENTS_FILE` at start, read again on `SIGHUP` and when
-//! the file changes (its size, modification time or inode, looked at every second).
+//! the file changes (its size, modification time or inode, looked at every `API_CLIENTS_POLL`).
 //!
 //! The set is swapped whole behind a lock held only to clone an `Arc`, so a request sees either
 //! the old set or the new one, never a mix, and none waits for a reload. A file that fails its
@@ -34,9 +34,6 @@ impl std::fmt::Debug for ClientRegistry {
             .finish()
     }
 }
-
-/// How often the watcher looks at the file.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ClientRegistry {
     /// No clients file.
@@ -77,9 +74,10 @@ impl ClientRegistry {
         Ok(n)
     }
 
-    /// Reloads on `SIGHUP` and when the file changes, logging each outcome, until the last
-    /// clone of this registry is dropped. Without a file, does nothing.
-    pub fn watch(&self) {
+    /// Reloads on `SIGHUP` and when the file changes (looked at every `poll`; `None`: on
+    /// `SIGHUP` only), logging each outcome, until the last clone of this registry is dropped.
+    /// Without a file, does nothing.
+    pub fn watch(&self, poll: Option<Duration>) {
         let Some(path) = self.inner.path.clone() else { return };
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
@@ -87,12 +85,12 @@ impl ClientRegistry {
             let mut seen = stamp(&path);
             loop {
                 let signalled = tokio::select! {
-                    _ = tokio::time::sleep(POLL_INTERVAL) => false,
+                    _ = next_tick(poll) => false,
                     _ = next_hangup(&mut hangup) => true,
                 };
                 let Some(inner) = weak.upgrade() else { break };
                 let now = stamp(&path);
-                if !signalled && now == seen {
+                if !signalled && (poll.is_none() || now == seen) {
                     continue;
                 }
                 seen = now;
@@ -106,6 +104,12 @@ impl ClientRegistry {
             }
         });
     }
+}
+
+/// The next look at the file; never, when polling is off. Without polling, the task still
+/// wakes at least once a minute to notice that the registry is gone.
+async fn next_tick(poll: Option<Duration>) {
+    tokio::time::sleep(poll.unwrap_or(Duration::from_secs(60))).await
 }
 
 /// The file's identity for change detection; `None` while it cannot be read.
