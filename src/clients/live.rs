@@ -80,9 +80,11 @@ impl ClientRegistry {
     pub fn watch(&self, poll: Option<Duration>) {
         let Some(path) = self.inner.path.clone() else { return };
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        // Installed now, before the listener answers: a SIGHUP never finds the default action
+        // (which ends the process).
+        let mut hangup = hangup_signal();
+        let mut seen = stamp(&path);
         tokio::spawn(async move {
-            let mut hangup = hangup_signal();
-            let mut seen = stamp(&path);
             loop {
                 let signalled = tokio::select! {
                     _ = next_tick(poll) => false,

@@ -41,3 +41,6 @@ mod postgres;
 mod on_postgres {
     crate::contract::contract_suite!(crate::postgres::open);
 }
+
+/// Per-client access: the clients file (issue 14).
+mod clients;
