@@ -56,9 +56,7 @@ pub enum ApiError {
     #[error("{0}")]
     AdminOnly(&'static str),
     /// The client is over its `rate` (clients file) on this instance (429 with `Retry-After`).
-    #[error(
-        "client {client:?} is over its rate of {rate} requests (API_CLIENTS_FILE); retry after {retry_after_secs} s"
-    )]
+    #[error("client {client:?} is over its rate ({rate}, API_CLIENTS_FILE); retry after {retry_after_secs} s")]
     RateLimited { client: String, rate: String, retry_after_secs: u64 },
     /// The client has its `max_pending` pending jobs already (429 with `Retry-After`).
     #[error("client {client:?} already has its maximum of {limit} pending jobs (max_pending in API_CLIENTS_FILE); try again once some have started")]

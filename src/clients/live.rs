@@ -61,6 +61,12 @@ impl ClientRegistry {
         self.inner.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The client of that name now, if any (for an authenticator that names the client, such
+    /// as a JWT's claim, to take its access from the file).
+    pub fn by_name(&self, name: &str) -> Option<Client> {
+        self.current().iter().find(|c| c.name == name).cloned()
+    }
+
     /// Reads the file again and puts it in force, or leaves the current set if it fails its
     /// checks. Returns how many clients are in force.
     pub fn reload(&self) -> Result<usize, String> {
@@ -203,6 +209,8 @@ mod tests {
         let registry = ClientRegistry::open(path.clone(), vec![]).unwrap();
         let before = registry.current();
         let limiter = before[0].access.rate.clone().unwrap();
+        assert_eq!(registry.by_name("a").unwrap().line, 2);
+        assert!(registry.by_name("b").is_none());
 
         // Same name and rate, new token: the bucket is kept.
         write(&path, "[[client]]\nname = \"a\"\ntoken = \"token-a-2\"\nrate = \"5/s\"\n");
