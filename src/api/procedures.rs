@@ -39,28 +39,25 @@ pub async fn call_async(
     let prepared =
         state.catalog.prepare_within(client_list, &req.name, req.schema.as_deref(), &params, req.is_function).await?;
     let id = JobId::generate();
-    let max_pending = caller.access.max_pending;
+    state.queue.check_quota(&caller.name, caller.access.max_pending).await?;
     let inserted = state
         .queue
-        .submit_for(
-            NewJob {
-                id: id.clone(),
-                procedure_name: prepared.name.to_string(),
-                params: prepared.plan.normalized_json(),
-                owner: caller.name,
-                is_function: req.is_function,
-                priority: options.priority,
-                run_at: options.run_at,
-                retry: options.retry,
-                timeout: options.timeout,
-                idempotency_key,
-                capture_output: req.capture_output,
-                routine: Some(prepared.plan.signature.canonical_name()),
-                callback,
-                retry_of: None,
-            },
-            max_pending,
-        )
+        .submit(NewJob {
+            id: id.clone(),
+            procedure_name: prepared.name.to_string(),
+            params: prepared.plan.normalized_json(),
+            owner: caller.name,
+            is_function: req.is_function,
+            priority: options.priority,
+            run_at: options.run_at,
+            retry: options.retry,
+            timeout: options.timeout,
+            idempotency_key,
+            capture_output: req.capture_output,
+            routine: Some(prepared.plan.signature.canonical_name()),
+            callback,
+            retry_of: None,
+        })
         .await?;
     let (mut response, id, message) = match inserted {
         Inserted::New => (HttpResponse::Accepted(), id, "Job accepted"),

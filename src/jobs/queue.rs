@@ -163,16 +163,16 @@ impl Queue {
         }
     }
 
-    /// [`Queue::submit`] within the submitting client's own `max_pending` (`None`: no quota of
-    /// its own), counted as `MAX_PENDING_PER_OWNER` is: at most `limit` rows read, and
-    /// concurrent submissions may overshoot by the ones in flight.
-    pub async fn submit_for(&self, job: NewJob, max_pending: Option<u32>) -> Result<Inserted, QueueError> {
-        if let Some(limit) = max_pending {
-            if self.store.count_pending(&job.owner, i64::from(limit)).await? >= i64::from(limit) {
-                return Err(QueueError::QuotaExceeded { owner: job.owner, limit });
+    /// Refuses a submission by a client at its own `max_pending` (`None`: no quota of its own),
+    /// counted as `MAX_PENDING_PER_OWNER` is: at most `limit` rows read; concurrent submissions
+    /// may overshoot by the ones in flight. Called just before [`Queue::submit`].
+    pub async fn check_quota(&self, owner: &str, max_pending: Option<u32>) -> Result<(), QueueError> {
+        match max_pending {
+            Some(limit) if self.store.count_pending(owner, i64::from(limit)).await? >= i64::from(limit) => {
+                Err(QueueError::QuotaExceeded { owner: owner.to_string(), limit })
             }
+            _ => Ok(()),
         }
-        self.submit(job).await
     }
 
     /// One job; with `owner`, only if that caller owns it.
@@ -348,7 +348,8 @@ impl Queue {
             callback: old.callback,
             retry_of: Some(old.id),
         };
-        self.submit_for(job, access.max_pending).await?;
+        self.check_quota(&job.owner, access.max_pending).await?;
+        self.submit(job).await?;
         Ok(new_id)
     }
 
