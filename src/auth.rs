@@ -4,13 +4,18 @@
 //!
 //! Tokens are kept only as SHA-256 digests. A presented token is hashed and its digest compared
 //! in constant time with every configured digest: comparing fixed-length digests reveals neither
-//! the tokens' lengths nor, since every entry is checked, which entry matched.
+//! the tokens' lengths nor, since every entry is checked, which entry matched. The configured
+//! tokens are those of `API_TOKENS` / `API_TOKEN` and the clients file's (`crate::clients`),
+//! whose entries also give the caller its [`ClientAccess`].
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+
+use crate::clients::live::ClientRegistry;
+use crate::clients::ClientAccess;
 
 /// One configured token: its owner's name, the SHA-256 digest of its value (the value itself is
 /// not kept) and whether it is an admin.
@@ -69,6 +74,11 @@ impl ApiToken {
     pub fn presented_in(&self, authorization: Option<&str>) -> bool {
         authorization.and_then(bearer_token).is_some_and(|t| bool::from(self.digest.ct_eq(&sha256(t))))
     }
+
+    /// The token's SHA-256 digest (the clients file may not reuse it).
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
 }
 
 /// `API_ALLOWED_IPS`: addresses, CIDR ranges and `localhost`; empty allows every address.
@@ -109,24 +119,27 @@ pub struct AuthSettings {
     pub tokens: Vec<ApiToken>,
     pub allowed_ips: IpAllowlist,
     pub no_auth: bool,
+    /// The clients of `API_CLIENTS_FILE` (none without it), reloaded while serving.
+    pub clients: ClientRegistry,
 }
 
 impl AuthSettings {
     /// Finds the token's owner. Every configured digest is compared, in constant time, and the
     /// match is selected without branching, so the time taken does not depend on which entry (if
-    /// any) matched. Tokens are unique (checked at startup), so at most one entry matches.
+    /// any) matched. Tokens are unique across both lists (checked at startup and on every reload
+    /// of the clients file), so at most one entry matches.
     fn identify(&self, presented: &str) -> Option<Caller> {
         let presented = sha256(presented);
-        let mut found = Choice::from(0);
-        let mut index = 0u32;
-        for (i, t) in self.tokens.iter().enumerate() {
-            let hit = t.digest.ct_eq(&presented);
-            index.conditional_assign(&(i as u32), hit);
-            found |= hit;
+        let (token_found, token_index) = select(self.tokens.iter().map(|t| &t.digest), &presented);
+        let clients = self.clients.current();
+        let (client_found, client_index) = select(clients.iter().map(|c| c.digest()), &presented);
+        if bool::from(token_found) {
+            let t = &self.tokens[token_index];
+            return Some(Caller::new(&t.name, t.admin));
         }
-        bool::from(found).then(|| {
-            let t = &self.tokens[index as usize];
-            Caller { name: t.name.clone(), admin: t.admin }
+        bool::from(client_found).then(|| {
+            let c = &clients[client_index];
+            Caller { name: c.name.clone(), admin: c.admin, access: c.access.clone() }
         })
     }
 
@@ -137,7 +150,7 @@ impl AuthSettings {
             }
         }
         if self.no_auth {
-            return Ok(Caller { name: "anonymous".into(), admin: true });
+            return Ok(Caller::new("anonymous", true));
         }
         let token = authorization.and_then(bearer_token).ok_or(AuthError::MissingToken)?;
         self.identify(token).ok_or(AuthError::InvalidToken)
@@ -155,6 +168,19 @@ pub enum AuthError {
     InvalidToken,
 }
 
+/// Whether one of `digests` is `presented`, and its index: every digest is compared in constant
+/// time and the index selected without branching.
+fn select<'a>(digests: impl Iterator<Item = &'a [u8; 32]>, presented: &[u8; 32]) -> (Choice, usize) {
+    let mut found = Choice::from(0);
+    let mut index = 0u32;
+    for (i, digest) in digests.enumerate() {
+        let hit = digest.ct_eq(presented);
+        index.conditional_assign(&(i as u32), hit);
+        found |= hit;
+    }
+    (found, index as usize)
+}
+
 /// The token of an `Authorization: Bearer <token>` value. The scheme name is case-insensitive
 /// (RFC 7235 section 2.1: `bearer`, `BEARER` work too); spaces around the token are ignored.
 fn bearer_token(header: &str) -> Option<&str> {
@@ -163,14 +189,22 @@ fn bearer_token(header: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The authenticated caller: the token's name owns the jobs it creates.
+/// The authenticated caller: the token's name owns the jobs it creates; `access` carries its
+/// own procedure list, rate and quota (a clients file entry's; unrestricted otherwise). Any
+/// authenticator produces one.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub name: String,
     pub admin: bool,
+    pub access: ClientAccess,
 }
 
 impl Caller {
+    /// A caller with no restriction of its own (the global settings still apply).
+    pub fn new(name: &str, admin: bool) -> Self {
+        Self { name: name.into(), admin, access: ClientAccess::default() }
+    }
+
     /// The owner filter for reads and deletes: admins see every job.
     pub fn owner_filter(&self) -> Option<&str> {
         (!self.admin).then_some(self.name.as_str())
@@ -189,6 +223,7 @@ mod tests {
             ],
             allowed_ips: IpAllowlist::parse("localhost, 10.1.0.0/16").unwrap(),
             no_auth: false,
+            clients: ClientRegistry::none(),
         }
     }
 
@@ -254,5 +289,26 @@ mod tests {
         assert!(s.identify("").is_none());
         assert!(ApiToken::parse("a:same-token").unwrap().same_token(&ApiToken::parse("b:same-token:admin").unwrap()));
         assert!(!ApiToken::parse("a:same-token").unwrap().same_token(&ApiToken::parse("a:other-token").unwrap()));
+    }
+
+    #[test]
+    fn clients_file_entries_identify_callers_with_their_access() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.toml");
+        std::fs::write(
+            &path,
+            "[[client]]\nname = \"reports\"\ntoken = \"reports-token-1\"\nprocedures = [\"REPORTS.*\"]\n\
+             max_pending = 3\n",
+        )
+        .unwrap();
+        let s = AuthSettings { clients: ClientRegistry::open(path, vec![]).unwrap(), ..settings() };
+        let local = Some("127.0.0.1".parse().unwrap());
+        let reports = s.authenticate(local, Some("Bearer reports-token-1")).unwrap();
+        assert_eq!((reports.name.as_str(), reports.admin, reports.access.max_pending), ("reports", false, Some(3)));
+        assert!(reports.access.procedures.is_some());
+        // The environment's tokens still work, unrestricted.
+        let alice = s.authenticate(local, Some("Bearer alice-token")).unwrap();
+        assert!(alice.access.procedures.is_none() && alice.access.max_pending.is_none());
+        assert!(s.authenticate(local, Some("Bearer reports-token-2")).is_err());
     }
 }

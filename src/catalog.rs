@@ -26,6 +26,9 @@ pub enum CallError {
     Invalid(#[from] PlanError),
     #[error(transparent)]
     Database(#[from] DbError),
+    /// Refused by the calling client's own list (`procedures` in `API_CLIENTS_FILE`).
+    #[error("procedure {} is not on this client's procedures list (API_CLIENTS_FILE)", quote::quoted(.0))]
+    NotAllowedForClient(String),
 }
 
 type Signatures = Arc<Vec<Arc<Signature>>>;
@@ -61,9 +64,26 @@ impl Catalog {
         params: &[ParamRequest],
         is_function: bool,
     ) -> Result<PreparedCall, CallError> {
+        self.prepare_within(None, name, schema, params, is_function).await
+    }
+
+    /// [`Catalog::prepare`] for a client with a list of its own (`client`): the name must pass
+    /// both lists, checked on the parsed name before the catalog is asked, so a refusal is the
+    /// same whether or not the routine exists; a system routine needs both lists to name it.
+    pub async fn prepare_within(
+        &self,
+        client: Option<&Allowlist>,
+        name: &str,
+        schema: Option<&str>,
+        params: &[ParamRequest],
+        is_function: bool,
+    ) -> Result<PreparedCall, CallError> {
         let name = ProcedureName::parse(name, schema)?;
         if !self.allowlist.allows(&name) {
             return Err(CallError::NotAllowed(name.to_string()));
+        }
+        if client.is_some_and(|list| !list.allows(&name)) {
+            return Err(CallError::NotAllowedForClient(name.to_string()));
         }
         let candidates = self.signatures(&name).await?;
         if candidates.is_empty() {
@@ -72,8 +92,10 @@ impl Catalog {
         // The written name passed the allowlist; the routine it resolved to must too when it is
         // the database's own (`pg_sleep` through the search path, `DBMS_LOCK.SLEEP` through its
         // public synonym): only a pattern naming its schema allows it. Overloads share a schema.
-        if let Some(sig) =
-            candidates.iter().find(|s| self.backend.is_system_routine(s) && !self.allowlist.allows_system_routine(s))
+        let lists = || std::iter::once(&self.allowlist).chain(client);
+        if let Some(sig) = candidates
+            .iter()
+            .find(|s| self.backend.is_system_routine(s) && !lists().all(|list| list.allows_system_routine(s)))
         {
             return Err(CallError::NotAllowed(format!("{name} (resolved to {}, a system schema)", sig.plain_name())));
         }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::{ApiToken, AuthSettings, IpAllowlist};
+use crate::clients::live::ClientRegistry;
 use crate::model::callback::{parse_default_callbacks, AllowedHosts, Callback, SigningSecrets};
 use crate::model::retry::RetryableErrors;
 use crate::model::ProcedureLimit;
@@ -69,6 +70,9 @@ pub struct Settings {
     pub audit: bool,
     /// `AUDIT_RETENTION_DAYS`: the cleaner deletes older audit rows (0: kept forever).
     pub audit_retention_days: u32,
+    /// `API_CLIENTS_POLL`: how often the clients file is looked at for changes; `None` (`off`):
+    /// it is read again on `SIGHUP` only.
+    pub clients_poll: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +85,11 @@ pub struct ConfigError {
 impl Settings {
     /// Serving needs a way to authenticate callers: tokens, or an explicit `API_NO_AUTH=1`.
     pub fn check_can_serve(&self) -> Result<(), ConfigError> {
-        if self.auth.tokens.is_empty() && !self.auth.no_auth {
+        if self.auth.tokens.is_empty() && self.auth.clients.current().is_empty() && !self.auth.no_auth {
             return Err(ConfigError {
                 name: "API_TOKENS",
-                message: "no API token configured: set API_TOKENS (name:token[:admin],...) or API_TOKEN, \
-                          or API_NO_AUTH=1 for local work only"
+                message: "no API token configured: set API_TOKENS (name:token[:admin],...), API_TOKEN or \
+                          API_CLIENTS_FILE, or API_NO_AUTH=1 for local work only"
                     .into(),
             });
         }
@@ -178,6 +182,7 @@ impl Settings {
             metrics_token: metrics_token(&get)?,
             audit: get("AUDIT").is_none() || flag(&get, "AUDIT")?,
             audit_retention_days: parse_or(&get, "AUDIT_RETENTION_DAYS", 90)?,
+            clients_poll: clients_poll(&get)?,
         })
     }
 }
@@ -257,7 +262,24 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
     let allowed_ips = IpAllowlist::parse(&get("API_ALLOWED_IPS").unwrap_or_default())
         .map_err(|message| ConfigError { name: "API_ALLOWED_IPS", message })?;
     let no_auth = flag(get, "API_NO_AUTH")?;
-    Ok(AuthSettings { tokens, allowed_ips, no_auth })
+    let clients = clients_file(get, &tokens)?;
+    Ok(AuthSettings { tokens, allowed_ips, no_auth, clients })
+}
+
+/// `API_CLIENTS_FILE`: the clients file, read now (a bad one stops the start with its line);
+/// its names and tokens may not repeat those of `API_TOKENS` / `API_TOKEN`.
+fn clients_file(get: &impl Fn(&str) -> Option<String>, tokens: &[ApiToken]) -> Result<ClientRegistry, ConfigError> {
+    let Some(path) = get("API_CLIENTS_FILE") else { return Ok(ClientRegistry::none()) };
+    let reserved = tokens.iter().map(|t| (t.name.clone(), *t.digest())).collect();
+    ClientRegistry::open(path.into(), reserved).map_err(|message| ConfigError { name: "API_CLIENTS_FILE", message })
+}
+
+/// `API_CLIENTS_POLL`: a duration (default 1s), or `off` (or `0`) for `SIGHUP` only.
+fn clients_poll(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Duration>, ConfigError> {
+    match get("API_CLIENTS_POLL").as_deref() {
+        Some("off" | "OFF" | "0") => Ok(None),
+        _ => duration_or(get, "API_CLIENTS_POLL", "1s").map(Some),
+    }
 }
 
 /// `METRICS_ADDR`: `host:port` (`127.0.0.1:9100`); a name is not resolved.
@@ -610,5 +632,27 @@ mod tests {
         assert_eq!(s.audit_retention_days, 0);
         assert_eq!(settings(&[("AUDIT", "maybe")]).unwrap_err().name, "AUDIT");
         assert_eq!(settings(&[("AUDIT_RETENTION_DAYS", "-1")]).unwrap_err().name, "AUDIT_RETENTION_DAYS");
+    }
+
+    #[test]
+    fn a_clients_file_is_read_at_start_and_errors_name_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.toml");
+        std::fs::write(&path, "[[client]]\nname = \"reports\"\ntoken = \"reports-token-1\"\n").unwrap();
+        let file = path.to_str().unwrap();
+        let s = settings(&[("API_CLIENTS_FILE", file)]).unwrap();
+        // The file's clients are enough to serve.
+        assert!(s.check_can_serve().is_ok());
+        assert_eq!(s.auth.clients.current().len(), 1);
+        assert_eq!(s.clients_poll, Some(Duration::from_secs(1)));
+        let err = settings(&[("API_CLIENTS_FILE", file), ("API_TOKENS", "reports:another-token")]).unwrap_err();
+        assert_eq!(err.name, "API_CLIENTS_FILE");
+        assert!(err.message.contains("line 2") && err.message.contains("API_TOKENS"), "{err}");
+        std::fs::write(&path, "[[client]]\nname = \"reports\"\ntoken = \"reports-token-1\"\nadmin = maybe\n").unwrap();
+        let err = settings(&[("API_CLIENTS_FILE", file)]).unwrap_err();
+        assert_eq!(err.name, "API_CLIENTS_FILE");
+        assert!(err.message.contains("line 4"), "{err}");
+        assert_eq!(settings(&[("API_TOKEN", "x"), ("API_CLIENTS_POLL", "off")]).unwrap().clients_poll, None);
+        assert_eq!(settings(&[("API_TOKEN", "x"), ("API_CLIENTS_POLL", "soon")]).unwrap_err().name, "API_CLIENTS_POLL");
     }
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod db;
 pub mod instruments;

@@ -62,6 +62,8 @@ impl Application {
         if settings.procedure_allowlist.is_empty() {
             tracing::warn!("PROCEDURE_ALLOWLIST is empty: every procedure call will be refused (403)");
         }
+        // API_CLIENTS_FILE: reloaded on SIGHUP and when it changes, for as long as we serve.
+        settings.auth.clients.watch(settings.clients_poll);
         let catalog = Arc::new(Catalog::new(
             db.routines.clone(),
             settings.procedure_allowlist.clone(),

@@ -446,7 +446,8 @@ END;
 --     last 15 minutes, by owner and procedure, of the attempts it started, completed and failed
 --     (COUNTS, a JSON array of {"minute","owner","procedure","started","completed","failed"}).
 --     GET /stats sums the rows that beat in the last 15 minutes; a row is deleted an hour after
---     its last beat.
+--     its last beat. The same (STATUS, OWNER) index serves the pending count of
+--     MAX_PENDING_PER_OWNER and of a client's max_pending (ROWNUM <= max_pending).
 --       SELECT INSTANCE_ID, HEARTBEAT_AT, WORKERS_BUSY, WORKERS FROM ASYNC_INSTANCES ORDER BY 1;
 DECLARE
     n NUMBER;

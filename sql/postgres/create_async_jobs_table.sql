@@ -291,6 +291,9 @@ ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS retry_of varchar(32);
 -- above the cap GET /stats answers the planner's estimate.
 CREATE INDEX IF NOT EXISTS async_jobs_ended_owner_idx ON async_jobs (status, owner)
     WHERE status IN ('completed', 'failed', 'cancelled');
+-- Pending jobs by owner: MAX_PENDING_PER_OWNER and a client's max_pending (API_CLIENTS_FILE)
+-- count them with LIMIT max_pending, reading at most that many entries of this index.
+CREATE INDEX IF NOT EXISTS async_jobs_pending_owner_idx ON async_jobs (owner) WHERE status = 'pending';
 
 -- One row per gateway instance, upserted with each of its heartbeats: its workers (busy and
 -- total) and its own counts per minute of the last 15 minutes, by owner and procedure, of the

@@ -55,6 +55,12 @@ pub enum ApiError {
     /// A valid token that may not do this: only admins may (403).
     #[error("{0}")]
     AdminOnly(&'static str),
+    /// The client is over its `rate` (clients file) on this instance (429 with `Retry-After`).
+    #[error("client {client:?} is over its rate ({rate}, API_CLIENTS_FILE); retry after {retry_after_secs} s")]
+    RateLimited { client: String, rate: String, retry_after_secs: u64 },
+    /// The client has its `max_pending` pending jobs already (429 with `Retry-After`).
+    #[error("client {client:?} already has its maximum of {limit} pending jobs (max_pending in API_CLIENTS_FILE); try again once some have started")]
+    QuotaExceeded { client: String, limit: u32, retry_after_secs: u64 },
 }
 
 impl ApiError {
@@ -89,6 +95,8 @@ impl ApiError {
             ApiError::TooManyPendingJobs { .. } => "too_many_pending_jobs",
             ApiError::OwnerNotAllowed(_) => "owner_not_allowed",
             ApiError::AdminOnly(_) => "admin_required",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::QuotaExceeded { .. } => "quota_exceeded",
         }
     }
 }
@@ -114,6 +122,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyPendingJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::OwnerNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::AdminOnly(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -139,6 +148,11 @@ impl ResponseError for ApiError {
         if let ApiError::TooManyParameters { limit, .. } = self {
             body.insert("limit".into(), json!(limit));
         }
+        if let ApiError::RateLimited { retry_after_secs: s, .. } | ApiError::QuotaExceeded { retry_after_secs: s, .. } =
+            self
+        {
+            body.insert("retry_after_seconds".into(), json!(s));
+        }
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
@@ -146,6 +160,9 @@ impl ResponseError for ApiError {
         let retry_after = match self {
             ApiError::Busy { retry_after_secs, .. } => Some(u64::from(*retry_after_secs)),
             ApiError::TooManyPendingJobs { retry_after_secs, .. } => Some(*retry_after_secs),
+            ApiError::RateLimited { retry_after_secs, .. } | ApiError::QuotaExceeded { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
             _ => None,
         };
         if let Some(retry_after_secs) = retry_after {
@@ -187,6 +204,9 @@ impl From<QueueError> for ApiError {
             QueueError::Call(e) => e.into(),
             e @ QueueError::CancelWithoutFilter => ApiError::bad_request("missing_filter", e.to_string()),
             e @ QueueError::CancelOfEnded(_) => ApiError::bad_request("invalid_query", e.to_string()),
+            QueueError::QuotaExceeded { owner, limit } => {
+                ApiError::QuotaExceeded { client: owner, limit, retry_after_secs: PENDING_RETRY_AFTER_SECS }
+            }
         }
     }
 }
@@ -206,6 +226,7 @@ impl From<CallError> for ApiError {
             e @ CallError::NotFound(_) => ApiError::NotFound { code: "procedure_not_found", message: e.to_string() },
             CallError::Invalid(p) => ApiError::Unprocessable { code: p.code, details: p.details(), message: p.message },
             CallError::Database(d) => d.into(),
+            e @ CallError::NotAllowedForClient(_) => ApiError::Forbidden(e.to_string()),
         }
     }
 }

@@ -178,7 +178,7 @@ pub async fn retry_job(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let new_id = state.queue.retry(&id, caller.owner_filter(), &state.catalog).await?;
+    let new_id = state.queue.retry(&id, caller.owner_filter(), &state.catalog, &caller.access).await?;
     caller.detail(format!("new job: {new_id}"));
     let url = format!("/jobs/{new_id}");
     Ok(HttpResponse::Accepted().insert_header((header::LOCATION, url.clone())).json(json!({

@@ -36,8 +36,11 @@ pub async fn call_async(
     let options = job_options(&req, &state.settings)?;
     let params = checked_params(&req, &state.settings)?;
     let callback = callbacks::resolve(req.callback.as_ref(), &caller.name, &state.settings.webhooks)?;
-    let prepared = state.catalog.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
+    let client_list = caller.access.procedures.as_deref();
+    let prepared =
+        state.catalog.prepare_within(client_list, &req.name, req.schema.as_deref(), &params, req.is_function).await?;
     let id = JobId::generate();
+    state.queue.check_quota(&caller.name, caller.access.max_pending).await?;
     let inserted = state
         .queue
         .submit(NewJob {
@@ -181,7 +184,9 @@ pub async fn call_sync(
     };
     let req = body.into_inner();
     let params = checked_params(&req, &state.settings)?;
-    let mut prepared = state.catalog.prepare(&req.name, req.schema.as_deref(), &params, req.is_function).await?;
+    let client_list = caller.access.procedures.as_deref();
+    let mut prepared =
+        state.catalog.prepare_within(client_list, &req.name, req.schema.as_deref(), &params, req.is_function).await?;
     prepared.plan.capture_output = req.capture_output;
     let deadline = state.settings.sync_timeout;
     let cancel = state.calls_stop.child_token();

@@ -1,7 +1,9 @@
 //! The command line: `serve` (default), `migrate`, `demo`, `jobs` (`--watch`), `cleanup`, `job`,
-//! `cancel`, `retry`, `stats`. Every command that reads or changes jobs goes through the queue
-//! facade, straight to the database named by `DATABASE_URL` (no gateway needs to run).
+//! `cancel`, `retry`, `stats`, and `token hash` / `clients check` for the clients file. Every
+//! command that reads or changes jobs goes through the queue facade, straight to the database
+//! named by `DATABASE_URL` (no gateway needs to run).
 
+mod clients;
 mod demo;
 mod detail;
 mod stats;
@@ -73,6 +75,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Tokens: `procgate token hash` prints the SHA-256 of a token read from stdin.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// The clients file: `procgate clients check FILE` validates one.
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Read a token from stdin (its first line) and print its SHA-256 in hexadecimal, the
+    /// `token_sha256` of a clients file entry.
+    Hash,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsAction {
+    /// Validate a clients file: exit 0 with a summary, or non-zero with the error and its line.
+    Check { file: std::path::PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -101,8 +126,15 @@ impl JobsView {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // These two read no settings: they work wherever the binary is.
+    match cli.command {
+        Some(Command::Token { action: TokenAction::Hash }) => return clients::hash_token(),
+        Some(Command::Clients { action: ClientsAction::Check { file } }) => return clients::check(&file),
+        _ => {}
+    }
     let settings = Settings::from_env()?;
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Token { .. } | Command::Clients { .. } => unreachable!("answered above"),
         Command::Serve => Application::build(settings).await?.run_until_stopped().await,
         Command::Demo => demo::run(settings).await,
         Command::Migrate => {
@@ -157,7 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let catalog = Catalog::new(db.routines, settings.procedure_allowlist.clone(), settings.catalog_cache_ttl);
             let queue = Queue::command_line(db.store, settings.max_pending_per_owner);
             let id = job_id(&id)?;
-            let new_id = queue.retry(&id, None, &catalog).await?;
+            let new_id = queue.retry(&id, None, &catalog, &Default::default()).await?;
             println!("job {new_id} accepted: a retry of {id}");
             Ok(())
         }

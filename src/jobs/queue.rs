@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{CallError, Catalog};
+use crate::clients::ClientAccess;
 use crate::db::{DbError, JobStore};
 use crate::model::delivery::Delivery;
 use crate::model::event::JobEvent;
@@ -52,6 +53,9 @@ pub enum QueueError {
     CancelWithoutFilter,
     #[error("only pending and running jobs can be cancelled, not {0}")]
     CancelOfEnded(JobStatus),
+    /// The client is at its own `max_pending` (clients file).
+    #[error("{owner} already has {limit} pending jobs (max_pending in API_CLIENTS_FILE)")]
+    QuotaExceeded { owner: String, limit: u32 },
 }
 
 /// What a bulk cancel did.
@@ -156,6 +160,18 @@ impl Queue {
                 QueueError::Database(DbError::statement("internal_error", "the insert answered for no job"))
             }),
             Intake::Closed => Err(QueueError::ShuttingDown),
+        }
+    }
+
+    /// Refuses a submission by a client at its own `max_pending` (`None`: no quota of its own),
+    /// counted as `MAX_PENDING_PER_OWNER` is: at most `limit` rows read; concurrent submissions
+    /// may overshoot by the ones in flight. Called just before [`Queue::submit`].
+    pub async fn check_quota(&self, owner: &str, max_pending: Option<u32>) -> Result<(), QueueError> {
+        match max_pending {
+            Some(limit) if self.store.count_pending(owner, i64::from(limit)).await? >= i64::from(limit) => {
+                Err(QueueError::QuotaExceeded { owner: owner.to_string(), limit })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -295,8 +311,15 @@ impl Queue {
     /// job never changes (a terminal state is final). The new job has the old one's procedure,
     /// parameters, options and owner, and passes the submission's checks again — the allowlist
     /// and the catalog (the procedure may have been removed since), `MAX_PENDING_PER_OWNER`, a
-    /// draining instance — so `catalog` is the one submissions use. Returns the new job's id.
-    pub async fn retry(&self, id: &JobId, owner: Option<&str>, catalog: &Catalog) -> Result<JobId, QueueError> {
+    /// draining instance — so `catalog` is the one submissions use — and the retrying client's
+    /// own `access` (its procedure list and `max_pending`). Returns the new job's id.
+    pub async fn retry(
+        &self,
+        id: &JobId,
+        owner: Option<&str>,
+        catalog: &Catalog,
+        access: &ClientAccess,
+    ) -> Result<JobId, QueueError> {
         let old = self.get(id, owner).await?;
         if !matches!(old.status, JobStatus::Failed | JobStatus::Cancelled) {
             return Err(QueueError::NotRetryable(old.status));
@@ -304,9 +327,11 @@ impl Queue {
         // The stored parameters are the plan's normalized list: a request the catalog plans again.
         let params: Vec<ParamRequest> = serde_json::from_value(old.params.clone())
             .map_err(|e| DbError::statement("bad_row", format!("job {id}: stored params: {e}")))?;
-        let prepared = catalog.prepare(&old.procedure_name, None, &params, old.is_function).await?;
+        let prepared = catalog
+            .prepare_within(access.procedures.as_deref(), &old.procedure_name, None, &params, old.is_function)
+            .await?;
         let new_id = JobId::generate();
-        self.submit(NewJob {
+        let job = NewJob {
             id: new_id.clone(),
             procedure_name: prepared.name.to_string(),
             params: prepared.plan.normalized_json(),
@@ -322,8 +347,9 @@ impl Queue {
             routine: Some(prepared.plan.signature.canonical_name()),
             callback: old.callback,
             retry_of: Some(old.id),
-        })
-        .await?;
+        };
+        self.check_quota(&job.owner, access.max_pending).await?;
+        self.submit(job).await?;
         Ok(new_id)
     }
 

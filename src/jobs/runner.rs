@@ -168,7 +168,7 @@ fn error(code: &str, message: String) -> JobError {
 fn call_error_code(e: &CallError) -> &'static str {
     match e {
         CallError::InvalidName(_) => "invalid_procedure_name",
-        CallError::NotAllowed(_) => "procedure_not_allowed",
+        CallError::NotAllowed(_) | CallError::NotAllowedForClient(_) => "procedure_not_allowed",
         CallError::NotFound(_) => "procedure_not_found",
         CallError::Invalid(p) => p.code,
         CallError::Database(_) => "database_unavailable",

@@ -65,6 +65,21 @@ impl Allowlist {
         let parts: Vec<&str> = name.parts().iter().map(|p| p.as_written()).collect();
         self.matches(&parts.join(".")) || (parts.len() > 1 && self.matches(&parts[1..].join(".")))
     }
+
+    /// Whether one pattern is well formed (the clients file checks each of its patterns):
+    /// one to three non-empty dot-separated parts, no space, comma, quote or control character.
+    pub fn check_pattern(pattern: &str) -> Result<(), String> {
+        let parts: Vec<&str> = pattern.split('.').collect();
+        if pattern.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '"') {
+            Err(format!("pattern {pattern:?} has a space, comma, quote or control character"))
+        } else if parts.iter().any(|p| p.is_empty()) {
+            Err(format!("pattern {pattern:?} has an empty part (expected [schema.][package.]name)"))
+        } else if parts.len() > 3 {
+            Err(format!("pattern {pattern:?} has more than three parts (expected [schema.][package.]name)"))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
@@ -151,5 +166,15 @@ mod tests {
         assert!(!Allowlist::parse("RUN").matches_routine("APP.PKG.RUN"));
         assert!(Allowlist::parse("public.My.Proc").matches_routine("public.\"My.Proc\""));
         assert!(!limit.matches_routine("not a name"));
+    }
+
+    #[test]
+    fn patterns_are_checked_one_by_one() {
+        for good in ["PROC_TEST*", "REPORTS.*", "*.*.*", "a$#.b_1?", "*"] {
+            assert!(Allowlist::check_pattern(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "A..B", "A.", ".A", "A.B.C.D", "A B", "A,B", "\"A\"", "A\tB"] {
+            assert!(Allowlist::check_pattern(bad).is_err(), "{bad:?}");
+        }
     }
 }

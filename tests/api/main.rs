@@ -41,4 +41,9 @@ mod postgres;
 mod on_postgres {
     crate::contract::contract_suite!(crate::postgres::open);
 }
+
+/// The audit trail (issue 14).
 mod audit;
+
+/// Per-client access: the clients file (issue 14).
+mod clients;
