@@ -63,7 +63,7 @@ fn resume_point(req: &HttpRequest, after: Option<&str>) -> Result<Option<i64>, A
     responses(
         (status = 200, description = "Server-Sent Events: `id:` the event id, `event:` its type, `data:` an `EventBody` \
             (`#/components/schemas/EventBody`); a `: keep-alive` comment when quiet; `event: error` if the database fails",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = super::openapi::SseEvent),
         (status = 400, response = super::openapi::BadRequest),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -93,7 +93,7 @@ pub async fn job_events(
     responses(
         (status = 200, description = "Server-Sent Events: `id:` the event id, `event:` its type, `data:` an `EventBody` \
             (`#/components/schemas/EventBody`); a `: keep-alive` comment when quiet; `event: error` if the database fails",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = super::openapi::SseEvent),
         (status = 400, response = super::openapi::BadRequest),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
@@ -112,7 +112,7 @@ pub async fn all_events(
     let filter = FeedFilter {
         owner: caller.owner_filter().map(str::to_string),
         statuses,
-        procedure: query.procedure.clone().filter(|p| !p.is_empty()),
+        procedure: super::jobs::text_filter("procedure", query.procedure.as_deref())?,
     };
     let feed = state.queue.feed(filter, after).await?;
     Ok(sse_response().streaming(sse_stream(feed)))

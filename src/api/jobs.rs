@@ -91,6 +91,17 @@ fn number(name: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> 
     }
 }
 
+/// A text filter (`procedure=`, `owner=`): absent when empty. A NUL character is refused here
+/// (400): no name holds one, and PostgreSQL would refuse the text itself.
+pub(super) fn text_filter(name: &str, raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw.filter(|v| !v.is_empty()) {
+        Some(v) if v.contains('\0') => {
+            Err(ApiError::bad_request("invalid_query", format!("{name} must not contain a NUL character")))
+        }
+        v => Ok(v.map(str::to_string)),
+    }
+}
+
 fn statuses(raw: Option<&str>) -> Result<Vec<JobStatus>, ApiError> {
     JobStatus::parse_list(raw.unwrap_or_default()).map_err(|e| ApiError::bad_request("invalid_query", e))
 }
@@ -115,8 +126,8 @@ pub async fn list_jobs(
     let limit = number("limit", query.limit.as_deref(), DEFAULT_LIMIT)?.clamp(1, MAX_LIMIT);
     let filter = ListFilter {
         statuses: statuses(query.status.as_deref())?,
-        procedure: query.procedure.clone().filter(|p| !p.is_empty()),
-        owner: owner_filter(&caller, query.owner.as_deref())?,
+        procedure: text_filter("procedure", query.procedure.as_deref())?,
+        owner: owner_filter(&caller, text_filter("owner", query.owner.as_deref())?.as_deref())?,
         limit,
         offset: number("offset", query.offset.as_deref(), 0)?,
         created_after: timestamp("created_after", query.created_after.as_deref())?,
@@ -310,7 +321,7 @@ pub async fn cancel_jobs(
     query: web::Query<CancelQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let statuses = statuses(query.status.as_deref())?;
-    let procedure = query.procedure.clone().filter(|p| !p.is_empty());
+    let procedure = text_filter("procedure", query.procedure.as_deref())?;
     let done = state.queue.cancel_matching(statuses, procedure, caller.owner_filter()).await?;
     Ok(HttpResponse::Ok().json(json!({ "cancelled": done.cancelled, "requested": done.requested })))
 }

@@ -45,8 +45,14 @@ pub struct AppState {
     pub figures: crate::jobs::reporter::LocalFigures,
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// 405 with the `Allow` header RFC 9110 asks for: the methods `allow` lists.
+fn method_not_allowed(allow: &'static str) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    response
+        .headers_mut()
+        .insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+    response
 }
 
 async fn no_route() -> Result<actix_web::HttpResponse, ApiError> {
@@ -58,22 +64,39 @@ async fn no_route() -> Result<actix_web::HttpResponse, ApiError> {
 macro_rules! routes {
     ($($path:literal => [$($method:ident: $handler:path),+ $(,)?]),+ $(,)?) => {
         fn register(cfg: &mut web::ServiceConfig) {
-            $(cfg.service(resource($path)$(.route(methods::$method().to($handler)))+);)+
+            $(cfg.service(
+                resource($path, concat!($(methods::$method!(), ", "),+))$(.route(web::$method().to($handler)))+,
+            );)+
         }
 
-        /// Every `(path, method)` that `configure` registers; `any`: every method.
+        /// Every `(path, method)` that `configure` registers.
         pub const ROUTES: &[(&str, &str)] = &[$($(($path, stringify!($method))),+),+];
     };
 }
 
-/// The route builders `routes!` names.
+/// The methods' names as `Allow` lists them (`methods::get!()` is `"GET"`).
 mod methods {
-    pub use actix_web::web::{delete, get, head, post};
-
-    /// Every method (the predecessor's endpoints refused by design answer each the same).
-    pub fn any() -> actix_web::Route {
-        actix_web::web::route()
+    macro_rules! get {
+        () => {
+            "GET"
+        };
     }
+    macro_rules! post {
+        () => {
+            "POST"
+        };
+    }
+    macro_rules! delete {
+        () => {
+            "DELETE"
+        };
+    }
+    macro_rules! head {
+        () => {
+            "HEAD"
+        };
+    }
+    pub(super) use {delete, get, head, post};
 }
 
 routes! {
@@ -83,11 +106,11 @@ routes! {
     // The predecessor's other endpoints (see legacy.rs).
     "/ping" => [get: legacy::ping],
     "/docs" => [get: legacy::docs],
-    "/query" => [any: legacy::query],
-    "/exec" => [any: legacy::exec],
-    "/upload" => [any: legacy::upload],
-    "/download" => [any: legacy::download],
-    "/logs" => [any: legacy::logs],
+    "/query" => [get: legacy::query, post: legacy::query],
+    "/exec" => [get: legacy::exec, post: legacy::exec],
+    "/upload" => [get: legacy::upload, post: legacy::upload],
+    "/download" => [get: legacy::download, post: legacy::download],
+    "/logs" => [get: legacy::logs, post: legacy::logs],
     "/procedure" => [post: procedures::call_sync],
     "/procedure/async" => [post: procedures::call_async],
     "/jobs" => [get: jobs::list_jobs, delete: jobs::delete_jobs],
@@ -128,9 +151,11 @@ pub const METRICS_ROUTE: (&str, &str) = ("/metrics", "get");
 
 /// `GET /metrics` on the API port (when `METRICS_ADDR` is unset).
 pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(METRICS_ROUTE.0).route(web::get().to(metrics::metrics)));
+    cfg.service(resource(METRICS_ROUTE.0, "GET").route(web::get().to(metrics::metrics)));
 }
 
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A path whose other methods answer 405 with `Allow: <allow>` (a trailing `, ` is dropped).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    let allow = allow.trim_end_matches(", ");
+    web::resource(path).default_service(web::to(move || async move { method_not_allowed(allow) }))
 }

@@ -64,7 +64,7 @@ use crate::model::{self, delivery, retry};
         schemas(
             ErrorBody, ErrorDetail, Health, Ready, Ping, Accepted, RetryAccepted, SyncAnswer, JobBody,
             CallbackBody, JobList, JobDeleted, JobsDeleted, JobsCancelled, DeliveryList, DeliveryBody,
-            EventBody, super::request::CallRequest, super::request::CallbackRequest,
+            EventBody, SseEvent, super::request::CallRequest, super::request::CallbackRequest,
             crate::procedure::plan::RawParam, retry::RetryPolicy, retry::Backoff, model::JobStatus,
             model::Priority, model::JobError, model::ProgressReport, delivery::DeliveryStatus,
             delivery::DeliveryAttempt, queue_stats::QueueStats, queue_stats::JobCounts,
@@ -265,6 +265,7 @@ pub struct JobBody {
     duration: Option<String>,
     duration_ms: Option<i64>,
     /// The OUT values by name, once completed.
+    #[schema(value_type = Option<Object>)]
     result: Option<Json>,
     error: Option<model::JobError>,
     output: Option<Vec<String>>,
@@ -351,6 +352,18 @@ pub struct DeliveryBody {
 pub struct DeliveryList {
     job_id: String,
     deliveries: Vec<DeliveryBody>,
+}
+
+/// One Server-Sent Event as a client reads it: `id` the event id, `event` its type (`error`: the
+/// stream ends), `data` an [`EventBody`] as JSON text.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SseEvent {
+    #[schema(required = false)]
+    id: Option<String>,
+    #[schema(required = false)]
+    event: Option<String>,
+    data: String,
 }
 
 /// One event, the `data` of an SSE `event:` (`api::events::event_json`).
@@ -486,16 +499,10 @@ mod tests {
         out
     }
 
-    /// What `configure` and `configure_metrics` register; `any` is documented as GET and POST.
+    /// What `configure` and `configure_metrics` register.
     fn served() -> BTreeSet<(String, String)> {
-        let mut out = BTreeSet::new();
-        for (path, method) in super::super::ROUTES.iter().chain([&super::super::METRICS_ROUTE]) {
-            let methods: &[&str] = if *method == "any" { &["get", "post"] } else { &[method] };
-            for m in methods {
-                out.insert((path.to_string(), m.to_string()));
-            }
-        }
-        out
+        let routes = super::super::ROUTES.iter().chain([&super::super::METRICS_ROUTE]);
+        routes.map(|(path, method)| (path.to_string(), method.to_string())).collect()
     }
 
     #[test]

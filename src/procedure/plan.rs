@@ -36,6 +36,7 @@ pub struct ParamRequest {
 pub struct RawParam {
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Option<Value>)]
     pub value: Option<Json>,
     #[serde(default)]
     pub direction: Option<String>,
