@@ -31,7 +31,8 @@ pub async fn ping(state: web::Data<AppState>, _caller: Caller) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(json!({ "status": "ok" })))
 }
 
-/// `GET /docs`: the README (the API reference is docs/api.md in the repository).
+/// `GET /docs`: the README (the API reference is docs/api.md in the repository; the machine-readable
+/// contract is `GET /openapi.json`, which the README's "Elsewhere" line names).
 #[utoipa::path(
     get, path = "/docs", tag = "predecessor", operation_id = "docs", security(()),
     responses((status = 200, description = "The README (this document is `/openapi.json`)",
