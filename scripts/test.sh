@@ -3,7 +3,8 @@
 # Formatting, lints (Oracle backend included), every Oracle statement parsed by a PL/SQL grammar
 # (scripts/check-oracle-sql; needs node and npm), unit tests, and the behaviour tests, which start
 # their own private PostgreSQL cluster (or use PROCGATE_TEST_DATABASE_URL if set); among them the
-# dashboard's, in Debian's chromium driven by playwright-core (tools/ui-test, installed here).
+# dashboard's, in Debian's chromium driven by playwright-core (tools/ui-test, installed here);
+# then scripts/api-fuzz: schemathesis checks the live gateway against its OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/prereqs.sh
@@ -23,6 +24,8 @@ echo "== cargo test --all-features"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --all-features 2>&1 | tee "$log"
+echo "== scripts/api-fuzz (schemathesis against GET /openapi.json on a live gateway)"
+scripts/api-fuzz
 # One closing line over every test binary; tests that reported SKIPPED (the Oracle live suite
 # without PROCGATE_TEST_ORACLE_URL) are counted as skipped, not passed.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -51,3 +51,19 @@ npm_ci_when_changed() {
         cp "$dir/package-lock.json" "$stamp"
     fi
 }
+
+# pip_install_when_changed VENV REQUIREMENTS WHAT: a python3 venv at VENV (outside the repository)
+# holding exactly the hash-pinned packages of REQUIREMENTS, made again when they are missing or
+# the file changed since the last install (the stamp is a copy of the file it installed).
+pip_install_when_changed() {
+    local venv=$1 requirements=$2 what=$3 stamp="$1/.installed-requirements.txt"
+    if ! cmp -s "$requirements" "$stamp"; then
+        python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+        echo "installing $what (pip into $venv)..." >&2
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
+            -r "$requirements" >&2
+        cp "$requirements" "$stamp"
+    fi
+}

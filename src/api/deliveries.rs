@@ -16,6 +16,18 @@ use super::jobs::{job_json, parse_id};
 use super::AppState;
 
 /// `GET /jobs/{id}/deliveries`: same ownership rule as `GET /jobs/{id}` (a foreign job is 404).
+#[utoipa::path(
+    get, path = "/jobs/{id}/deliveries", tag = "webhooks", operation_id = "job_deliveries",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id: 32 hex characters", example = "68542aa8129c4b76b2547ca62d8c13de")),
+    responses(
+        (status = 200, description = "The job's deliveries", body = super::openapi::DeliveryList),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn job_deliveries(
     state: web::Data<AppState>,
     caller: Caller,

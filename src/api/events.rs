@@ -26,10 +26,20 @@ use super::AppState;
 /// A comment line this often keeps idle streams open through proxies.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// Resume after this event id (as `Last-Event-ID`).
+    #[param(value_type = Option<i64>, minimum = 0, example = 0)]
     after: Option<String>,
+    /// `GET /events`: jobs in these statuses only (a comma list).
+    #[param(
+        pattern = "^(pending|running|completed|failed|cancelled)(,(pending|running|completed|failed|cancelled))*$",
+        example = "running"
+    )]
     status: Option<String>,
+    /// `GET /events`: this procedure's jobs only.
+    #[param(example = "PROC_TEST")]
     procedure: Option<String>,
 }
 
@@ -45,6 +55,22 @@ fn resume_point(req: &HttpRequest, after: Option<&str>) -> Result<Option<i64>, A
 }
 
 /// `GET /jobs/{id}/events`: the job's history, then its live events; ends after its last one.
+#[utoipa::path(
+    get, path = "/jobs/{id}/events", tag = "events", operation_id = "job_events", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id: 32 hex characters", example = "68542aa8129c4b76b2547ca62d8c13de"),
+        ("after" = Option<i64>, Query, description = "Resume after this event id (as `Last-Event-ID`)", minimum = 0),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id", minimum = 0)),
+    responses(
+        (status = 200, description = "Server-Sent Events: `id:` the event id, `event:` its type, `data:` an `EventBody` \
+            (`#/components/schemas/EventBody`); a `: keep-alive` comment when quiet; `event: error` if the database fails",
+            content_type = "text/event-stream", body = super::openapi::SseEvent),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn job_events(
     state: web::Data<AppState>,
     caller: Caller,
@@ -60,6 +86,20 @@ pub async fn job_events(
 
 /// `GET /events?status=..&procedure=..`: every event of the caller's jobs (every job's for an
 /// admin) from now on, or after `Last-Event-ID`. Ends only when the client or the server goes.
+#[utoipa::path(
+    get, path = "/events", tag = "events", operation_id = "all_events", security(("bearer" = [])),
+    params(StreamQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id", minimum = 0)),
+    responses(
+        (status = 200, description = "Server-Sent Events: `id:` the event id, `event:` its type, `data:` an `EventBody` \
+            (`#/components/schemas/EventBody`); a `: keep-alive` comment when quiet; `event: error` if the database fails",
+            content_type = "text/event-stream", body = super::openapi::SseEvent),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn all_events(
     state: web::Data<AppState>,
     caller: Caller,
@@ -72,15 +112,20 @@ pub async fn all_events(
     let filter = FeedFilter {
         owner: caller.owner_filter().map(str::to_string),
         statuses,
-        procedure: query.procedure.clone().filter(|p| !p.is_empty()),
+        procedure: super::jobs::text_filter("procedure", query.procedure.as_deref())?,
     };
     let feed = state.queue.feed(filter, after).await?;
     Ok(sse_response().streaming(sse_stream(feed)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
+    /// A long poll: wait up to this long (`30s`, `500ms`; at most MAX_WAIT) for an event.
+    #[param(example = "1s")]
     wait: Option<String>,
+    /// A long poll: for an event after this one.
+    #[param(value_type = Option<i64>, minimum = 0, example = 0)]
     after: Option<String>,
 }
 

@@ -27,6 +27,18 @@ pub(super) fn parse_id(raw: &str) -> Result<JobId, ApiError> {
 }
 
 /// `GET /jobs/{id}`; with `wait` and/or `after`, a long poll (see `events::wait_for_job`).
+#[utoipa::path(
+    get, path = "/jobs/{id}", tag = "jobs", operation_id = "get_job", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id: 32 hex characters", example = "68542aa8129c4b76b2547ca62d8c13de"), events::WaitQuery),
+    responses(
+        (status = 200, description = "The job (with `last_event_id` for a long poll)", body = super::openapi::JobBody),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn get_job(
     state: web::Data<AppState>,
     caller: Caller,
@@ -41,17 +53,31 @@ pub async fn get_job(
     Ok(HttpResponse::Ok().json(job_json(&job)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// A comma list of statuses (any of them).
+    #[param(
+        pattern = "^(pending|running|completed|failed|cancelled)(,(pending|running|completed|failed|cancelled))*$",
+        example = "completed,failed"
+    )]
     status: Option<String>,
+    /// The procedure's name, as stored.
+    #[param(example = "PROC_TEST")]
     procedure: Option<String>,
+    /// At most this many (1–1000, default 50; larger is 1000).
+    #[param(value_type = Option<i64>, minimum = 0, example = 10)]
     limit: Option<String>,
+    /// Skip this many.
+    #[param(value_type = Option<i64>, minimum = 0, example = 0)]
     offset: Option<String>,
     /// Admins: one owner's jobs. Others may name only themselves.
     owner: Option<String>,
     /// RFC 3339: jobs created at or after this time.
+    #[param(format = DateTime, example = "2026-01-01T00:00:00Z")]
     created_after: Option<String>,
     /// RFC 3339: jobs created before this time.
+    #[param(format = DateTime, example = "2036-01-01T00:00:00Z")]
     created_before: Option<String>,
 }
 
@@ -66,10 +92,33 @@ fn number(name: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> 
     }
 }
 
+/// A text filter (`procedure=`, `owner=`): absent when empty. A NUL character is refused here
+/// (400): no name holds one, and PostgreSQL would refuse the text itself.
+pub(super) fn text_filter(name: &str, raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw.filter(|v| !v.is_empty()) {
+        Some(v) if v.contains('\0') => {
+            Err(ApiError::bad_request("invalid_query", format!("{name} must not contain a NUL character")))
+        }
+        v => Ok(v.map(str::to_string)),
+    }
+}
+
 fn statuses(raw: Option<&str>) -> Result<Vec<JobStatus>, ApiError> {
     JobStatus::parse_list(raw.unwrap_or_default()).map_err(|e| ApiError::bad_request("invalid_query", e))
 }
 
+/// `GET /jobs`: the caller's jobs (an admin's: everyone's), newest first, filtered, paged.
+#[utoipa::path(
+    get, path = "/jobs", tag = "jobs", operation_id = "list_jobs", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of jobs", body = super::openapi::JobList),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn list_jobs(
     state: web::Data<AppState>,
     caller: Caller,
@@ -78,8 +127,8 @@ pub async fn list_jobs(
     let limit = number("limit", query.limit.as_deref(), DEFAULT_LIMIT)?.clamp(1, MAX_LIMIT);
     let filter = ListFilter {
         statuses: statuses(query.status.as_deref())?,
-        procedure: query.procedure.clone().filter(|p| !p.is_empty()),
-        owner: owner_filter(&caller, query.owner.as_deref())?,
+        procedure: text_filter("procedure", query.procedure.as_deref())?,
+        owner: owner_filter(&caller, text_filter("owner", query.owner.as_deref())?.as_deref())?,
         limit,
         offset: number("offset", query.offset.as_deref(), 0)?,
         created_after: timestamp("created_after", query.created_after.as_deref())?,
@@ -121,6 +170,18 @@ fn timestamp(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
 }
 
 /// `DELETE /jobs/{id}`: a running job is cancelled first (its call interrupted), then deleted.
+#[utoipa::path(
+    delete, path = "/jobs/{id}", tag = "jobs", operation_id = "delete_job", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id: 32 hex characters", example = "68542aa8129c4b76b2547ca62d8c13de")),
+    responses(
+        (status = 200, description = "Deleted", body = super::openapi::JobDeleted),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, response = super::openapi::Conflict),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn delete_job(
     state: web::Data<AppState>,
     caller: Audited,
@@ -134,6 +195,19 @@ pub async fn delete_job(
 /// `POST /jobs/{id}/cancel`: a pending job is cancelled at once; a running job's call is
 /// interrupted on whichever instance runs it. Answers with the job once it has ended (200), or
 /// 202 if the call has not stopped within `CANCEL_WAIT`.
+#[utoipa::path(
+    post, path = "/jobs/{id}/cancel", tag = "jobs", operation_id = "cancel_job", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id: 32 hex characters", example = "68542aa8129c4b76b2547ca62d8c13de")),
+    responses(
+        (status = 200, description = "The job, cancelled", body = super::openapi::JobBody),
+        (status = 202, description = "The job, still stopping after CANCEL_WAIT", body = super::openapi::JobBody),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, response = super::openapi::Conflict),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn cancel_job(
     state: web::Data<AppState>,
     caller: Audited,
@@ -146,13 +220,29 @@ pub async fn cancel_job(
     Ok(response.json(job_json(&cancelled.job)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PurgeQuery {
+    /// Ended statuses only: `completed`, `failed`, `cancelled` (a comma list).
+    #[param(pattern = "^(completed|failed|cancelled)(,(completed|failed|cancelled))*$", example = "completed,failed")]
     status: Option<String>,
+    /// Ended at least this many days ago (0–100000).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 100000, example = 7)]
     older_than: Option<String>,
 }
 
 /// `DELETE /jobs?status=completed,failed&older_than=7`: filters AND-combined, terminal jobs only.
+#[utoipa::path(
+    delete, path = "/jobs", tag = "jobs", operation_id = "delete_jobs", security(("bearer" = [])),
+    params(PurgeQuery),
+    responses(
+        (status = 200, description = "How many were deleted", body = super::openapi::JobsDeleted),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn delete_jobs(
     state: web::Data<AppState>,
     caller: Audited,
@@ -172,6 +262,21 @@ pub async fn delete_jobs(
 
 /// `POST /jobs/{id}/retry`: a failed or cancelled job runs again as a new job pointing to it
 /// (`retry_of`); the old job is unchanged. Answers 202 as `POST /procedure/async` does.
+#[utoipa::path(
+    post, path = "/jobs/{id}/retry", tag = "jobs", operation_id = "retry_job", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id: 32 hex characters", example = "68542aa8129c4b76b2547ca62d8c13de")),
+    responses(
+        (status = 202, description = "The new job", body = super::openapi::RetryAccepted,
+            headers(("Location" = String, description = "`/jobs/<new id>`"))),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, response = super::openapi::Conflict),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 429, response = super::openapi::TooManyRequests),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn retry_job(
     state: web::Data<AppState>,
     caller: Audited,
@@ -190,22 +295,37 @@ pub async fn retry_job(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CancelQuery {
+    /// `pending` and/or `running` (a comma list).
+    #[param(pattern = "^(pending|running)(,(pending|running))*$", example = "pending,running")]
     status: Option<String>,
+    #[param(example = "PROC_TEST_DEMORA")]
     procedure: Option<String>,
 }
 
 /// `POST /jobs/cancel?status=pending,running&procedure=..`: filters AND-combined, at least one.
 /// Answers at once with how many pending jobs were cancelled and how many running ones were
 /// asked to stop (their calls are interrupted; they end `cancelled` moments later).
+#[utoipa::path(
+    post, path = "/jobs/cancel", tag = "jobs", operation_id = "cancel_jobs", security(("bearer" = [])),
+    params(CancelQuery),
+    responses(
+        (status = 200, description = "How many were cancelled or asked to stop", body = super::openapi::JobsCancelled),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn cancel_jobs(
     state: web::Data<AppState>,
     caller: Audited,
     query: web::Query<CancelQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let statuses = statuses(query.status.as_deref())?;
-    let procedure = query.procedure.clone().filter(|p| !p.is_empty());
+    let procedure = text_filter("procedure", query.procedure.as_deref())?;
     let done = state.queue.cancel_matching(statuses, procedure, caller.owner_filter()).await?;
     caller.affected(done.cancelled + done.requested);
     Ok(HttpResponse::Ok().json(json!({ "cancelled": done.cancelled, "requested": done.requested })))

@@ -25,6 +25,15 @@ pub fn exposition(figures: &LocalFigures) -> HttpResponse {
 }
 
 /// `GET /metrics` on the API port: for admin tokens and `METRICS_TOKEN`.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The Prometheus exposition",
+            content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+    ),
+)]
 pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
     let metrics_token = state.settings.metrics_token.as_ref().is_some_and(|t| t.presented_in(authorization));

@@ -11,6 +11,7 @@ pub mod health;
 pub mod jobs;
 pub mod legacy;
 pub mod metrics;
+pub mod openapi;
 pub mod parse_guard;
 pub mod procedures;
 pub mod request;
@@ -47,12 +48,87 @@ pub struct AppState {
     pub audit: crate::jobs::audit::AuditLog,
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// 405 with the `Allow` header RFC 9110 asks for: the methods `allow` lists.
+fn method_not_allowed(allow: &'static str) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    response
+        .headers_mut()
+        .insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+    response
 }
 
 async fn no_route() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound { code: "not_found", message: "no such endpoint".into() })
+}
+
+/// Declares every route once: `register` adds them to actix in this order, and `ROUTES` lists
+/// them, so the OpenAPI document (`openapi.rs`) is checked against exactly what is served.
+macro_rules! routes {
+    ($($path:literal => [$($method:ident: $handler:path),+ $(,)?]),+ $(,)?) => {
+        fn register(cfg: &mut web::ServiceConfig) {
+            $(cfg.service(
+                resource($path, concat!($(methods::$method!(), ", "),+))$(.route(web::$method().to($handler)))+,
+            );)+
+        }
+
+        /// Every `(path, method)` that `configure` registers.
+        pub const ROUTES: &[(&str, &str)] = &[$($(($path, stringify!($method))),+),+];
+    };
+}
+
+/// The methods' names as `Allow` lists them (`methods::get!()` is `"GET"`).
+mod methods {
+    macro_rules! get {
+        () => {
+            "GET"
+        };
+    }
+    macro_rules! post {
+        () => {
+            "POST"
+        };
+    }
+    macro_rules! delete {
+        () => {
+            "DELETE"
+        };
+    }
+    macro_rules! head {
+        () => {
+            "HEAD"
+        };
+    }
+    pub(super) use {delete, get, head, post};
+}
+
+routes! {
+    "/health" => [get: health::health],
+    "/ready" => [get: health::ready],
+    "/openapi.json" => [get: openapi::document],
+    // The predecessor's other endpoints (see legacy.rs).
+    "/ping" => [get: legacy::ping],
+    "/docs" => [get: legacy::docs],
+    "/query" => [get: legacy::query, post: legacy::query],
+    "/exec" => [get: legacy::exec, post: legacy::exec],
+    "/upload" => [get: legacy::upload, post: legacy::upload],
+    "/download" => [get: legacy::download, post: legacy::download],
+    "/logs" => [get: legacy::logs, post: legacy::logs],
+    "/procedure" => [post: procedures::call_sync],
+    "/procedure/async" => [post: procedures::call_async],
+    "/jobs" => [get: jobs::list_jobs, delete: jobs::delete_jobs],
+    "/jobs/{id}/cancel" => [post: jobs::cancel_job],
+    "/jobs/{id}/retry" => [post: jobs::retry_job],
+    // Before `/jobs/{id}`, which would take `cancel` for a job id.
+    "/jobs/cancel" => [post: jobs::cancel_jobs],
+    "/jobs/{id}/events" => [get: events::job_events],
+    "/jobs/{id}/deliveries" => [get: deliveries::job_deliveries],
+    "/events" => [get: events::all_events],
+    "/jobs/{id}" => [get: jobs::get_job, delete: jobs::delete_job],
+    "/stats" => [get: stats::stats],
+    "/ui" => [get: ui::page, head: ui::page],
+    "/ui/" => [get: ui::page_slash, head: ui::page_slash],
+    "/ui/{file}" => [get: ui::file, head: ui::file],
 }
 
 /// Registers every route; `max_body` bounds request bodies.
@@ -68,38 +144,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .app_data(
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::bad_request("invalid_path", format!("invalid path: {e}")).into()),
-    )
-    .service(resource("/health").route(web::get().to(health::health)))
-    .service(resource("/ready").route(web::get().to(health::ready)))
-    // The predecessor's other endpoints (see legacy.rs).
-    .service(resource("/ping").route(web::get().to(legacy::ping)))
-    .service(resource("/docs").route(web::get().to(legacy::docs)))
-    .service(web::resource(["/query", "/exec"]).to(legacy::raw_sql))
-    .service(web::resource(["/upload", "/download"]).to(legacy::files))
-    .service(web::resource("/logs").to(legacy::logs))
-    .service(resource("/procedure").route(web::post().to(procedures::call_sync)))
-    .service(resource("/procedure/async").route(web::post().to(procedures::call_async)))
-    .service(resource("/jobs").route(web::get().to(jobs::list_jobs)).route(web::delete().to(jobs::delete_jobs)))
-    .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
-    .service(resource("/jobs/{id}/retry").route(web::post().to(jobs::retry_job)))
-    // Before `/jobs/{id}`, which would take `cancel` for a job id.
-    .service(resource("/jobs/cancel").route(web::post().to(jobs::cancel_jobs)))
-    .service(resource("/jobs/{id}/events").route(web::get().to(events::job_events)))
-    .service(resource("/jobs/{id}/deliveries").route(web::get().to(deliveries::job_deliveries)))
-    .service(resource("/events").route(web::get().to(events::all_events)))
-    .service(resource("/jobs/{id}").route(web::get().to(jobs::get_job)).route(web::delete().to(jobs::delete_job)))
-    .service(resource("/stats").route(web::get().to(stats::stats)))
-    .service(resource("/ui").route(web::get().to(ui::page)).route(web::head().to(ui::page)))
-    .service(resource("/ui/").route(web::get().to(ui::page)).route(web::head().to(ui::page)))
-    .service(resource("/ui/{file}").route(web::get().to(ui::file)).route(web::head().to(ui::file)))
-    .default_service(web::to(no_route));
+    );
+    register(cfg);
+    cfg.default_service(web::to(no_route));
 }
+
+/// The route `configure_metrics` registers (the OpenAPI document lists it too).
+pub const METRICS_ROUTE: (&str, &str) = ("/metrics", "get");
 
 /// `GET /metrics` on the API port (when `METRICS_ADDR` is unset).
 pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/metrics").route(web::get().to(metrics::metrics)));
+    cfg.service(resource(METRICS_ROUTE.0, "GET").route(web::get().to(metrics::metrics)));
 }
 
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A path whose other methods answer 405 with `Allow: <allow>` (a trailing `, ` is dropped).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    let allow = allow.trim_end_matches(", ");
+    web::resource(path).default_service(web::to(move || async move { method_not_allowed(allow) }))
 }

@@ -24,6 +24,28 @@ use super::AppState;
 
 /// Validates the call against the catalog, commits the job as `pending`, answers 202 (or 200
 /// with the existing job when the caller's `Idempotency-Key` was used before).
+#[utoipa::path(
+    post, path = "/procedure/async", tag = "procedures", operation_id = "call_async", security(("bearer" = [])),
+    request_body(content = CallRequest, description = "The procedure and its parameters (the predecessor's shape)",
+        content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters: sent \
+        again, the same job is answered (200)", pattern = "^[!-~]{1,200}$", example = "order-42")),
+    responses(
+        (status = 202, description = "Accepted: the job is stored as `pending`", body = super::openapi::Accepted,
+            headers(("Location" = String, description = "`/jobs/<id>`"))),
+        (status = 200, description = "The job this `Idempotency-Key` made before", body = super::openapi::Accepted,
+            headers(("Location" = String), ("Idempotent-Replayed" = String, description = "`true`"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 429, response = super::openapi::TooManyRequests),
+        (status = 503, response = super::openapi::Unavailable),
+    ),
+)]
 pub async fn call_async(
     state: web::Data<AppState>,
     caller: Audited,
@@ -165,6 +187,24 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// past that the answer is an immediate 503 with `Retry-After`, never a queue. The answer says
 /// how long the call waited for a connection and how long it took in all (the `Server-Timing`
 /// header; and `timing` in the body of an error).
+#[utoipa::path(
+    post, path = "/procedure", tag = "procedures", operation_id = "call_sync", security(("bearer" = [])),
+    request_body(content = CallRequest, description = "The procedure and its parameters (the predecessor's shape)",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "The call's OUT values", body = super::openapi::SyncAnswer,
+            headers(("Server-Timing" = String, description = "`wait;dur=..., total;dur=...` (ms)"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 503, response = super::openapi::Unavailable),
+        (status = 504, response = super::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn call_sync(
     state: web::Data<AppState>,
     caller: Audited,

@@ -7,18 +7,23 @@ use crate::procedure::plan::{parse_params, ParamRequest, RawParam};
 
 /// The body of `POST /procedure` and `POST /procedure/async` (the predecessor's shape).
 /// Unknown fields are refused: a misspelt `"delay"` must not run a job at once.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "PROC_TEST", "params": [{"name": "p_input", "value": "Test"}, {"name": "p_output", "direction": "OUT"}]}))]
 pub struct CallRequest {
+    /// `[schema.][package.]name`, checked against `PROCEDURE_ALLOWLIST`.
     pub name: String,
     #[serde(default)]
     pub schema: Option<String>,
+    /// The routine is a function: its return value comes back under the first OUT parameter
+    /// that names no argument, else `return`. `is_function` is accepted too.
     #[serde(default, rename = "isFunction", alias = "is_function")]
     pub is_function: bool,
     #[serde(default)]
     pub params: Vec<RawParam>,
     /// Job options (`POST /procedure/async`): `high`, `normal` (default) or `low`.
     #[serde(default)]
+    #[schema(example = "high")]
     pub priority: Option<String>,
     /// Not before this time (RFC 3339).
     #[serde(default)]
@@ -39,11 +44,12 @@ pub struct CallRequest {
     /// Webhooks (`POST /procedure/async`): absent, the caller's default callback if it has one;
     /// `null`, none.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<CallbackRequest>)]
     pub callback: Option<Option<CallbackRequest>>,
 }
 
 /// `{"url": ..., "events": [...]}` as it arrives (checked by `api::callbacks`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackRequest {
     pub url: String,

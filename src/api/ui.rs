@@ -38,12 +38,47 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      img-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
-/// `GET /ui` and `GET /ui/`: the page.
+/// `GET /ui`: the page (no token; `If-None-Match` may answer 304).
+#[utoipa::path(
+    method(get, head), path = "/ui", tag = "dashboard", operation_id = "ui", security(()),
+    responses(
+        (status = 200, description = "The dashboard's page", content_type = "text/html; charset=utf-8", body = String,
+            headers(("ETag" = String), ("Content-Security-Policy" = String))),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 403, response = super::openapi::Forbidden),
+    ),
+)]
 pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     serve(&state, &req, "index.html")
 }
 
+/// `GET /ui/`: the page too.
+#[utoipa::path(
+    method(get, head), path = "/ui/", tag = "dashboard", operation_id = "ui_slash", security(()),
+    responses(
+        (status = 200, description = "The dashboard's page", content_type = "text/html; charset=utf-8", body = String),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 403, response = super::openapi::Forbidden),
+    ),
+)]
+pub async fn page_slash(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    serve(&state, &req, "index.html")
+}
+
 /// `GET /ui/{file}`: one of the page's files.
+#[utoipa::path(
+    method(get, head), path = "/ui/{file}", tag = "dashboard", operation_id = "ui_file", security(()),
+    params(("file" = String, Path, description = "`index.html`, `app.css`, `app.js`, `api.js`, `sse.js` or `icon.svg`",
+        example = "app.js")),
+    responses(
+        (status = 200, description = "The file", content(
+            (String = "text/html; charset=utf-8"), (String = "text/css; charset=utf-8"),
+            (String = "text/javascript; charset=utf-8"), (String = "image/svg+xml"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, response = super::openapi::NotFound),
+    ),
+)]
 pub async fn file(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -30,9 +30,10 @@ pub const EXACT_CAP: i64 = 10_000;
 pub const ROWS_COUNT_FOR: Duration = Duration::from_secs(WINDOW_MINUTES as u64 * 60);
 
 /// The answer of `GET /stats` (docs/api.md, `GET /stats`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueStats {
     /// `all` (an admin: every owner's jobs) or `owner` (the caller's own).
+    #[schema(value_type = String, example = "all")]
     pub scope: &'static str,
     pub jobs: JobCounts,
     /// How long the oldest due pending job has waited since it became due.
@@ -45,7 +46,7 @@ pub struct QueueStats {
     pub instances: Option<Vec<InstanceStats>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobCounts {
     /// Pending and due.
     pub pending: i64,
@@ -59,7 +60,7 @@ pub struct JobCounts {
 
 /// How many jobs ended in one status: exact up to [`EXACT_CAP`], estimated above it (or `null`,
 /// with the reason, where no estimate exists).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EndedCount {
     pub count: Option<i64>,
     pub estimated: bool,
@@ -74,7 +75,7 @@ impl EndedCount {
 }
 
 /// Counts over the last 1, 5 and 15 minutes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Windows {
     #[serde(rename = "1m")]
     pub m1: u64,
@@ -84,7 +85,7 @@ pub struct Windows {
     pub m15: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ProcedureStats {
     pub procedure: String,
     pub pending: i64,
@@ -94,7 +95,7 @@ pub struct ProcedureStats {
     pub failed_15m: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InstanceStats {
     pub instance_id: String,
     pub workers: i64,

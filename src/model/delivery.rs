@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use super::event::EventType;
 use super::JobId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Not delivered yet: due at its next attempt.
@@ -74,7 +74,7 @@ pub fn webhook_id(job_id: &JobId, event_id: i64) -> String {
 }
 
 /// One attempt, as the log keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryAttempt {
     /// 1 for the first.
     pub attempt: i32,

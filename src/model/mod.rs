@@ -52,7 +52,7 @@ impl fmt::Display for JobId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Pending,
@@ -156,7 +156,7 @@ impl ProgressSink for NoProgress {
 
 /// What a procedure reported about itself while it runs: only the fields it reported. Built by
 /// [`ProgressReport::new`] only, so every report is sane whatever the procedure sent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ProgressReport {
     /// 0–100.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -213,14 +213,15 @@ impl ProgressReport {
 }
 
 /// `{"code", "message"}`: the database's own code (SQLSTATE, ORA-nnnnn) or procgate's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"code": "P0001", "message": "Error intencional de prueba"}))]
 pub struct JobError {
     pub code: String,
     pub message: String,
 }
 
 /// Claim order: higher first, then oldest first (seed 000's `high | normal | low`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     Low,

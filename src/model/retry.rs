@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JobError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Backoff {
     #[default]
@@ -17,8 +17,9 @@ pub enum Backoff {
 }
 
 /// `retry: {"max_attempts": 3, "backoff": "exponential", "initial_delay_ms": 2000}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"max_attempts": 3, "backoff": "exponential", "initial_delay_ms": 2000}))]
 pub struct RetryPolicy {
     pub max_attempts: i32,
     #[serde(default)]

@@ -30,11 +30,13 @@ pub struct ParamRequest {
 /// A parameter as it arrives: its direction and type words are checked by [`parse_params`], so
 /// a wrong word is a 422 naming the parameter rather than a body that does not parse. Unknown
 /// fields are refused: a misspelt `"vaule"` must not bind NULL.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "p_input", "value": "Test", "direction": "IN"}))]
 pub struct RawParam {
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Option<Value>)]
     pub value: Option<Json>,
     #[serde(default)]
     pub direction: Option<String>,

@@ -18,6 +18,7 @@ mod http_errors;
 mod injection;
 mod legacy;
 mod limits;
+mod openapi;
 mod output;
 mod params;
 mod processes;
