@@ -41,3 +41,6 @@ mod postgres;
 mod on_postgres {
     crate::contract::contract_suite!(crate::postgres::open);
 }
+
+/// The README's quick start, run as written.
+mod readme;
