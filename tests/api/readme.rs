@@ -241,7 +241,7 @@ curl() {{
 }}
 __expect_last() {{ printf 'expect\t%s\t%s\n' "$1" "$(__calls)" >>"$__log"; }}
 __expect_next() {{ echo "$1" >"$__dir/next-expect"; }}
-__block() {{ printf 'block\t%s\n' "$1" >>"$__log"; printf '\n=== README block %s ===\n' "$1"; printf '\n=== README block %s ===\n' "$1" >&2; }}
+__block() {{ printf 'block\t%s\n' "$1" >>"$__log"; printf '\n=== README block %s ===\n' "$1"; }}
 "#,
         dir = dir.display(),
         log = log.display()
