@@ -128,7 +128,8 @@ fn the_readme_quick_start_runs_as_written() {
         let marker = format!("=== README block {n} ===");
         output.split(&marker).nth(1).map(|rest| rest.split("=== README block").next().unwrap_or("")).unwrap_or("")
     };
-    let current_block = records.lines().filter_map(|l| l.strip_prefix("block\t")).last().map(|n| n.parse().unwrap());
+    let current_block =
+        records.lines().filter_map(|l| l.strip_prefix("block\t")).next_back().map(|n| n.parse().unwrap());
     if let Err(why) = ok {
         let n = current_block.unwrap_or(0);
         let fence = run_blocks[n];
