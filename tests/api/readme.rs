@@ -109,7 +109,10 @@ fn the_readme_quick_start_runs_as_written() {
                     shapes.push(Shape::Job(job));
                 }
             }
-            "json" => {}
+            "json" => {
+                let after_a_run = i > 0 && fences[i - 1].lang == "sh" && !fences[i - 1].skipped;
+                assert!(after_a_run, "README.md:{}: a ```json block that follows no run ```sh block", fence.line);
+            }
             other => panic!("README.md:{}: a ```{other} block in the Quick start: run it or mark it", fence.line),
         }
     }
