@@ -48,3 +48,6 @@ mod audit;
 
 /// Per-client access: the clients file (issue 14).
 mod clients;
+
+/// The README's quick start, run as written.
+mod readme;
