@@ -155,7 +155,8 @@ impl Application {
     /// refused (503) while running jobs finish or are interrupted (see `Engine::shutdown`),
     /// then the HTTP server stops.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { server, handle, engine, stop, metrics, .. } = self;
+        let Application { server, handle, mut engine, stop, metrics, .. } = self;
+        let audit_writer = engine.take_audit_writer();
         let metrics = metrics.map(|(m, _)| (m.handle(), tokio::spawn(m)));
         let mut server = tokio::spawn(server);
         tokio::select! {
@@ -165,6 +166,9 @@ impl Application {
                 engine.shutdown().await;
                 if let Some((metrics, _)) = &metrics {
                     metrics.stop(true).await;
+                }
+                if let Some(writer) = audit_writer {
+                    writer.finished(AUDIT_FLUSH_WAIT).await;
                 }
                 return served.map_err(anyhow::Error::from)?.map_err(Into::into);
             }
@@ -186,10 +190,17 @@ impl Application {
             let _ = task.await;
         }
         let served = server.await;
+        // The server has answered its last request: the audit trail can be written out.
+        if let Some(writer) = audit_writer {
+            writer.finished(AUDIT_FLUSH_WAIT).await;
+        }
         tracing::info!("procgate stopped");
         served.map_err(anyhow::Error::from)?.map_err(Into::into)
     }
 }
+
+/// How long a stopping instance waits for its audit writer to store the last entries.
+const AUDIT_FLUSH_WAIT: Duration = Duration::from_secs(10);
 
 /// The webhook deliverer's settings, when webhooks are on (`WEBHOOK_ALLOWED_HOSTS` set).
 fn deliverer_settings(settings: &Settings) -> Option<DelivererSettings> {

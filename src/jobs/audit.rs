@@ -6,15 +6,16 @@
 //!   [`QUEUE_WAIT`]; past that the entry is logged as not stored (it is in the log already);
 //! - a batch the database refuses is logged (each entry, no secret in any) and tried again with
 //!   backoff, [`ATTEMPTS`] times in all, then dropped with an error line naming the entries;
-//! - at shutdown (`stop`) the writer stops taking entries, writes every entry it was given, and
-//!   ends; it runs on the engine's `TaskTracker`, so the pools outlive it.
+//! - at shutdown the writer outlives the HTTP server: it ends once the last [`AuditLog`] handle
+//!   is gone (the server has answered its last request) and every entry it was given is written,
+//!   which [`AuditWriter::finished`] waits for; so a synchronous call interrupted at the very end
+//!   of the shutdown is in the table too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::task::JoinHandle;
 
 use crate::db::JobStore;
 use crate::model::audit::AuditEntry;
@@ -37,22 +38,30 @@ pub struct AuditLog {
     tx: Option<mpsc::Sender<AuditEntry>>,
 }
 
+/// The writer task: it ends once every [`AuditLog`] handle is dropped and the queue is written.
+pub struct AuditWriter(Option<JoinHandle<()>>);
+
+impl AuditWriter {
+    /// Waits, at most `within`, for the writer to store what it was given; call it once the HTTP
+    /// server has stopped (a handle still alive past `within` is reported, not waited for).
+    pub async fn finished(self, within: Duration) {
+        let Some(task) = self.0 else { return };
+        if tokio::time::timeout(within, task).await.is_err() {
+            tracing::warn!(target: "procgate::audit", waited = ?within, "the audit writer was still waiting for entries at exit");
+        }
+    }
+}
+
 impl AuditLog {
-    /// Starts the writer on `tasks` (when `enabled`); it ends once `stop` fires and everything
+    /// Starts the writer (when `enabled`); it ends once every handle is dropped and everything
     /// queued before is written.
-    pub fn start(
-        store: Arc<dyn JobStore>,
-        instance_id: String,
-        enabled: bool,
-        tasks: &TaskTracker,
-        stop: CancellationToken,
-    ) -> Self {
+    pub fn start(store: Arc<dyn JobStore>, instance_id: String, enabled: bool) -> (Self, AuditWriter) {
         if !enabled {
-            return Self { tx: None };
+            return (Self { tx: None }, AuditWriter(None));
         }
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tasks.spawn(run(store, instance_id, rx, stop));
-        Self { tx: Some(tx) }
+        let task = tokio::spawn(run(store, instance_id, rx));
+        (Self { tx: Some(tx) }, AuditWriter(Some(task)))
     }
 
     /// Logs the entry and queues it for the table, waiting (bounded) for room in the queue.
@@ -91,29 +100,9 @@ pub fn log(e: &AuditEntry) {
     );
 }
 
-async fn run(
-    store: Arc<dyn JobStore>,
-    instance_id: String,
-    mut rx: mpsc::Receiver<AuditEntry>,
-    stop: CancellationToken,
-) {
-    let mut stopping = false;
-    loop {
-        let first = if stopping {
-            rx.recv().await
-        } else {
-            tokio::select! {
-                biased;
-                entry = rx.recv() => entry,
-                _ = stop.cancelled() => {
-                    // No new entries from here on; what is queued is still received, then None.
-                    rx.close();
-                    stopping = true;
-                    continue;
-                }
-            }
-        };
-        let Some(first) = first else { return };
+async fn run(store: Arc<dyn JobStore>, instance_id: String, mut rx: mpsc::Receiver<AuditEntry>) {
+    // `None` once every handle is gone and the queue is empty.
+    while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {

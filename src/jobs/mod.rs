@@ -99,6 +99,8 @@ pub struct Engine {
     pub figures: LocalFigures,
     /// Where requests record their audit entries.
     pub audit: audit::AuditLog,
+    /// The audit writer, for the application to wait for after the HTTP server has stopped.
+    audit_writer: Option<audit::AuditWriter>,
 }
 
 impl Engine {
@@ -196,14 +198,9 @@ impl Engine {
             root.clone(),
             settings.audit_retention_days,
         ));
-        // Stops with the root, after the last job: requests still answered meanwhile are recorded.
-        let audit = audit::AuditLog::start(
-            db.store.clone(),
-            settings.instance_id.clone(),
-            settings.audit,
-            &tasks,
-            root.clone(),
-        );
+        // Outlives the engine's tasks: the HTTP server answers (and records) until after them.
+        let (audit, audit_writer) =
+            audit::AuditLog::start(db.store.clone(), settings.instance_id.clone(), settings.audit);
         if let Some(deliveries) = &settings.webhooks {
             let id = settings.instance_id.clone();
             webhooks::start(store.clone(), &hub, id, deliveries.clone(), &tasks, root.clone());
@@ -231,7 +228,13 @@ impl Engine {
             stats,
             figures,
             audit,
+            audit_writer: Some(audit_writer),
         }
+    }
+
+    /// The audit writer, to wait for once the HTTP server has stopped (see `AuditWriter::finished`).
+    pub fn take_audit_writer(&mut self) -> Option<audit::AuditWriter> {
+        self.audit_writer.take()
     }
 
     /// The token synchronous calls are interrupted by: cancelled at the end of shutdown, after

@@ -218,3 +218,28 @@ async fn audit_off_stores_nothing() {
     app.wait_terminal(&job).await;
     assert_eq!(count(&db, "SELECT count(*) FROM async_audit").await, 0);
 }
+
+#[tokio::test]
+async fn a_sync_call_cut_off_at_the_end_of_the_shutdown_is_in_the_table() {
+    // The answer to a call interrupted by the shutdown leaves after the engine's tasks have
+    // ended: the audit writer must outlive them and store it.
+    let mut app = spawn_app_with(&[("SHUTDOWN_GRACE", "1s"), ("SYNC_TIMEOUT", "120s")]).await;
+    let db = app.db.client().await;
+    let body = json!({"name": "PROC_TEST_DEMORA", "params": [{"name": "segundos", "value": 120, "type": "NUMBER"}]});
+    let call = {
+        let (client, url) = (app.client.clone(), app.url("/procedure"));
+        tokio::spawn(async move { client.post(url).bearer_auth(ALICE).json(&body).send().await.unwrap() })
+    };
+    eventually("the call to run", || async {
+        let running = count(&db, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%proc_test_demora%' AND state = 'active' AND pid <> pg_backend_pid()").await;
+        (running > 0).then_some(())
+    })
+    .await;
+    app.stop().await;
+    let answer = call.await.unwrap();
+    assert_eq!(answer.status(), 503);
+    // Stopped: no polling. The cut-off call's entry is there.
+    let rows = rows(&db).await;
+    let cut = rows.iter().find(|r| r.action == "call").unwrap_or_else(|| panic!("no call row: {rows:#?}"));
+    assert_eq!((cut.client.as_str(), cut.outcome.as_str(), cut.status), ("alice", "shutting_down", 503), "{rows:#?}");
+}
