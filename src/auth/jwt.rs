@@ -85,11 +85,14 @@ fn invalid(message: impl Into<String>) -> JwtError {
     JwtError { code: "invalid_token", message: message.into() }
 }
 
-/// Whether a bearer value has the JWT shape: three non-empty base64url parts.
+/// Whether a bearer value has the JWT shape: three base64url parts, the last one empty for an
+/// unsigned token (so that one is refused as a JWT, with its reason).
 pub fn has_jwt_shape(token: &str) -> bool {
     let parts: Vec<&str> = token.split('.').collect();
     parts.len() == 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && !parts[0].is_empty()
+        && !parts[1].is_empty()
+        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 impl JwtAuth {
@@ -443,6 +446,7 @@ mod tests {
     fn the_jwt_shape() {
         assert!(has_jwt_shape("eyJh.eyJz.c2ln"));
         assert!(has_jwt_shape("a-_b.c.d"));
+        assert!(has_jwt_shape("a.b."), "an unsigned token");
         for value in ["opaque-token-1", "a.b", "a.b.c.d", "a..c", "a.b.c=", "a.b+.c", ".b.c"] {
             assert!(!has_jwt_shape(value), "{value}");
         }

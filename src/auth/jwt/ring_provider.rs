@@ -102,9 +102,9 @@ fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSig
         (Algorithm::RS256, AlgorithmFamily::Rsa) => {
             RingSigner::Rsa(RsaKeyPair::from_der(key.as_bytes()).map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?)
         }
-        (Algorithm::EdDSA, AlgorithmFamily::Ed) => {
-            RingSigner::Ed25519(Ed25519KeyPair::from_pkcs8(key.as_bytes()).map_err(|_| ErrorKind::InvalidEddsaKey)?)
-        }
+        (Algorithm::EdDSA, AlgorithmFamily::Ed) => RingSigner::Ed25519(
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(key.as_bytes()).map_err(|_| ErrorKind::InvalidEddsaKey)?,
+        ),
         (Algorithm::HS256 | Algorithm::RS256 | Algorithm::EdDSA, _) => return Err(ErrorKind::InvalidKeyFormat.into()),
         _ => return Err(unsupported()),
     };
@@ -144,7 +144,7 @@ impl JwtSigner for RingSigner {
 fn ed25519_public_key(pkcs8: &[u8], curve: &EllipticCurve) -> Result<Vec<u8>, Error> {
     use ring::signature::KeyPair;
     match curve {
-        EllipticCurve::Ed25519 => Ok(Ed25519KeyPair::from_pkcs8(pkcs8)
+        EllipticCurve::Ed25519 => Ok(Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
             .map_err(|_| ErrorKind::InvalidEddsaKey)?
             .public_key()
             .as_ref()
