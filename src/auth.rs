@@ -357,4 +357,39 @@ mod tests {
         assert!(alice.access.procedures.is_none() && alice.access.max_pending.is_none());
         assert!(s.authenticate(local, Some("Bearer reports-token-2")).is_err());
     }
+
+    #[test]
+    fn a_jwt_caller_shares_its_clients_file_entry_and_an_unlisted_one_is_refused() {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let clients = dir.path().join("clients.toml");
+        std::fs::write(&clients, "[[client]]\nname = \"reports\"\ntoken = \"reports-token-1\"\nrate = \"5/s\"\n")
+            .unwrap();
+        let keys = dir.path().join("jwks.json");
+        let secret = [5u8; 32];
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        std::fs::write(&keys, format!("{{\"kty\": \"oct\", \"k\": \"{k}\"}}")).unwrap();
+        let s = AuthSettings {
+            clients: ClientRegistry::open(clients, vec![]).unwrap(),
+            jwt: Some(jwt::JwtAuth::open(keys, "sub".into()).unwrap()),
+            ..settings()
+        };
+        let token = |sub: &str| {
+            let claims = serde_json::json!({"sub": sub, "exp": jsonwebtoken::get_current_timestamp() + 60});
+            let key = jsonwebtoken::EncodingKey::from_secret(&secret).unwrap();
+            format!("Bearer {}", jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap())
+        };
+        let local = Some("127.0.0.1".parse().unwrap());
+        let by_jwt = s.authenticate(local, Some(&token("reports"))).unwrap();
+        let by_token = s.authenticate(local, Some("Bearer reports-token-1")).unwrap();
+        assert_eq!(by_jwt.name, "reports");
+        // One client, one bucket, whichever way it authenticates.
+        assert!(std::sync::Arc::ptr_eq(by_jwt.access.rate.as_ref().unwrap(), by_token.access.rate.as_ref().unwrap()));
+        assert_eq!(
+            s.authenticate(local, Some(&token("nobody"))).unwrap_err(),
+            AuthError::UnknownClient("nobody".into())
+        );
+        // Opaque tokens still take the digest path.
+        assert_eq!(s.authenticate(local, Some("Bearer alice-token")).unwrap().name, "alice");
+    }
 }

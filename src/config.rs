@@ -693,4 +693,25 @@ mod tests {
         assert_eq!(settings(&[("API_TOKEN", "x"), ("API_CLIENTS_POLL", "off")]).unwrap().clients_poll, None);
         assert_eq!(settings(&[("API_TOKEN", "x"), ("API_CLIENTS_POLL", "soon")]).unwrap_err().name, "API_CLIENTS_POLL");
     }
+
+    #[test]
+    fn jwt_settings_need_their_keys_file_and_a_bad_one_stops_the_start() {
+        let e = settings(&[("API_TOKEN", "x"), ("API_JWT_AUDIENCE", "procgate")]).unwrap_err();
+        assert_eq!(e.name, "API_JWT_AUDIENCE");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, "{\"keys\": [{\"kty\": \"oct\", \"k\": \"c2hvcnQ\"}]}").unwrap();
+        let keys = path.to_str().unwrap();
+        let e = settings(&[("API_JWT_KEYS", keys)]).unwrap_err();
+        assert!(e.name == "API_JWT_KEYS" && e.message.contains("32 bytes"), "{e}");
+        let secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+        std::fs::write(&path, format!("{{\"kty\": \"oct\", \"k\": \"{secret}\"}}")).unwrap();
+        let s = settings(&[("API_JWT_KEYS", keys), ("API_JWT_LEEWAY", "0")]).unwrap();
+        let jwt = s.auth.jwt.as_ref().unwrap();
+        assert_eq!((jwt.client_claim.as_str(), jwt.leeway), ("sub", Duration::ZERO));
+        // JWT keys alone are a way to authenticate callers.
+        assert!(s.check_can_serve().is_ok());
+        let e = settings(&[("API_JWT_KEYS", keys), ("API_JWT_LEEWAY", "1h")]).unwrap_err();
+        assert_eq!(e.name, "API_JWT_LEEWAY");
+    }
 }
