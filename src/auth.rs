@@ -7,6 +7,12 @@
 //! the tokens' lengths nor, since every entry is checked, which entry matched. The configured
 //! tokens are those of `API_TOKENS` / `API_TOKEN` and the clients file's (`crate::clients`),
 //! whose entries also give the caller its [`ClientAccess`].
+//!
+//! With `API_JWT_KEYS`, a bearer value of the JWT shape is verified as a JWT instead
+//! ([`jwt`]); its client claim names the caller, whose access comes from the token's procedures
+//! claim or from the clients file's entry of that name (see [`AuthSettings::jwt_caller`]).
+
+pub mod jwt;
 
 use std::net::IpAddr;
 
@@ -121,6 +127,8 @@ pub struct AuthSettings {
     pub no_auth: bool,
     /// The clients of `API_CLIENTS_FILE` (none without it), reloaded while serving.
     pub clients: ClientRegistry,
+    /// `API_JWT_KEYS` and its claims; `None`: no JWT.
+    pub jwt: Option<jwt::JwtAuth>,
 }
 
 impl AuthSettings {
@@ -153,12 +161,43 @@ impl AuthSettings {
             return Ok(Caller::new("anonymous", true));
         }
         let token = authorization.and_then(bearer_token).ok_or(AuthError::MissingToken)?;
+        if let Some(jwt) = self.jwt.as_ref().filter(|_| jwt::has_jwt_shape(token)) {
+            return self.jwt_caller(jwt, token);
+        }
         self.identify(token).ok_or(AuthError::InvalidToken)
+    }
+
+    /// The caller of a verified JWT. Its procedures are the token's procedures claim when it
+    /// carries one, else those of the clients file's entry of the same name; that entry also
+    /// gives its rate (the same bucket as the entry's own token), quota and admin flag. A client
+    /// with neither is refused (403) whenever the operator set up a source of per-client
+    /// access (a clients file or a procedures claim): a client the operator never listed must
+    /// not fall back to the global allowlist. With neither source configured, every verified
+    /// client has the global allowlist, as an `API_TOKENS` entry does.
+    fn jwt_caller(&self, jwt: &jwt::JwtAuth, token: &str) -> Result<Caller, AuthError> {
+        let claims = jwt.verify(token).map_err(AuthError::Jwt)?;
+        let entry = self.clients.by_name(&claims.client);
+        let admin = claims.admin || entry.as_ref().is_some_and(|c| c.admin);
+        let mut access = match entry {
+            Some(entry) => entry.access,
+            None if self.clients.path().is_some() || jwt.procedures_claim.is_some() => {
+                if claims.procedures.is_none() {
+                    return Err(AuthError::UnknownClient(claims.client));
+                }
+                ClientAccess::default()
+            }
+            None => ClientAccess::default(),
+        };
+        if let Some(globs) = claims.procedures {
+            access.procedures =
+                Some(std::sync::Arc::new(crate::procedure::allowlist::Allowlist::parse(&globs.join(","))));
+        }
+        Ok(Caller { name: claims.client, admin, access })
     }
 }
 
 /// Why a request is not let in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("this client address is not allowed (API_ALLOWED_IPS)")]
     AddressNotAllowed,
@@ -166,6 +205,12 @@ pub enum AuthError {
     MissingToken,
     #[error("invalid token")]
     InvalidToken,
+    /// A JWT that does not verify (401 with its own code).
+    #[error("{0}")]
+    Jwt(jwt::JwtError),
+    /// A verified JWT whose client has no access of its own where the operator requires one.
+    #[error("client {0:?} is neither in API_CLIENTS_FILE nor given procedures by its token")]
+    UnknownClient(String),
 }
 
 /// Whether one of `digests` is `presented`, and its index: every digest is compared in constant
@@ -224,6 +269,7 @@ mod tests {
             allowed_ips: IpAllowlist::parse("localhost, 10.1.0.0/16").unwrap(),
             no_auth: false,
             clients: ClientRegistry::none(),
+            jwt: None,
         }
     }
 
@@ -310,5 +356,40 @@ mod tests {
         let alice = s.authenticate(local, Some("Bearer alice-token")).unwrap();
         assert!(alice.access.procedures.is_none() && alice.access.max_pending.is_none());
         assert!(s.authenticate(local, Some("Bearer reports-token-2")).is_err());
+    }
+
+    #[test]
+    fn a_jwt_caller_shares_its_clients_file_entry_and_an_unlisted_one_is_refused() {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let clients = dir.path().join("clients.toml");
+        std::fs::write(&clients, "[[client]]\nname = \"reports\"\ntoken = \"reports-token-1\"\nrate = \"5/s\"\n")
+            .unwrap();
+        let keys = dir.path().join("jwks.json");
+        let secret = [5u8; 32];
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        std::fs::write(&keys, format!("{{\"kty\": \"oct\", \"k\": \"{k}\"}}")).unwrap();
+        let s = AuthSettings {
+            clients: ClientRegistry::open(clients, vec![]).unwrap(),
+            jwt: Some(jwt::JwtAuth::open(keys, "sub".into()).unwrap()),
+            ..settings()
+        };
+        let token = |sub: &str| {
+            let claims = serde_json::json!({"sub": sub, "exp": jsonwebtoken::get_current_timestamp() + 60});
+            let key = jsonwebtoken::EncodingKey::from_secret(&secret).unwrap();
+            format!("Bearer {}", jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap())
+        };
+        let local = Some("127.0.0.1".parse().unwrap());
+        let by_jwt = s.authenticate(local, Some(&token("reports"))).unwrap();
+        let by_token = s.authenticate(local, Some("Bearer reports-token-1")).unwrap();
+        assert_eq!(by_jwt.name, "reports");
+        // One client, one bucket, whichever way it authenticates.
+        assert!(std::sync::Arc::ptr_eq(by_jwt.access.rate.as_ref().unwrap(), by_token.access.rate.as_ref().unwrap()));
+        assert_eq!(
+            s.authenticate(local, Some(&token("nobody"))).unwrap_err(),
+            AuthError::UnknownClient("nobody".into())
+        );
+        // Opaque tokens still take the digest path.
+        assert_eq!(s.authenticate(local, Some("Bearer alice-token")).unwrap().name, "alice");
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::auth::jwt::JwtAuth;
 use crate::auth::{ApiToken, AuthSettings, IpAllowlist};
 use crate::clients::live::ClientRegistry;
 use crate::model::callback::{parse_default_callbacks, AllowedHosts, Callback, SigningSecrets};
@@ -85,11 +86,15 @@ pub struct ConfigError {
 impl Settings {
     /// Serving needs a way to authenticate callers: tokens, or an explicit `API_NO_AUTH=1`.
     pub fn check_can_serve(&self) -> Result<(), ConfigError> {
-        if self.auth.tokens.is_empty() && self.auth.clients.current().is_empty() && !self.auth.no_auth {
+        if self.auth.tokens.is_empty()
+            && self.auth.clients.current().is_empty()
+            && self.auth.jwt.is_none()
+            && !self.auth.no_auth
+        {
             return Err(ConfigError {
                 name: "API_TOKENS",
-                message: "no API token configured: set API_TOKENS (name:token[:admin],...), API_TOKEN or \
-                          API_CLIENTS_FILE, or API_NO_AUTH=1 for local work only"
+                message: "no API token configured: set API_TOKENS (name:token[:admin],...), API_TOKEN, \
+                          API_CLIENTS_FILE or API_JWT_KEYS, or API_NO_AUTH=1 for local work only"
                     .into(),
             });
         }
@@ -263,7 +268,8 @@ fn auth_settings(get: &impl Fn(&str) -> Option<String>) -> Result<AuthSettings, 
         .map_err(|message| ConfigError { name: "API_ALLOWED_IPS", message })?;
     let no_auth = flag(get, "API_NO_AUTH")?;
     let clients = clients_file(get, &tokens)?;
-    Ok(AuthSettings { tokens, allowed_ips, no_auth, clients })
+    let jwt = jwt_settings(get)?;
+    Ok(AuthSettings { tokens, allowed_ips, no_auth, clients, jwt })
 }
 
 /// `API_CLIENTS_FILE`: the clients file, read now (a bad one stops the start with its line);
@@ -272,6 +278,38 @@ fn clients_file(get: &impl Fn(&str) -> Option<String>, tokens: &[ApiToken]) -> R
     let Some(path) = get("API_CLIENTS_FILE") else { return Ok(ClientRegistry::none()) };
     let reserved = tokens.iter().map(|t| (t.name.clone(), *t.digest())).collect();
     ClientRegistry::open(path.into(), reserved).map_err(|message| ConfigError { name: "API_CLIENTS_FILE", message })
+}
+
+/// `API_JWT_*`: the keys file (read now: a bad one stops the start) and the claims; any other
+/// `API_JWT_*` setting without `API_JWT_KEYS` is an error rather than silently unused.
+fn jwt_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Option<JwtAuth>, ConfigError> {
+    const OTHERS: [&str; 6] = [
+        "API_JWT_CLIENT_CLAIM",
+        "API_JWT_PROCEDURES_CLAIM",
+        "API_JWT_ADMIN_CLAIM",
+        "API_JWT_AUDIENCE",
+        "API_JWT_ISSUER",
+        "API_JWT_LEEWAY",
+    ];
+    let Some(path) = get("API_JWT_KEYS") else {
+        return match OTHERS.into_iter().find(|name| get(name).is_some()) {
+            Some(name) => Err(ConfigError { name, message: "has no effect without API_JWT_KEYS".into() }),
+            None => Ok(None),
+        };
+    };
+    let client_claim = get("API_JWT_CLIENT_CLAIM").unwrap_or_else(|| "sub".into());
+    let mut jwt =
+        JwtAuth::open(path.into(), client_claim).map_err(|message| ConfigError { name: "API_JWT_KEYS", message })?;
+    jwt.procedures_claim = get("API_JWT_PROCEDURES_CLAIM");
+    jwt.admin_claim = get("API_JWT_ADMIN_CLAIM");
+    jwt.audience = get("API_JWT_AUDIENCE");
+    jwt.issuer = get("API_JWT_ISSUER");
+    let leeway = get("API_JWT_LEEWAY").unwrap_or_else(|| "30s".into());
+    jwt.leeway = parse_duration(&leeway).map_err(|message| ConfigError { name: "API_JWT_LEEWAY", message })?;
+    if jwt.leeway > Duration::from_secs(600) {
+        return Err(ConfigError { name: "API_JWT_LEEWAY", message: "must be at most 10m".into() });
+    }
+    Ok(Some(jwt))
 }
 
 /// `API_CLIENTS_POLL`: a duration (default 1s), or `off` (or `0`) for `SIGHUP` only.
@@ -654,5 +692,26 @@ mod tests {
         assert!(err.message.contains("line 4"), "{err}");
         assert_eq!(settings(&[("API_TOKEN", "x"), ("API_CLIENTS_POLL", "off")]).unwrap().clients_poll, None);
         assert_eq!(settings(&[("API_TOKEN", "x"), ("API_CLIENTS_POLL", "soon")]).unwrap_err().name, "API_CLIENTS_POLL");
+    }
+
+    #[test]
+    fn jwt_settings_need_their_keys_file_and_a_bad_one_stops_the_start() {
+        let e = settings(&[("API_TOKEN", "x"), ("API_JWT_AUDIENCE", "procgate")]).unwrap_err();
+        assert_eq!(e.name, "API_JWT_AUDIENCE");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, "{\"keys\": [{\"kty\": \"oct\", \"k\": \"c2hvcnQ\"}]}").unwrap();
+        let keys = path.to_str().unwrap();
+        let e = settings(&[("API_JWT_KEYS", keys)]).unwrap_err();
+        assert!(e.name == "API_JWT_KEYS" && e.message.contains("32 bytes"), "{e}");
+        let secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+        std::fs::write(&path, format!("{{\"kty\": \"oct\", \"k\": \"{secret}\"}}")).unwrap();
+        let s = settings(&[("API_JWT_KEYS", keys), ("API_JWT_LEEWAY", "0")]).unwrap();
+        let jwt = s.auth.jwt.as_ref().unwrap();
+        assert_eq!((jwt.client_claim.as_str(), jwt.leeway), ("sub", Duration::ZERO));
+        // JWT keys alone are a way to authenticate callers.
+        assert!(s.check_can_serve().is_ok());
+        let e = settings(&[("API_JWT_KEYS", keys), ("API_JWT_LEEWAY", "1h")]).unwrap_err();
+        assert_eq!(e.name, "API_JWT_LEEWAY");
     }
 }

@@ -64,6 +64,9 @@ impl Application {
         }
         // API_CLIENTS_FILE: reloaded on SIGHUP and when it changes, for as long as we serve.
         settings.auth.clients.watch(settings.clients_poll);
+        if let Some(jwt) = &settings.auth.jwt {
+            jwt.watch();
+        }
         let catalog = Arc::new(Catalog::new(
             db.routines.clone(),
             settings.procedure_allowlist.clone(),

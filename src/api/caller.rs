@@ -42,6 +42,8 @@ impl From<AuthError> for ApiError {
             AuthError::AddressNotAllowed => ApiError::ForbiddenIp,
             AuthError::MissingToken => ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"),
             AuthError::InvalidToken => ApiError::Unauthorized("invalid token"),
+            AuthError::Jwt(e) => ApiError::InvalidJwt { code: e.code, message: e.message },
+            e @ AuthError::UnknownClient(_) => ApiError::UnknownClient(e.to_string()),
         }
     }
 }

@@ -61,6 +61,13 @@ pub enum ApiError {
     /// The client has its `max_pending` pending jobs already (429 with `Retry-After`).
     #[error("client {client:?} already has its maximum of {limit} pending jobs (max_pending in API_CLIENTS_FILE); try again once some have started")]
     QuotaExceeded { client: String, limit: u32, retry_after_secs: u64 },
+    /// A JWT that does not verify (401; `token_expired`, `token_not_yet_valid`, `invalid_token`),
+    /// answered with RFC 6750's `WWW-Authenticate: Bearer error="invalid_token"`.
+    #[error("{message}")]
+    InvalidJwt { code: &'static str, message: String },
+    /// A verified JWT whose client has no access of its own where one is required (403).
+    #[error("{0}")]
+    UnknownClient(String),
 }
 
 impl ApiError {
@@ -97,6 +104,8 @@ impl ApiError {
             ApiError::AdminOnly(_) => "admin_required",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::QuotaExceeded { .. } => "quota_exceeded",
+            ApiError::InvalidJwt { code, .. } => code,
+            ApiError::UnknownClient(_) => "unknown_client",
         }
     }
 }
@@ -123,6 +132,8 @@ impl ResponseError for ApiError {
             ApiError::OwnerNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::AdminOnly(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::InvalidJwt { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::UnknownClient(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -156,6 +167,20 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let ApiError::InvalidJwt { message, .. } = self {
+            // RFC 6750 section 3: visible ASCII but for quote and backslash.
+            let description: String = message
+                .chars()
+                .map(|c| match c {
+                    '"' | '\\' => '\'',
+                    ' ' => ' ',
+                    c if c.is_ascii_graphic() => c,
+                    _ => '?',
+                })
+                .collect();
+            let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         let retry_after = match self {
             ApiError::Busy { retry_after_secs, .. } => Some(u64::from(*retry_after_secs)),

@@ -99,7 +99,7 @@ impl Modify for BearerToken {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.description =
-            Some("A token of API_TOKENS (or API_TOKEN) or of API_CLIENTS_FILE: `Authorization: Bearer <token>`".into());
+            Some("A token of API_TOKENS (or API_TOKEN) or of API_CLIENTS_FILE, or a JWT verified by API_JWT_KEYS: `Authorization: Bearer <token>`".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }
@@ -463,14 +463,18 @@ error_answers! {
         ("invalid_event_id", "Last-Event-ID / after must be a non-negative event id"),
         ("invalid_wait", "wait must be at most 1m (MAX_WAIT)"),
     ];
-    Unauthorized: "No token, or not a valid one", [
+    Unauthorized: "No token, or not a valid one (an opaque token, or a JWT with API_JWT_KEYS)", [
         ("unauthorized", "missing bearer token (Authorization: Bearer <token>)"),
-    ], "WWW-Authenticate" = "`Bearer`";
+        ("invalid_token", "the token's algorithm \"HS256\" is not that of its key \"rsa-1\" (RS256)"),
+        ("token_expired", "the token has expired (exp)"),
+        ("token_not_yet_valid", "the token is not valid yet (nbf)"),
+    ], "WWW-Authenticate" = "`Bearer`; for a JWT, `Bearer error=\"invalid_token\", error_description=\"...\"` (RFC 6750)";
     Forbidden: "The token or the client address may not do this", [
         ("ip_not_allowed", "this client address is not allowed (API_ALLOWED_IPS)"),
         ("procedure_not_allowed", "procedure \"PROC_X\" is not allowed (PROCEDURE_ALLOWLIST)"),
         ("owner_not_allowed", "only admin tokens may list other owners' jobs (owner=\"bob\")"),
         ("admin_required", "/metrics needs an admin token or METRICS_TOKEN"),
+        ("unknown_client", "client \"etl\" is neither in API_CLIENTS_FILE nor given procedures by its token"),
     ];
     NotFound: "No such job (another client's job is not found either), procedure or file", [
         ("job_not_found", "no such job"),

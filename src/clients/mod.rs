@@ -35,7 +35,7 @@ pub struct ClientAccess {
 impl ClientAccess {
     /// Whether the client's own list allows the name as written (no list: yes).
     pub fn allows(&self, name: &ProcedureName) -> bool {
-        self.procedures.as_ref().map_or(true, |list| list.allows(name))
+        self.procedures.as_ref().is_none_or(|list| list.allows(name))
     }
 
     /// Counts one request against the rate; `Err` is how long until one would pass.

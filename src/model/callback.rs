@@ -111,7 +111,7 @@ impl AllowedHosts {
     }
 
     fn allows(&self, host: &str, port: u16) -> bool {
-        self.entries.iter().any(|(h, p)| h.eq_ignore_ascii_case(host) && p.map_or(true, |p| p == port))
+        self.entries.iter().any(|(h, p)| h.eq_ignore_ascii_case(host) && p.is_none_or(|p| p == port))
     }
 
     /// The URL a callback may be sent to: absolute http(s), no user or password, at most

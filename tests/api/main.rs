@@ -51,3 +51,6 @@ mod clients;
 
 /// The README's quick start, run as written.
 mod readme;
+
+/// Optional JWT authentication (issue 14 §6).
+mod jwt;

@@ -198,7 +198,7 @@ fn run(
     // The lines are read on this same session, after a failed call too. Not after an
     // interrupted one: a break may still be pending on the session, which is dropped anyway.
     let collected = (plan.capture_output && !cancel.is_cancelled()).then(|| output::collect(&conn));
-    let output_clean = collected.as_ref().map_or(true, |c| c.clean);
+    let output_clean = collected.as_ref().is_none_or(|c| c.clean);
     let output = collected.map(|c| c.lines);
     let ended = match (&result, fence) {
         // A synchronous call's work is committed with it, as a CALL in autocommit mode would be.

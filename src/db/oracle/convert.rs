@@ -288,7 +288,7 @@ pub(super) fn oracle_number_text(s: &str) -> Result<String, DbError> {
     };
     let (int, frac) = mantissa.split_once('.').map_or((mantissa, None), |(i, f)| (i, Some(f)));
     let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
-    if int.len() + frac.map_or(0, str::len) == 0 || !digits(int) || !frac.map_or(true, digits) {
+    if int.len() + frac.map_or(0, str::len) == 0 || !digits(int) || !frac.is_none_or(digits) {
         return Err(DbError::statement("invalid_parameter", format!("{s:?} is not a decimal number")));
     }
     let int = if int.is_empty() { "0" } else { int };

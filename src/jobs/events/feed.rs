@@ -36,9 +36,9 @@ pub struct FeedFilter {
 
 impl FeedFilter {
     pub fn admits(&self, e: &JobEvent) -> bool {
-        self.owner.as_ref().map_or(true, |o| *o == e.owner)
+        self.owner.as_ref().is_none_or(|o| *o == e.owner)
             && (self.statuses.is_empty() || self.statuses.contains(&e.status))
-            && self.procedure.as_ref().map_or(true, |p| p.eq_ignore_ascii_case(&e.procedure_name))
+            && self.procedure.as_ref().is_none_or(|p| p.eq_ignore_ascii_case(&e.procedure_name))
     }
 }
 
