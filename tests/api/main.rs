@@ -51,3 +51,6 @@ mod clients;
 
 /// The README's quick start, run as written.
 mod readme;
+
+/// Instance roles: API-only (`WORKERS=0`) and worker-only (`procgate work`) instances (issue 13).
+mod roles;
