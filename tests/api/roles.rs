@@ -69,7 +69,10 @@ async fn an_api_only_instance_accepts_cancels_and_streams_while_a_worker_only_on
     })
     .await;
     let job = api.job(&queued).await;
-    assert_eq!((&job["status"], &job["instance_id"], &job["start_time"]), (&json!("pending"), &Json::Null, &Json::Null));
+    assert_eq!(
+        (&job["status"], &job["instance_id"], &job["start_time"]),
+        (&json!("pending"), &Json::Null, &Json::Null)
+    );
 
     // The worker-only instance runs it; the API-only instance's stream sees it to its end.
     let mut worker = spawn_worker(&db, &[("INSTANCE_ID", "worker-only"), ("WORKERS", "2")]).await;
@@ -118,7 +121,8 @@ async fn an_api_only_instance_accepts_cancels_and_streams_while_a_worker_only_on
 async fn the_rescue_of_a_dead_workers_jobs_belongs_to_the_instances_that_run_jobs() {
     let db = Arc::new(TestDatabase::create().await);
     let fast_rescue = [("LEASE_TIMEOUT", "3s"), ("RESCUE_INTERVAL", "1s")];
-    let api = spawn_on(db.clone(), &[&fast_rescue[..], &[("WORKERS", "0"), ("INSTANCE_ID", "api-only")]].concat()).await;
+    let api =
+        spawn_on(db.clone(), &[&fast_rescue[..], &[("WORKERS", "0"), ("INSTANCE_ID", "api-only")]].concat()).await;
     let sql = db.client().await;
     // A job a dead worker left running: its lease ran out a minute ago.
     const ORPHAN: &str = "0123456789abcdef0123456789abcdef";
