@@ -77,10 +77,11 @@ pub struct EngineSettings {
 
 /// The running engine; `shutdown` stops it in order.
 ///
-/// Every task it starts (inserters, claimer, job runs, writer, listener, heartbeat, rescuer,
-/// cleaner, webhook deliverer; the last six only with workers) runs on one [`TaskTracker`] and
-/// stops through one cancellation tree: `root` → `accepting` (the inserters), `claiming` (the claimer), each running job's
-/// token, and `calls` (synchronous calls). Shutdown cancels the branches in order and the root last.
+/// Every task it starts (inserters, listener, reporter, audit writer, event hub; and with
+/// workers: claimer, job runs, writer, heartbeat, rescuer, cleaner, webhook deliverer) runs on
+/// one [`TaskTracker`] and stops through one cancellation tree: `root` → `accepting` (the
+/// inserters), `claiming` (the claimer), each running job's token, and `calls` (synchronous
+/// calls). Shutdown cancels the branches in order and the root last.
 pub struct Engine {
     /// The queue's facade over this engine: what the API and the command line call.
     pub queue: Queue,
