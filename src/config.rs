@@ -74,6 +74,18 @@ pub struct Settings {
     /// `API_CLIENTS_POLL`: how often the clients file is looked at for changes; `None` (`off`):
     /// it is read again on `SIGHUP` only.
     pub clients_poll: Option<Duration>,
+    /// What this instance serves: set by the subcommand (`serve` or `work`), not a variable.
+    pub role: Role,
+}
+
+/// An instance's role. `procgate serve` serves the whole HTTP API and runs `WORKERS` jobs at once
+/// (`WORKERS=0`: an API-only instance, which accepts, reads, cancels and streams but claims
+/// nothing); `procgate work` runs jobs and serves only `/health`, `/ready` and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    Serve,
+    Work,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +96,12 @@ pub struct ConfigError {
 }
 
 impl Settings {
-    /// Serving needs a way to authenticate callers: tokens, or an explicit `API_NO_AUTH=1`.
+    /// Serving needs a way to authenticate callers: tokens, or an explicit `API_NO_AUTH=1`; a
+    /// worker-only instance (which has no job API) needs workers instead.
     pub fn check_can_serve(&self) -> Result<(), ConfigError> {
+        if self.role == Role::Work {
+            return self.check_can_work();
+        }
         if self.auth.tokens.is_empty()
             && self.auth.clients.current().is_empty()
             && self.auth.jwt.is_none()
@@ -101,6 +117,28 @@ impl Settings {
         Ok(())
     }
 
+    /// `procgate work` runs jobs and nothing else: without workers it would do nothing at all.
+    fn check_can_work(&self) -> Result<(), ConfigError> {
+        if self.workers == 0 {
+            return Err(ConfigError {
+                name: "WORKERS",
+                message: "`procgate work` runs jobs: WORKERS must be between 1 and 1024 (an API-only instance is \
+                          `procgate serve` with WORKERS=0)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The instance's role in words, for its start-up log line.
+    pub fn role_name(&self) -> &'static str {
+        match (self.role, self.workers) {
+            (Role::Work, _) => "worker-only",
+            (Role::Serve, 0) => "api-only",
+            (Role::Serve, _) => "api and workers",
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -109,16 +147,24 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let workers: usize = parse_or(&get, "WORKERS", 16)?;
-        if workers == 0 || workers > 1024 {
-            return Err(ConfigError { name: "WORKERS", message: "must be between 1 and 1024".into() });
+        // 0: an API-only instance (see `Role`).
+        if workers > 1024 {
+            return Err(ConfigError { name: "WORKERS", message: "must be between 0 and 1024".into() });
         }
         let sync_concurrency: usize = parse_or(&get, "SYNC_CONCURRENCY", 8)?;
         if sync_concurrency == 0 || sync_concurrency > 1024 {
             return Err(ConfigError { name: "SYNC_CONCURRENCY", message: "must be between 1 and 1024".into() });
         }
         // The call pool: one connection per worker and per synchronous call. The job store has
-        // its own connections (see db::ENGINE_CONNECTIONS), so calls never starve a lease.
+        // its own connections (see db::ENGINE_CONNECTIONS), so calls never starve a lease. An
+        // API-only instance (WORKERS=0) still runs `POST /procedure` calls: at least one.
         let db_pool_size: usize = parse_or(&get, "DB_POOL_SIZE", workers + sync_concurrency)?;
+        if db_pool_size == 0 {
+            return Err(ConfigError {
+                name: "DB_POOL_SIZE",
+                message: "must be at least 1: POST /procedure calls take their connection from it".into(),
+            });
+        }
         if db_pool_size < workers {
             return Err(ConfigError {
                 name: "DB_POOL_SIZE",
@@ -188,6 +234,7 @@ impl Settings {
             audit: get("AUDIT").is_none() || flag(&get, "AUDIT")?,
             audit_retention_days: parse_or(&get, "AUDIT_RETENTION_DAYS", 90)?,
             clients_poll: clients_poll(&get)?,
+            role: Role::Serve,
         })
     }
 }
@@ -537,7 +584,8 @@ mod tests {
         for (pairs, name) in [
             (vec![("API_TOKEN", "x"), ("PORT", "http")], "PORT"),
             (vec![("API_TOKEN", "x"), ("SYNC_TIMEOUT", "soon")], "SYNC_TIMEOUT"),
-            (vec![("API_TOKEN", "x"), ("WORKERS", "0")], "WORKERS"),
+            (vec![("API_TOKEN", "x"), ("WORKERS", "1025")], "WORKERS"),
+            (vec![("API_TOKEN", "x"), ("WORKERS", "0"), ("DB_POOL_SIZE", "0")], "DB_POOL_SIZE"),
             (vec![("API_TOKEN", "x"), ("WORKERS", "8"), ("DB_POOL_SIZE", "7")], "DB_POOL_SIZE"),
             (vec![("API_TOKEN", "x"), ("SYNC_CONCURRENCY", "0")], "SYNC_CONCURRENCY"),
             (vec![("API_TOKEN", "x"), ("API_NO_AUTH", "perhaps")], "API_NO_AUTH"),
@@ -713,5 +761,24 @@ mod tests {
         assert!(s.check_can_serve().is_ok());
         let e = settings(&[("API_JWT_KEYS", keys), ("API_JWT_LEEWAY", "1h")]).unwrap_err();
         assert_eq!(e.name, "API_JWT_LEEWAY");
+    }
+
+    #[test]
+    fn workers_0_is_an_api_only_instance_and_work_needs_workers() {
+        let api_only = settings(&[("API_TOKEN", "x"), ("WORKERS", "0")]).unwrap();
+        assert!(api_only.check_can_serve().is_ok());
+        assert_eq!(api_only.role_name(), "api-only");
+        // No connection is held by a worker: the call pool is for POST /procedure alone.
+        assert_eq!(api_only.db_pool_size, api_only.sync_concurrency);
+        let mut worker = settings(&[("WORKERS", "0")]).unwrap();
+        worker.role = Role::Work;
+        let err = worker.check_can_serve().unwrap_err();
+        assert_eq!(err.name, "WORKERS", "{err}");
+        assert!(err.message.contains("procgate work"), "{err}");
+        // A worker-only instance has no job API: it needs no token.
+        worker.workers = 2;
+        assert!(worker.check_can_serve().is_ok());
+        assert_eq!(worker.role_name(), "worker-only");
+        assert_eq!(settings(&[("API_TOKEN", "x")]).unwrap().role_name(), "api and workers");
     }
 }

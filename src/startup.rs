@@ -1,5 +1,7 @@
 //! Builds the application (database, job engine, HTTP server) and runs it until a shutdown
 //! signal, then stops it in order: no new requests, then the engine (see `jobs::Engine::shutdown`).
+//! A worker-only instance (`procgate work`, `Role::Work`) serves `/health`, `/ready` and
+//! `/metrics` only; an API-only one (`WORKERS=0`) is an engine that claims nothing.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::parse_guard::ParseGuard;
 use crate::api::{self, AppState};
 use crate::catalog::Catalog;
-use crate::config::Settings;
+use crate::config::{Role, Settings};
 use crate::db::{ConnectOptions, Database, ResultLimits};
 use crate::jobs::webhooks::DelivererSettings;
 use crate::jobs::{Engine, EngineSettings};
@@ -111,6 +113,7 @@ impl Application {
             None => None,
         };
         let metrics_on_api_port = metrics.is_none();
+        let (role, role_name) = (settings.role, settings.role_name());
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             catalog,
@@ -122,21 +125,36 @@ impl Application {
             figures: engine.figures.clone(),
             audit: engine.audit.clone(),
         });
-        let server = http_server(listener, move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap_fn(api::metrics::count_request)
-                .wrap_fn(api::audit::record)
-                .wrap(NormalizePath::new(TrailingSlash::Trim))
-                .configure(|cfg| {
-                    if metrics_on_api_port {
-                        api::configure_metrics(cfg);
-                    }
-                    api::configure(cfg, max_body)
-                })
-        })?;
+        let server = match role {
+            Role::Serve => http_server(listener, move || {
+                App::new()
+                    .app_data(state.clone())
+                    .wrap_fn(api::metrics::count_request)
+                    .wrap_fn(api::audit::record)
+                    .wrap(NormalizePath::new(TrailingSlash::Trim))
+                    .configure(|cfg| {
+                        if metrics_on_api_port {
+                            api::configure_metrics(cfg);
+                        }
+                        api::configure(cfg, max_body)
+                    })
+            })?,
+            // No job API: health, readiness and metrics for the orchestrator and the scraper.
+            Role::Work => http_server(listener, move || {
+                App::new()
+                    .app_data(state.clone())
+                    .wrap_fn(api::metrics::count_request)
+                    .wrap(NormalizePath::new(TrailingSlash::Trim))
+                    .configure(|cfg| {
+                        if metrics_on_api_port {
+                            api::configure_metrics(cfg);
+                        }
+                        api::configure_worker(cfg)
+                    })
+            })?,
+        };
         let handle = server.handle();
-        tracing::info!(port, database = db.kind, "procgate listening");
+        tracing::info!(port, database = db.kind, role = role_name, "procgate listening");
         Ok(Application { port, server, handle, engine, stop: CancellationToken::new(), metrics })
     }
 

@@ -162,3 +162,19 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     let allow = allow.trim_end_matches(", ");
     web::resource(path).default_service(web::to(move || async move { method_not_allowed(allow) }))
 }
+
+/// A worker-only instance's routes (`procgate work`): `/health` and `/ready`, and `/metrics`
+/// through [`configure_metrics`]; every other path is `404 not_found`, saying where the job API is.
+pub fn configure_worker(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/health", "GET").route(web::get().to(health::health)))
+        .service(resource("/ready", "GET").route(web::get().to(health::ready)))
+        .default_service(web::to(not_on_a_worker));
+}
+
+async fn not_on_a_worker() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound {
+        code: "not_found",
+        message: "this instance only runs jobs (procgate work): the job API is served by `procgate serve` instances"
+            .into(),
+    })
+}

@@ -1,5 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `demo`, `jobs` (`--watch`), `cleanup`, `job`,
-//! `cancel`, `retry`, `stats`, and `token hash` / `clients check` for the clients file. Every
+//! The command line: `serve` (default), `work` (a worker-only instance), `migrate`, `demo`, `jobs`
+//! (`--watch`), `cleanup`, `job`, `cancel`, `retry`, `stats`, and `token hash` / `clients check` for the clients file. Every
 //! command that reads or changes jobs goes through the queue facade, straight to the database
 //! named by `DATABASE_URL` (no gateway needs to run).
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Catalog;
-use crate::config::Settings;
+use crate::config::{ConfigError, Role, Settings};
 use crate::db::Database;
 use crate::jobs::queue::Queue;
 use crate::model::{JobId, JobStatus, ListFilter};
@@ -30,7 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the HTTP API and run jobs (the default).
+    /// Serve the HTTP API and run jobs (the default). With WORKERS=0 an API-only instance: it
+    /// accepts, reads, cancels and streams jobs, and runs none (see `work`).
     Serve,
     /// Create or upgrade the ASYNC_JOBS table, then exit.
     Migrate,
@@ -85,6 +86,10 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// Run jobs only (a worker-only instance): claims and runs WORKERS jobs at once, rescues,
+    /// cleans and delivers webhooks; serves no job API, only GET /health, /ready and /metrics on
+    /// PORT (or /metrics on METRICS_ADDR). Pair it with API-only `serve` instances (WORKERS=0).
+    Work,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +141,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Token { .. } | Command::Clients { .. } => unreachable!("answered above"),
         Command::Serve => Application::build(settings).await?.run_until_stopped().await,
+        Command::Work => Application::build(Settings { role: Role::Work, ..settings }).await?.run_until_stopped().await,
+        Command::Demo if settings.workers == 0 => Err(ConfigError {
+            name: "WORKERS",
+            message: "procgate demo runs its jobs itself: WORKERS must be between 1 and 1024".into(),
+        }
+        .into()),
         Command::Demo => demo::run(settings).await,
         Command::Migrate => {
             let db = connect(&settings).await?;

@@ -2,7 +2,9 @@
 //! claimer takes due pending jobs for free workers, the runner executes one, the writer is the
 //! one ordered path for a running job's state, the heartbeat keeps leases and carries cancel
 //! requests, the rescuer recovers jobs of dead instances, the cleaner enforces retention, the
-//! audit writer stores the audit trail.
+//! audit writer stores the audit trail. An API-only instance (`WORKERS=0`) starts no claimer,
+//! runs, writer, heartbeat, rescuer, cleaner or webhook deliverer (see docs/design.md,
+//! "Instance roles").
 
 pub mod audit;
 pub mod claimer;
@@ -29,10 +31,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
-use crate::db::{Database, Listeners};
+use crate::db::{Database, JobStore, Listeners};
 
 use crate::model::retry::RetryableErrors;
-use crate::model::ProcedureLimit;
+use crate::model::{JobError, JobId, ProcedureLimit};
 use claimer::Claimer;
 use control::{RunningJobs, StopReason};
 use events::{EventHub, EventSignal, SignallingStore};
@@ -75,10 +77,11 @@ pub struct EngineSettings {
 
 /// The running engine; `shutdown` stops it in order.
 ///
-/// Every task it starts (inserters, claimer, job runs, writer, listener, heartbeat, rescuer,
-/// cleaner, webhook deliverer) runs on one [`TaskTracker`] and stops through one cancellation
-/// tree: `root` → `accepting` (the inserters), `claiming` (the claimer), each running job's
-/// token, and `calls` (synchronous calls). Shutdown cancels the branches in order and the root last.
+/// Every task it starts (inserters, listener, reporter, audit writer, event hub; and with
+/// workers: claimer, job runs, writer, heartbeat, rescuer, cleaner, webhook deliverer) runs on
+/// one [`TaskTracker`] and stops through one cancellation tree: `root` → `accepting` (the
+/// inserters), `claiming` (the claimer), each running job's token, and `calls` (synchronous
+/// calls). Shutdown cancels the branches in order and the root last.
 pub struct Engine {
     /// The queue's facade over this engine: what the API and the command line call.
     pub queue: Queue,
@@ -90,7 +93,8 @@ pub struct Engine {
     accepting: CancellationToken,
     claiming: CancellationToken,
     tasks: TaskTracker,
-    claimer: JoinHandle<tokio::task::JoinSet<()>>,
+    /// `None` on an API-only instance (`WORKERS=0`): it claims nothing.
+    claimer: Option<JoinHandle<tokio::task::JoinSet<()>>>,
     writer: Option<JobWriter>,
     shutdown_grace: Duration,
     /// Reads the queue's figures (`GET /stats`).
@@ -123,62 +127,46 @@ impl Engine {
             &tasks,
             root.clone(),
         );
-        let writer = JobWriter::start(
-            store.clone(),
-            settings.instance_id.clone(),
-            settings.progress_flush_interval,
-            settings.lease_timeout,
-            &tasks,
-        );
         let inserter = JobInserter::start(store.clone(), wake.clone(), &tasks, accepting.clone());
         let running = RunningJobs::new(&root);
         let draining = Arc::new(AtomicBool::new(false));
-        let retryable = settings.retryable_errors.clone();
-        let retry_orphans =
-            retryable.contains(&crate::model::JobError { code: "orphaned".into(), message: String::new() });
         let tally = Tally::default();
         let workers = Workers { total: settings.workers, free: Arc::new(Semaphore::new(settings.workers)) };
-        let claimer = Claimer {
-            store: store.clone(),
-            run: Arc::new(RunContext {
-                catalog,
-                writer: writer.clone(),
-                events: signal.clone(),
-                instance_id: settings.instance_id.clone(),
-                default_timeout: settings.job_timeout,
-                retryable,
-                tally: tally.clone(),
-            }),
-            instance_id: settings.instance_id.clone(),
-            workers: workers.free.clone(),
-            max_batch: settings.workers.clamp(1, 100),
-            limits: settings.procedure_limits.clone(),
-            poll_interval: settings.poll_interval,
-            wake: wake.clone(),
-            running: running.clone(),
-        };
-        let claimer = tasks.spawn(claimer.run(claiming.clone()));
         let (cancels_tx, cancels_rx) = mpsc::unbounded_channel();
-        // The periodic duties run until the root is cancelled, after the last job has ended.
-        let listeners =
-            Listeners { instance_id: settings.instance_id.clone(), wake, cancels: cancels_tx, events: remote_events };
+        // The listener runs on every instance: other instances' events feed this one's streams
+        // and long polls (an API-only instance ignores its wake-ups and cancel notices).
+        let listeners = Listeners {
+            instance_id: settings.instance_id.clone(),
+            wake: wake.clone(),
+            cancels: cancels_tx,
+            events: remote_events,
+        };
         let (listening, stop) = (store.clone(), root.clone());
         tasks.spawn(async move { listening.listen(listeners, stop).await });
-        tasks.spawn(maintenance::heartbeat(
-            store.clone(),
-            settings.instance_id.clone(),
-            running.clone(),
-            settings.heartbeat_interval,
-            cancels_rx,
-            root.clone(),
-        ));
-        tasks.spawn(maintenance::rescuer(
-            store.clone(),
-            settings.lease_timeout,
-            retry_orphans,
-            settings.rescue_interval,
-            root.clone(),
-        ));
+        // Claiming, running and the shared upkeep belong to the instances that run jobs; an
+        // API-only instance (WORKERS=0) keeps its connections for requests.
+        let runs_jobs = settings.workers > 0;
+        let (claimer, writer) = if runs_jobs {
+            let (claimer, writer) = start_running(
+                &store,
+                catalog,
+                &signal,
+                settings,
+                RunParts {
+                    wake,
+                    running: running.clone(),
+                    workers: workers.clone(),
+                    tally: tally.clone(),
+                    cancels: cancels_rx,
+                    claiming: claiming.clone(),
+                    root: root.clone(),
+                },
+                &tasks,
+            );
+            (Some(claimer), Some(writer))
+        } else {
+            (None, None)
+        };
         tasks.spawn(reporter::report(
             store.clone(),
             tally,
@@ -190,20 +178,11 @@ impl Engine {
         let stats = StatsReader::new(store.clone(), settings.lease_timeout);
         tasks.spawn(reporter::refresh_queue_gauges(stats.clone(), root.clone()));
         let figures = LocalFigures { workers, store: store.clone(), hub: hub.clone() };
-        tasks.spawn(cleaner::run(
-            store.clone(),
-            settings.retention_days,
-            settings.keep_newest,
-            settings.cleanup_interval,
-            root.clone(),
-            settings.audit_retention_days,
-        ));
         // Outlives the engine's tasks: the HTTP server answers (and records) until after them.
         let (audit, audit_writer) =
             audit::AuditLog::start(db.store.clone(), settings.instance_id.clone(), settings.audit);
-        if let Some(deliveries) = &settings.webhooks {
-            let id = settings.instance_id.clone();
-            webhooks::start(store.clone(), &hub, id, deliveries.clone(), &tasks, root.clone());
+        if runs_jobs {
+            start_upkeep(&store, &hub, settings, &tasks, &root);
         }
         tasks.close();
         Engine {
@@ -223,7 +202,7 @@ impl Engine {
             claiming,
             tasks,
             claimer,
-            writer: Some(writer),
+            writer,
             shutdown_grace: settings.shutdown_grace,
             stats,
             figures,
@@ -250,7 +229,10 @@ impl Engine {
         self.draining.store(true, Ordering::SeqCst);
         self.accepting.cancel();
         self.claiming.cancel();
-        let mut tasks = self.claimer.await.unwrap_or_default();
+        let mut tasks = match self.claimer.take() {
+            Some(claimer) => claimer.await.unwrap_or_default(),
+            None => tokio::task::JoinSet::new(),
+        };
         if !tasks.is_empty() {
             tracing::info!(running = tasks.len(), grace = ?self.shutdown_grace, "waiting for running jobs");
         }
@@ -266,5 +248,99 @@ impl Engine {
         // The writer ends once its last handle is gone and everything it was sent is written.
         drop(self.writer.take());
         self.tasks.wait().await;
+    }
+}
+
+/// What the running side shares with the rest of the engine.
+struct RunParts {
+    /// Wakes the claimer (inserts here, and NOTIFY from other instances).
+    wake: Arc<Notify>,
+    running: RunningJobs,
+    workers: Workers,
+    tally: Tally,
+    /// Cancel requests notified by other instances, for the heartbeat.
+    cancels: mpsc::UnboundedReceiver<JobId>,
+    /// Stops the claimer (first in shutdown); the root stops the heartbeat last.
+    claiming: CancellationToken,
+    root: CancellationToken,
+}
+
+/// Starts what runs jobs: the writer, the claimer (which starts each run) and the heartbeat
+/// (leases of the jobs running here, and the cancel requests that reach them).
+fn start_running(
+    store: &Arc<dyn JobStore>,
+    catalog: Arc<Catalog>,
+    signal: &EventSignal,
+    settings: &EngineSettings,
+    shared: RunParts,
+    tasks: &TaskTracker,
+) -> (JoinHandle<tokio::task::JoinSet<()>>, JobWriter) {
+    let writer = JobWriter::start(
+        store.clone(),
+        settings.instance_id.clone(),
+        settings.progress_flush_interval,
+        settings.lease_timeout,
+        tasks,
+    );
+    let claimer = Claimer {
+        store: store.clone(),
+        run: Arc::new(RunContext {
+            catalog,
+            writer: writer.clone(),
+            events: signal.clone(),
+            instance_id: settings.instance_id.clone(),
+            default_timeout: settings.job_timeout,
+            retryable: settings.retryable_errors.clone(),
+            tally: shared.tally,
+        }),
+        instance_id: settings.instance_id.clone(),
+        workers: shared.workers.free.clone(),
+        max_batch: settings.workers.clamp(1, 100),
+        limits: settings.procedure_limits.clone(),
+        poll_interval: settings.poll_interval,
+        wake: shared.wake,
+        running: shared.running.clone(),
+    };
+    let claimer = tasks.spawn(claimer.run(shared.claiming));
+    tasks.spawn(maintenance::heartbeat(
+        store.clone(),
+        settings.instance_id.clone(),
+        shared.running,
+        settings.heartbeat_interval,
+        shared.cancels,
+        shared.root,
+    ));
+    (claimer, writer)
+}
+
+/// Starts the upkeep every job-running instance shares (each safe in several instances at
+/// once): the rescuer of dead instances' jobs, the cleaner and the webhook deliverer.
+fn start_upkeep(
+    store: &Arc<dyn JobStore>,
+    hub: &Arc<EventHub>,
+    settings: &EngineSettings,
+    tasks: &TaskTracker,
+    root: &CancellationToken,
+) {
+    let retry_orphans =
+        settings.retryable_errors.contains(&JobError { code: "orphaned".into(), message: String::new() });
+    tasks.spawn(maintenance::rescuer(
+        store.clone(),
+        settings.lease_timeout,
+        retry_orphans,
+        settings.rescue_interval,
+        root.clone(),
+    ));
+    tasks.spawn(cleaner::run(
+        store.clone(),
+        settings.retention_days,
+        settings.keep_newest,
+        settings.cleanup_interval,
+        root.clone(),
+        settings.audit_retention_days,
+    ));
+    if let Some(deliveries) = &settings.webhooks {
+        let id = settings.instance_id.clone();
+        webhooks::start(store.clone(), hub, id, deliveries.clone(), tasks, root.clone());
     }
 }

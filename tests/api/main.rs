@@ -54,3 +54,6 @@ mod readme;
 
 /// Optional JWT authentication (issue 14 §6).
 mod jwt;
+
+/// Instance roles: API-only (`WORKERS=0`) and worker-only (`procgate work`) instances (issue 13).
+mod roles;
