@@ -94,8 +94,8 @@ fn milestones_aside<'a>(types: impl IntoIterator<Item = &'a str>) -> Vec<&'a str
     if let (Some(first), Some(last)) = (first_progress, last_progress) {
         let started = types.iter().position(|t| *t == "started");
         let completed = types.iter().position(|t| *t == "completed");
-        assert!(started.map_or(true, |s| s < first), "a progress event before the start: {types:?}");
-        assert!(completed.map_or(true, |c| last < c), "a progress event after the end: {types:?}");
+        assert!(started.is_none_or(|s| s < first), "a progress event before the start: {types:?}");
+        assert!(completed.is_none_or(|c| last < c), "a progress event after the end: {types:?}");
     }
     types.into_iter().filter(|t| *t != "progress").collect()
 }
