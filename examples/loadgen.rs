@@ -10,11 +10,12 @@
 //! - `e2e`: the same, then waits until all N jobs are completed (counted in the database with
 //!   `--database-url`, else through `GET /jobs?status=completed&limit=1`). Seconds: first submit →
 //!   last completion seen (polled every 20 ms).
-//! - `drain`: submits nothing; waits until N jobs are completed (a gateway was started on N queued
-//!   jobs just before). Seconds: from this program's start. Needs `--database-url`.
+//! - `drain`: submits nothing; waits until N jobs are completed (an instance that runs jobs,
+//!   `procgate work` or `serve`, was started on N pending jobs just before). Seconds: from this
+//!   program's start. Needs `--database-url`.
 //!
-//! With `--database-url`, `accept` also reports how many of the N jobs were claimed while they were
-//! accepted (`claimed_during_accept`): 0 on an API-only gateway (`WORKERS=0`), which is how
+//! With `--database-url`, `accept` also reports how many jobs were no longer pending after the last
+//! answer (`claimed_during_accept`): 0 on an API-only gateway (`WORKERS=0`), which is how
 //! `scripts/bench.sh` measures accepting alone.
 //!
 //! Any job that ends failed or cancelled, a non-202 answer or the deadline makes it exit non-zero.
