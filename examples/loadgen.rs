@@ -10,13 +10,13 @@
 //! - `e2e`: the same, then waits until all N jobs are completed (counted in the database with
 //!   `--database-url`, else through `GET /jobs?status=completed&limit=1`). Seconds: first submit →
 //!   last completion seen (polled every 20 ms).
-//! - `drain`: submits nothing; waits until N jobs are completed (a gateway was started on N queued
-//!   jobs just before). Seconds: from this program's start. Needs `--database-url`.
+//! - `drain`: submits nothing; waits until N jobs are completed (an instance that runs jobs,
+//!   `procgate work` or `serve`, was started on N pending jobs just before). Seconds: from this
+//!   program's start. Needs `--database-url`.
 //!
-//! `--park` (accept only) first submits one long `PROC_TEST_DEMORA` call and waits until it runs:
-//! with `WORKERS=1` the gateway's only worker is then busy, so nothing else is claimed while the
-//! N jobs are accepted (procgate has no accept-only switch). With `--database-url` the JSON also
-//! reports how many of the N jobs were nevertheless claimed (`claimed_during_accept`, should be 0).
+//! With `--database-url`, `accept` also reports how many jobs were no longer pending after the last
+//! answer (`claimed_during_accept`): 0 on an API-only gateway (`WORKERS=0`), which is how
+//! `scripts/bench.sh` measures accepting alone.
 //!
 //! Any job that ends failed or cancelled, a non-202 answer or the deadline makes it exit non-zero.
 
@@ -63,9 +63,6 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     deadline_secs: u64,
-    /// Accept mode: park the only worker on a long call first (see the module docs).
-    #[arg(long)]
-    park: bool,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -99,18 +96,14 @@ async fn run(args: &Args) -> Result<Value, BoxError> {
         .build()?;
     match args.mode {
         Mode::Accept => {
-            let parked = if args.park { Some(park(args, &http, deadline).await?) } else { None };
             let t0 = Instant::now();
             let latencies = submit_all(args, &http).await?;
             let seconds = t0.elapsed().as_secs_f64();
             let mut report = latency_report(seconds, latencies);
-            if let Some(id) = &parked {
-                report["parked_job_id"] = json!(id);
-            }
             if let Some(db) = &db {
                 let row = db.query_one("SELECT count(*) FROM async_jobs WHERE status <> 'pending'", &[]).await?;
                 let claimed: i64 = row.get(0);
-                report["claimed_during_accept"] = json!(claimed - i64::from(parked.is_some()));
+                report["claimed_during_accept"] = json!(claimed);
             }
             Ok(report)
         }
@@ -289,29 +282,4 @@ async fn http_total(args: &Args, http: &reqwest::Client, status: &str) -> Result
     }
     let body: Value = r.json().await?;
     body["total"].as_i64().ok_or_else(|| format!("GET /jobs: no total in {body}").into())
-}
-
-/// Submits one long `PROC_TEST_DEMORA` call and waits until a worker runs it; returns its id.
-async fn park(args: &Args, http: &reqwest::Client, deadline: Instant) -> Result<String, BoxError> {
-    let base = args.url.trim_end_matches('/');
-    let body = json!({"name": "PROC_TEST_DEMORA", "params": [{"name": "segundos", "value": 86400}]});
-    let r = http.post(format!("{base}/procedure/async")).bearer_auth(&args.token).json(&body).send().await?;
-    let status = r.status();
-    let answer: Value = r.json().await.unwrap_or(Value::Null);
-    if status.as_u16() != 202 {
-        return Err(format!("parking call: expected 202, got {status}: {answer}").into());
-    }
-    let id = answer["job_id"].as_str().ok_or("parking call: no job_id in the answer")?.to_string();
-    loop {
-        let job: Value = http.get(format!("{base}/jobs/{id}")).bearer_auth(&args.token).send().await?.json().await?;
-        match job["status"].as_str() {
-            Some("running") => return Ok(id),
-            Some("pending") => {}
-            other => return Err(format!("parking call ended early ({other:?}): {job}").into()),
-        }
-        if Instant::now() >= deadline {
-            return Err("parking call was never claimed".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

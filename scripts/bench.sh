@@ -1,39 +1,53 @@
 #!/usr/bin/env bash
-# procgate's throughput next to the database's own limits, in one run on a private PostgreSQL
-# cluster (fsync on). Each procgate figure is measured right after the pgbench limit it is
-# compared with (the machines here drift), each on a fresh database:
-#   lone INSERT (pgbench)  → accept: C clients POST /procedure/async PROC_TEST, the only worker
-#                            parked on a long call (WORKERS=1), so the jobs are only accepted
-#   lifecycle (pgbench)    → end-to-end: WORKERS=C, C clients submit N jobs; until all completed
-# Ratios: accept ÷ lone INSERT and end-to-end ÷ lifecycle (1.0 = one job per statement at the
-# database's limit; only batching goes past it).
+# procgate's throughput next to the database's own limits (issue 13, "Benchmarks"), on a private
+# PostgreSQL cluster (fsync on). Each run measures, in this order, each procgate figure right after
+# the pgbench limit it is compared with (the machines here drift):
+#   lone INSERT (pgbench) → accept: an API-only gateway (WORKERS=0) on a fresh database; C clients
+#                           POST /procedure/async PROC_TEST N times; checked: no job was claimed
+#   lifecycle (pgbench)   → drain: a worker-only instance (`procgate work`, WORKERS=C) started on
+#                           those N pending jobs; from its spawn until all N are completed
+#   lifecycle (pgbench)   → end to end: a fresh database, WORKERS=C, C clients submit N jobs; from
+#                           the first submit until all N are completed
+# Ratios: accept ÷ lone INSERT, drain and end to end ÷ lifecycle (1.0 = one job per statement at
+# the database's limit; only batching goes past it). pgbench runs in its own database, so the
+# accepted jobs wait in `bench` while the lifecycle limit is measured. After each figure, before
+# the instance is stopped, its peak RSS (VmHWM in /proc/PID/status). RUNS runs; the table gives
+# median [min–max] of each figure and whether issue 13's marks are met (information only: the exit
+# status says only whether the runs worked). Then scripts/bench/listing.sh (GET /jobs at 1 M rows)
+# when it exists, with --runs RUNS --no-build, unless --no-listing.
 #
-# Usage: scripts/bench.sh [--n N] [--c C] [--pgbench-seconds S] [--no-build]
-#        (or N=.., C=.., PGBENCH_SECONDS=.. in the environment). Needs cargo, curl, python3, and
-#        PostgreSQL's server and client (installed with apt when missing, which needs root).
+# Usage: scripts/bench.sh [--n N] [--c C] [--pgbench-seconds S] [--runs RUNS] [--no-build]
+#                         [--no-listing]
+#        (or N=.., C=.., PGBENCH_SECONDS=.., RUNS=.. in the environment). Needs cargo, curl,
+#        python3, and PostgreSQL's server and client (installed with apt when missing, needs root).
 set -euo pipefail
 
 N=${N:-20000}
 C=${C:-16}
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-10}
+RUNS=${RUNS:-3}
 BUILD=1
+LISTING=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --n) N=$2; shift 2 ;;
     --c) C=$2; shift 2 ;;
     --pgbench-seconds) PGBENCH_SECONDS=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --no-listing) LISTING=0; shift ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+[ "$RUNS" -ge 1 ] 2>/dev/null || { echo "--runs must be a positive number" >&2; exit 2; }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 log() { echo "bench: $*" >&2; }
 . "$repo/scripts/lib/bench-cluster.sh"
 
-bench_header "N=$N C=$C PGBENCH_SECONDS=$PGBENCH_SECONDS scripts/bench.sh$([ $BUILD = 0 ] && echo ' --no-build')"
+bench_header "N=$N C=$C PGBENCH_SECONDS=$PGBENCH_SECONDS RUNS=$RUNS scripts/bench.sh$([ $BUILD = 0 ] && echo ' --no-build')$([ $LISTING = 0 ] && echo ' --no-listing')"
 bench_binaries loadgen
 loadgen=$target/release/examples/loadgen
 
@@ -44,66 +58,149 @@ sqldir=$repo/../shared/peers/pgbench
 
 start_cluster
 
-pgbench_tps() { # SCRIPT → tps
-  fresh_db "$sqldir/schema.sql"
+pgbench_tps() { # SCRIPT → tps, in a database of its own (`bench` keeps procgate's jobs)
+  fresh_named_db pgbench "$sqldir/schema.sql"
   "$PGBIN/pgbench" -n -M prepared -c 16 -j 2 -T "$PGBENCH_SECONDS" -h 127.0.0.1 -p "$PGPORT" -U postgres \
-    -f "$sqldir/$1" bench >"$work/pgbench.out" 2>&1 || { cat "$work/pgbench.out" >&2; return 1; }
+    -f "$sqldir/$1" pgbench >"$work/pgbench.out" 2>&1 || { cat "$work/pgbench.out" >&2; return 1; }
   awk -F'[= ]+' '/^tps/ {print $2; exit}' "$work/pgbench.out"
 }
 
 run_loadgen() { # MODE [extra args]
   local mode=$1; shift
   "$loadgen" "$mode" --url "http://127.0.0.1:$GW_PORT" --token bench-token-123 --database-url "$DB_URL" \
-    -n "$N" -c "$C" "$@"
+    -n "$N" -c "$C" "$@" || { echo "loadgen $mode failed; the gateway's log:" >&2; tail -20 "$work/gateway.log" >&2; exit 1; }
 }
 
-# --- the measurements ----------------------------------------------------------------------------
-log "pgbench lone INSERT, 16 clients, ${PGBENCH_SECONDS} s"
-insert_tps=$(pgbench_tps lone_insert.sql)
-log "  $insert_tps tps"
+# Appends "key": value (a JSON value) to a one-line JSON object.
+with_field() { echo "${1%\}},\"$2\":$3}"; }
 
-log "procgate accept: $N jobs from $C clients (workers parked)"
-procgate_db
-start_gateway WORKERS=1 DB_POOL_SIZE=$((C + 8))
-accept_json=$(run_loadgen accept --park)
-stop_gateway
-log "  $accept_json"
+# One run: the three figures, each after its limit; prints one JSON line.
+run_once() { # RUN
+  local run=$1 insert_tps accept drain_tps drain e2e_tps e2e pending
+  log "run $run/$RUNS: pgbench lone INSERT, 16 clients, ${PGBENCH_SECONDS} s"
+  insert_tps=$(pgbench_tps lone_insert.sql)
+  log "  $insert_tps tps"
 
-log "pgbench lifecycle, 16 clients, ${PGBENCH_SECONDS} s"
-cycle_tps=$(pgbench_tps lifecycle.sql)
-log "  $cycle_tps tps"
+  log "run $run/$RUNS: accept: $N jobs from $C clients on an API-only gateway (WORKERS=0)"
+  procgate_db
+  start_gateway WORKERS=0 DB_POOL_SIZE=$((C + 8))
+  accept=$(run_loadgen accept)
+  accept=$(with_field "$accept" rss_mb "$(gateway_hwm_mb)")
+  stop_gateway
+  log "  $accept"
+  pending=$(psql -X -At -h 127.0.0.1 -p "$PGPORT" -U postgres -d bench -c \
+    "SELECT count(*) FROM async_jobs WHERE status = 'pending'")
+  [ "$pending" = "$N" ] || { echo "expected $N pending jobs after the accept run, found $pending" >&2; exit 1; }
 
-log "procgate end-to-end: $N jobs from $C clients, WORKERS=$C"
-procgate_db
-start_gateway WORKERS="$C" DB_POOL_SIZE=$((C + 8))
-e2e_json=$(run_loadgen e2e)
-stop_gateway
-log "  $e2e_json"
+  log "run $run/$RUNS: pgbench lifecycle, 16 clients, ${PGBENCH_SECONDS} s"
+  drain_tps=$(pgbench_tps lifecycle.sql)
+  log "  $drain_tps tps"
 
-# Anything the gateway logged at WARN or above (RUST_LOG=warn) during the runs, except the expected
-# cancellation of the parked call at the end of the accept run.
-gateway_warnings=$(gateway_warnings 'grace period over')
+  log "run $run/$RUNS: drain: procgate work (WORKERS=$C) on the $N pending jobs"
+  # Not waited for: loadgen counts from its own start, right after the spawn (start-up included).
+  spawn_procgate work WORKERS="$C" DB_POOL_SIZE=$((C + 8))
+  drain=$(run_loadgen drain)
+  drain=$(with_field "$drain" rss_mb "$(gateway_hwm_mb)")
+  stop_gateway
+  log "  $drain"
+
+  log "run $run/$RUNS: pgbench lifecycle, 16 clients, ${PGBENCH_SECONDS} s"
+  e2e_tps=$(pgbench_tps lifecycle.sql)
+  log "  $e2e_tps tps"
+
+  log "run $run/$RUNS: end to end: $N jobs from $C clients, WORKERS=$C"
+  procgate_db
+  start_gateway WORKERS="$C" DB_POOL_SIZE=$((C + 8))
+  e2e=$(run_loadgen e2e)
+  e2e=$(with_field "$e2e" rss_mb "$(gateway_hwm_mb)")
+  stop_gateway
+  log "  $e2e"
+
+  echo "{\"run\":$run,\"insert_tps\":$insert_tps,\"drain_lifecycle_tps\":$drain_tps,\"e2e_lifecycle_tps\":$e2e_tps,\"accept\":$accept,\"drain\":$drain,\"e2e\":$e2e}"
+}
+
+: >"$work/runs.jsonl"
+for run in $(seq "$RUNS"); do
+  run_once "$run" >>"$work/runs.jsonl"
+done
+
+# Anything the gateway logged at WARN or above (RUST_LOG=warn) during the runs.
+gateway_warnings=$(gateway_warnings)
 
 # --- the table -----------------------------------------------------------------------------------
-python3 - "$N" "$C" "$insert_tps" "$cycle_tps" "$accept_json" "$e2e_json" "$gateway_warnings" <<'EOF'
-import json, sys
-n, c, ins, cyc = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-acc, e2e = json.loads(sys.argv[5]), json.loads(sys.argv[6])
-acc_rate, e2e_rate = n / acc["seconds"], n / e2e["seconds"]
+python3 - "$N" "$C" "$work/runs.jsonl" "$gateway_warnings" <<'EOF'
+import json, statistics, sys
+n, c, warnings = int(sys.argv[1]), int(sys.argv[2]), sys.argv[4]
+runs = [json.loads(line) for line in open(sys.argv[3])]
+
+def figure(key, limit_key):
+    rows = []
+    for r in runs:
+        f = r[key]
+        rate = n / f["seconds"]
+        rows.append({"limit": r[limit_key], "rate": rate, "ratio": rate / r[limit_key],
+                     "p99": f.get("p99_ms"), "rss": f["rss_mb"], "claimed": f.get("claimed_during_accept")})
+    return rows
+
+figures = [("accept", "lone INSERT", figure("accept", "insert_tps")),
+           ("drain", "lifecycle", figure("drain", "drain_lifecycle_tps")),
+           ("end to end", "lifecycle", figure("e2e", "e2e_lifecycle_tps"))]
+
+def spread(values, fmt):
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}–{max(values):{fmt}}]"
+
 print()
-print(f"N={n} C={c}; pgbench: 16 clients, each limit measured right before the figure below it")
-print(f"{'':44}{'jobs/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}")
-print(f"{'limit: lone INSERT (pgbench tps)':44}{ins:>9.0f}")
-print(f"{'procgate accept (POST /procedure/async)':44}{acc_rate:>9.0f}{acc['p50_ms']:>9.2f}{acc['p99_ms']:>9.2f}"
-      f"{acc_rate / ins:>8.2f}")
-print(f"{'limit: job lifecycle (pgbench tps)':44}{cyc:>9.0f}")
-print(f"{'procgate end-to-end (submit → completed)':44}{e2e_rate:>9.0f}{e2e['p50_ms']:>9.2f}{e2e['p99_ms']:>9.2f}"
-      f"{e2e_rate / cyc:>8.2f}")
-print(f"  (end-to-end: p50/p99 are of the submits, made while workers run; all {n} accepted after "
-      f"{e2e['accept_seconds']:.2f} s, all completed after {e2e['seconds']:.2f} s)")
-if acc.get("claimed_during_accept"):
-    print(f"  warning: {acc['claimed_during_accept']} jobs were claimed during the accept run")
-print(f"  gateway log: {sys.argv[7]} warning/error line(s)")
-print(json.dumps({"n": n, "c": c, "insert_tps": ins, "lifecycle_tps": cyc, "accept": acc, "e2e": e2e,
-                  "accept_per_insert": acc_rate / ins, "e2e_per_lifecycle": e2e_rate / cyc}))
+print(f"N={n} C={c}, {len(runs)} run(s); each limit is pgbench (16 clients) right before the figure; "
+      f"median [min–max] over the runs")
+print(f"{'figure':12}{'limit (pgbench tps)':>28}{'jobs/s':>24}{'ratio':>22}{'p99 ms':>22}{'RSS MB':>8}")
+for name, limit, rows in figures:
+    p99 = spread([r["p99"] for r in rows], ".2f") if rows[0]["p99"] is not None else "-"
+    print(f"{name:12}{limit + ' ' + spread([r['limit'] for r in rows], '.0f'):>28}"
+          f"{spread([r['rate'] for r in rows], '.0f'):>24}{spread([r['ratio'] for r in rows], '.2f'):>22}"
+          f"{p99:>22}{max(r['rss'] for r in rows):>8.1f}")
+print("  p99: of one POST /procedure/async (for end to end: submits made while the workers run)")
+print("  RSS: the highest VmHWM of the figure's instance over the runs")
+print("  per run (ratio, jobs/s):")
+for i, r in enumerate(runs):
+    print(f"    run {r['run']}: " + "; ".join(f"{name} {rows[i]['ratio']:.2f} ({rows[i]['rate']:.0f})"
+                                          for name, _, rows in figures))
+
+claimed = sum(r["claimed"] or 0 for r in figures[0][2])
+if claimed:
+    print(f"  warning: {claimed} job(s) were claimed during the accept runs (API-only: expected 0)")
+
+# Issue 13's marks, on the medians; information only.
+def med(rows, k):
+    return statistics.median(r[k] for r in rows)
+acc, drain, e2e = (rows for _, _, rows in figures)
+marks = [
+    ("accept ≥ 1.0× lone INSERT, submit p99 < 10 ms",
+     med(acc, "ratio") >= 1.0 and med(acc, "p99") < 10,
+     f"{med(acc, 'ratio'):.2f}×, p99 {med(acc, 'p99'):.2f} ms"),
+    ("drain ≥ 2.5× lifecycle", med(drain, "ratio") >= 2.5, f"{med(drain, 'ratio'):.2f}×"),
+    ("end to end ≥ 1.5× lifecycle", med(e2e, "ratio") >= 1.5, f"{med(e2e, 'ratio'):.2f}×"),
+]
+for name, _, rows in figures:
+    worst, m = min(r["ratio"] for r in rows), med(rows, "ratio")
+    marks.append((f"{name}: worst ≥ 0.8× median", worst >= 0.8 * m, f"{worst:.2f} vs {m:.2f} ({worst / m:.2f})"))
+rss = max(r["rss"] for _, _, rows in figures for r in rows)
+marks.append(("RSS < 100 MB", rss < 100, f"highest {rss:.1f} MB"))
+print("issue 13's marks (medians of the runs):")
+for name, ok, value in marks:
+    print(f"  {name:48}{'met' if ok else 'not met':>8}   {value}")
+print(f"gateway log: {warnings} warning/error line(s)")
+for r in runs:
+    print(json.dumps(r))
 EOF
+
+# --- listing latencies at 1 M rows (another script, its own cluster) -----------------------------
+if [ "$LISTING" = 1 ]; then
+  if [ -x "$repo/scripts/bench/listing.sh" ]; then
+    cleanup_cluster # this cluster is done; the listing starts its own
+    echo
+    log "scripts/bench/listing.sh --runs $RUNS --no-build"
+    "$repo/scripts/bench/listing.sh" --runs "$RUNS" --no-build
+  else
+    log "no scripts/bench/listing.sh: listing latencies not measured"
+  fi
+fi

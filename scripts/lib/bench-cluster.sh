@@ -11,6 +11,10 @@
 #   start_gateway [VAR=VALUE...]   the gateway on DB_URL, ready; sets GW_PORT and gateway_pid
 #   stop_gateway                   SIGTERM, SIGKILL after 20 s
 #   gateway_warnings [IGNORE_ERE]  how many WARN/ERROR lines the gateway logged (first 5 to stderr)
+#   fresh_named_db NAME FILE...    a fresh database NAME (fresh_db is `fresh_named_db bench`)
+#   spawn_procgate CMD [VAR=VALUE...]  `procgate CMD` (serve, work) on DB_URL, not waited for;
+#                                  sets GW_PORT and gateway_pid (wait_ready waits for /ready)
+#   gateway_hwm_mb                 the running gateway's peak RSS (VmHWM), in MB (10^6 bytes)
 # The gateway's token is bench-token-123 (admin); its log is $work/gateway.log.
 
 bench_header() {
@@ -77,21 +81,17 @@ cleanup_cluster() {
 psql_do() { PGOPTIONS="-c client_min_messages=warning" psql -q -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres "$@" >/dev/null; }
 
 # A fresh `bench` database with the given SQL files loaded.
-fresh_db() {
-  psql_do -d postgres -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench"
-  local f
-  for f in "$@"; do psql_do -d bench -f "$f"; done
-}
+fresh_db() { fresh_named_db bench "$@"; }
 
 procgate_db() { fresh_db "$repo/sql/postgres/create_async_jobs_table.sql" "$repo/sql/postgres/create_test_procedures.sql"; }
 
 GW_PORT=
-start_gateway() { # [VAR=VALUE...]: settings added to (or replacing) the defaults below
-  GW_PORT=$(free_port)
-  env DATABASE_URL="$DB_URL" PORT="$GW_PORT" API_TOKENS=bench:bench-token-123:admin \
-    PROCEDURE_ALLOWLIST='PROC_TEST*,peer_bench.*' RUST_LOG=warn NO_COLOR=1 SHUTDOWN_GRACE=1s \
-    "$@" "$procgate" serve >>"$work/gateway.log" 2>&1 &
-  gateway_pid=$!
+start_gateway() { # [VAR=VALUE...]: settings added to (or replacing) the defaults of spawn_procgate
+  spawn_procgate serve "$@"
+  wait_ready
+}
+
+wait_ready() {
   local deadline=$((SECONDS + 30))
   until curl -sf "http://127.0.0.1:$GW_PORT/ready" >/dev/null 2>&1; do
     if ! kill -0 "$gateway_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
@@ -110,4 +110,27 @@ gateway_warnings() { # [IGNORE_ERE]
     head -5 "$work/warnings" >&2
   fi
   echo "$n"
+}
+
+# A fresh database NAME with the given SQL files loaded.
+fresh_named_db() { # NAME FILE...
+  local db=$1 f
+  shift
+  psql_do -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+  for f in "$@"; do psql_do -d "$db" -f "$f"; done
+}
+
+spawn_procgate() { # CMD [VAR=VALUE...]: settings added to (or replacing) the defaults below
+  local cmd=$1
+  shift
+  GW_PORT=$(free_port)
+  # `env` execs procgate, so gateway_pid is procgate's own pid (its /proc/PID/status is read).
+  env DATABASE_URL="$DB_URL" PORT="$GW_PORT" API_TOKENS=bench:bench-token-123:admin \
+    PROCEDURE_ALLOWLIST='PROC_TEST*,peer_bench.*' RUST_LOG=warn NO_COLOR=1 SHUTDOWN_GRACE=1s \
+    "$@" "$procgate" "$cmd" >>"$work/gateway.log" 2>&1 &
+  gateway_pid=$!
+}
+
+gateway_hwm_mb() {
+  awk '/^VmHWM:/ {printf "%.1f\n", $2 * 1024 / 1e6}' "/proc/$gateway_pid/status"
 }
