@@ -73,6 +73,11 @@ pub struct Settings {
     /// `API_CLIENTS_POLL`: how often the clients file is looked at for changes; `None` (`off`):
     /// it is read again on `SIGHUP` only.
     pub clients_poll: Option<Duration>,
+    /// `LIST_TOTAL_CAP`: `GET /jobs` counts matching jobs exactly up to this many; above it the
+    /// total is an estimate (`total_exact: false`).
+    pub list_total_cap: u32,
+    /// `MAX_LIST_OFFSET`: the largest `offset` `GET /jobs` accepts (400 above: page with `cursor`).
+    pub max_list_offset: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +188,8 @@ impl Settings {
             audit: get("AUDIT").is_none() || flag(&get, "AUDIT")?,
             audit_retention_days: parse_or(&get, "AUDIT_RETENTION_DAYS", 90)?,
             clients_poll: clients_poll(&get)?,
+            list_total_cap: parse_or(&get, "LIST_TOTAL_CAP", crate::model::listing::DEFAULT_TOTAL_CAP as u32)?,
+            max_list_offset: parse_or(&get, "MAX_LIST_OFFSET", 10_000)?,
         })
     }
 }

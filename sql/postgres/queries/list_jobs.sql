@@ -1,5 +1,9 @@
--- A page of jobs, newest first: statuses $1, procedure $2, owner $3, created at or after $6 and
--- before $7 (each when given), $4 rows from row $5.
+-- A page of jobs, newest first (created_at DESC, job_id): statuses $1, procedure $2, owner $3,
+-- created at or after $6 and before $7, after the cursor position (created_at $8, job_id $9)
+-- (each when given), $4 rows from row $5. Sent unprepared, so each listing is planned with its
+-- values: the NULL filters fold away and the planner picks the index of the filters given
+-- (async_jobs_list_*_idx). `created_at <= $8` repeats the cursor's bound as a range the index
+-- scan starts from; the OR after it only drops that instant's jobs up to the cursor's.
 SELECT job_id, status, procedure_name, params, owner, progress, created_at, start_time,
        end_time, duration, result, error_code, error_msg, attempts, priority, max_attempts, attempt_history,
        run_at, instance_id, cancel_requested, output, report_percent::float8, message, report_processed,
@@ -10,5 +14,7 @@ SELECT job_id, status, procedure_name, params, owner, progress, created_at, star
    AND ($3::text IS NULL OR owner = $3)
    AND ($6::timestamptz IS NULL OR created_at >= $6)
    AND ($7::timestamptz IS NULL OR created_at < $7)
+   AND ($8::timestamptz IS NULL OR created_at <= $8)
+   AND ($8::timestamptz IS NULL OR created_at < $8 OR job_id > $9::text)
  ORDER BY created_at DESC, job_id
  LIMIT $4 OFFSET $5;
