@@ -51,3 +51,6 @@ mod clients;
 
 /// The README's quick start, run as written.
 mod readme;
+
+/// `GET /jobs` at scale: keyset cursor, capped totals, bounded offset (issue 13 §4).
+mod listing;
