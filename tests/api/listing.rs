@@ -149,8 +149,10 @@ async fn every_filter_shape_returns_the_rows_its_filters_select_by_cursor_and_by
     let app = spawn_app().await;
     let db = app.db.client().await;
     seed(&db, 400).await;
-    let t = |minutes: i64| chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc()
-        + chrono::Duration::minutes(minutes);
+    let t = |minutes: i64| {
+        chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc()
+            + chrono::Duration::minutes(minutes)
+    };
     let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     let shapes = [
         Filters::default(),

@@ -190,8 +190,7 @@ pub(super) const PAGE_OWNER_SQL: &str = statement(include_str!("../../../sql/ora
 pub(super) const PAGE_STATUS_SQL: &str = statement(include_str!("../../../sql/oracle/queries/page_status.sql"));
 
 /// One page of a list of one procedure.
-pub(super) const PAGE_PROCEDURE_SQL: &str =
-    statement(include_str!("../../../sql/oracle/queries/page_procedure.sql"));
+pub(super) const PAGE_PROCEDURE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/page_procedure.sql"));
 
 /// Deletes an ended job.
 pub(super) const DELETE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/delete.sql"));
@@ -1349,7 +1348,9 @@ mod tests {
         for sql in pages {
             assert!(sql.starts_with("SELECT JOB_ID, STATUS, PROCEDURE_NAME"), "{sql}");
             assert!(
-                sql.ends_with("ORDER BY CREATED_AT DESC, JOB_ID OFFSET :row_offset ROWS FETCH NEXT :row_limit ROWS ONLY"),
+                sql.ends_with(
+                    "ORDER BY CREATED_AT DESC, JOB_ID OFFSET :row_offset ROWS FETCH NEXT :row_limit ROWS ONLY"
+                ),
                 "{sql}"
             );
             assert!(sql.contains("AND (:after_created IS NULL OR CREATED_AT <= :after_created)"), "{sql}");
