@@ -2,13 +2,15 @@
 # Job listings at a million rows (issue 13 §4): GET /jobs latency by filter shape and page. On a
 # private PostgreSQL cluster (fsync on), ROWS jobs are written straight into async_jobs (INSERT ...
 # SELECT generate_series; the event triggers off while loading, then VACUUM ANALYZE) with
-#   6 states:     completed 90 %, failed 4 %, cancelled 3 %, running 1 % (a live lease), pending
+#   6 states:     completed 90 %, failed 4 %, cancelled 3 %, running 1 % (a live lease: heartbeats
+#                 spread over an hour a year ahead, so the rescuer leaves them alone), pending
 #                 delayed 1 % (run_at in a day) and pending awaiting a retry 1 % (attempts 1, run_at
 #                 in an hour): nothing is due, so the gateway changes nothing while it is measured;
 #   3 procedures: PROC_TEST 70 %, PROC_TEST_ERROR 29 %, PROC_TEST_RARE 1 %;
 #   2 owners:     bench (an admin, 99 %) and alice (1 %); 4 clients (tokens): bench, ops (admins),
 #                 alice and bob (no job);
 #   creation:     8 jobs per instant (a batch), an instant a second, newest now.
+# (State, procedure and owner are drawn from i mod 100, 101 and 103: independent of each other.)
 # Then the gateway (WORKERS=1) is started RUNS times; each run sends REQUESTS requests per shape
 # one after the other on one keep-alive connection (python3 http.client) after 10 unmeasured ones
 # (fewer once a shape has taken 15 s: a slow build), and records p50 and p99 of each shape. A cursor shape follows `next` from where it starts (a
@@ -65,9 +67,9 @@ INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, progress,
                         end_time, duration, result, error_code, error_msg, attempts, run_at, instance_id,
                         heartbeat_at)
 SELECT md5(i::text), s.status,
-       CASE WHEN i % 100 = 7 THEN 'PROC_TEST_RARE' WHEN i % 100 < 30 THEN 'PROC_TEST_ERROR' ELSE 'PROC_TEST' END,
+       CASE WHEN i % 101 = 7 THEN 'PROC_TEST_RARE' WHEN i % 101 < 30 THEN 'PROC_TEST_ERROR' ELSE 'PROC_TEST' END,
        jsonb_build_object('p_input', 'job ' || i),
-       CASE WHEN i % 100 = 42 THEN 'alice' ELSE 'bench' END,
+       CASE WHEN i % 103 = 42 THEN 'alice' ELSE 'bench' END,
        CASE s.status WHEN 'running' THEN 10 WHEN 'pending' THEN 0 ELSE 100 END,
        t.created, t.created,
        CASE WHEN s.status IN ('completed', 'failed', 'cancelled') THEN t.created + interval '2 seconds' END,
@@ -79,7 +81,7 @@ SELECT md5(i::text), s.status,
        CASE WHEN s.retry THEN now() + interval '1 hour' WHEN s.status = 'pending' THEN now() + interval '1 day'
             ELSE t.created END,
        CASE WHEN s.status = 'running' THEN 'bench-elsewhere' END,
-       CASE WHEN s.status = 'running' THEN now() + interval '1 year' END
+       CASE WHEN s.status = 'running' THEN now() + interval '1 year' + random() * interval '1 hour' END
   FROM generate_series(1, :rows) i,
        LATERAL (SELECT now() - ((:rows - i) / 8) * interval '1 second' AS created) t,
        LATERAL (SELECT CASE WHEN i % 100 < 90 THEN 'completed' WHEN i % 100 < 94 THEN 'failed'
@@ -110,9 +112,9 @@ for run in $(seq "$RUNS"); do
   log "run $run/$RUNS: $REQUESTS requests per shape"
   start_gateway WORKERS=1 DB_POOL_SIZE=8 \
     API_TOKENS=bench:bench-token-123:admin,ops:ops-token-1234:admin,alice:alice-token-123,bob:bob-token-1234
-  python3 - "$GW_PORT" "$REQUESTS" "$mid_all" "$mid_failed" "$window_from" "$window_to" >>"$results" <<'PY'
+  python3 - "$GW_PORT" "$REQUESTS" "$mid_all" "$mid_failed" "$window_from" "$window_to" "$ROWS" >>"$results" <<'PY'
 import base64, http.client, json, statistics, sys, time
-port, requests, mid_all, mid_failed, window_from, window_to = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
+port, requests, mid_all, mid_failed, window_from, window_to, rows = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
 cursor = lambda raw: base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 BUDGET_MS = 15_000  # per shape
 ADMIN, ALICE, BOB = "bench-token-123", "alice-token-123", "bob-token-1234"
@@ -133,7 +135,7 @@ shapes = [
     ("status=running&procedure=PROC_TEST_RARE", ADMIN, "status=running&procedure=PROC_TEST_RARE", None),
     ("alice: status=cancelled&procedure=PROC_TEST_RARE", ALICE, "status=cancelled&procedure=PROC_TEST_RARE", None),
     ("a one-hour created_at window", ADMIN, f"created_after={window_from}&created_before={window_to}", None),
-    ("cursor pages from half-way (500,000 deep)", ADMIN, f"limit=50&cursor={cursor(mid_all)}", "cursor"),
+    (f"cursor pages from half-way ({int(rows) // 2:,} deep)", ADMIN, f"limit=50&cursor={cursor(mid_all)}", "cursor"),
     ("status=failed cursor pages from half-way", ADMIN, f"status=failed&limit=50&cursor={cursor(mid_failed)}", "cursor"),
     ("alice: cursor pages from her first", ALICE, "limit=50", "cursor"),
     ("offset pages 0..10,000 (step 50)", ADMIN, "limit=50", 50),
