@@ -323,7 +323,7 @@ pub struct JobBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct JobList {
-    /// How many jobs match the filters: exact up to `LIST_TOTAL_CAP` (10,000 by default), an
+    /// How many jobs match the filters: exact up to `LIST_TOTAL_CAP` (1,000 by default), an
     /// estimate above it (`total_exact` false).
     total: i64,
     jobs: Vec<JobBody>,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{Job, JobId};
 
 /// The exact-count cap when none is configured (`LIST_TOTAL_CAP`'s default).
-pub const DEFAULT_TOTAL_CAP: i64 = 10_000;
+pub const DEFAULT_TOTAL_CAP: i64 = 1_000;
 
 /// Where a page ends, in the listing order (newest first, then job id): the next page holds the
 /// jobs after it. Opaque to clients: base64url of `<created_at in µs since the epoch>.<job id>`.
