@@ -109,7 +109,7 @@ window_to=$(psql -X -At -h 127.0.0.1 -p "$PGPORT" -U postgres -d bench -c \
 
 results=$work/results.jsonl
 for run in $(seq "$RUNS"); do
-  log "run $run/$RUNS: $REQUESTS requests per shape"
+  log "run $run/$RUNS: $REQUESTS requests per shape; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   start_gateway WORKERS=1 DB_POOL_SIZE=8 \
     API_TOKENS=bench:bench-token-123:admin,ops:ops-token-1234:admin,alice:alice-token-123,bob:bob-token-1234
   python3 - "$GW_PORT" "$REQUESTS" "$mid_all" "$mid_failed" "$window_from" "$window_to" "$ROWS" >>"$results" <<'PY'
@@ -186,6 +186,7 @@ for name, token, query, moves in shapes:
 print(json.dumps(out))
 PY
   stop_gateway
+  log "run $run/$RUNS done; load average: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared: other work inflates p99)"
 done
 warnings=$(gateway_warnings)
 
