@@ -1,5 +1,5 @@
 -- page.sql for a listing with an owner (every non-admin listing): led by
--- ASYNC_JOBS_LIST_OWNER_IX (OWNER, CREATED_AT DESC, JOB_ID).
+-- ASYNC_JOBS_LIST_OWNER_IX (OWNER, CREATED_AT, JOB_ID DESC, ...).
 -- Filters: :statuses (a comma list of procgate's own status words, or NULL), :procedure (NULL:
 -- any; case-insensitive), :owner (NULL: any), created at or after :created_after and before
 -- :created_before (UTC; NULL: any time), after the cursor's position (:after_created,

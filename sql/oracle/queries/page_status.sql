@@ -1,5 +1,5 @@
 -- page.sql for a listing of one status (:statuses holds one word) and no owner: led by
--- ASYNC_JOBS_LIST_STATUS_IX (STATUS, CREATED_AT DESC, JOB_ID).
+-- ASYNC_JOBS_LIST_STATUS_IX (STATUS, CREATED_AT, JOB_ID DESC, ...).
 -- Filters: :statuses (a comma list of procgate's own status words, or NULL), :procedure (NULL:
 -- any; case-insensitive), :owner (NULL: any), created at or after :created_after and before
 -- :created_before (UTC; NULL: any time), after the cursor's position (:after_created,
