@@ -162,6 +162,7 @@ pub async fn list_jobs(
     })))
 }
 
+/// `cursor=`: a `next` this gateway handed out; anything else is 400 `invalid_cursor`.
 fn cursor(raw: Option<&str>) -> Result<Option<ListCursor>, ApiError> {
     match raw {
         None | Some("") => Ok(None),
