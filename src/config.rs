@@ -76,6 +76,11 @@ pub struct Settings {
     pub clients_poll: Option<Duration>,
     /// What this instance serves: set by the subcommand (`serve` or `work`), not a variable.
     pub role: Role,
+    /// `LIST_TOTAL_CAP`: `GET /jobs` counts matching jobs exactly up to this many; above it the
+    /// total is an estimate (`total_exact: false`).
+    pub list_total_cap: u32,
+    /// `MAX_LIST_OFFSET`: the largest `offset` `GET /jobs` accepts (400 above: page with `cursor`).
+    pub max_list_offset: u32,
 }
 
 /// An instance's role. `procgate serve` serves the whole HTTP API and runs `WORKERS` jobs at once
@@ -235,6 +240,8 @@ impl Settings {
             audit_retention_days: parse_or(&get, "AUDIT_RETENTION_DAYS", 90)?,
             clients_poll: clients_poll(&get)?,
             role: Role::Serve,
+            list_total_cap: parse_or(&get, "LIST_TOTAL_CAP", crate::model::listing::DEFAULT_TOTAL_CAP as u32)?,
+            max_list_offset: parse_or(&get, "MAX_LIST_OFFSET", 10_000)?,
         })
     }
 }

@@ -1,4 +1,4 @@
-// The dashboard's screens: sign-in, counts by state, the job list (filtered, paged, live), and a
+// The dashboard's screens: sign-in, counts by state, the job list (filtered, paged by cursor, live), and a
 // job's detail with its event timeline and actions. Live updates come from GET /events (see
 // sse.js); while that stream is down, the page polls. Everything shown is built with DOM calls
 // and textContent, never from HTML strings, so no value from the API can inject markup.
@@ -15,7 +15,9 @@ const $ = (selector) => document.querySelector(selector);
 
 const state = {
   filter: { status: '', procedure: '', owner: '' },
-  offset: 0,
+  // The `cursor` of each page before the one shown (`GET /jobs`'s `next`); empty: the first page.
+  cursors: [],
+  next: null,
   total: 0,
   admin: null,
   canRetry: false,
@@ -193,7 +195,7 @@ function updateRow(row, { status, progress, message }) {
 async function refreshList() {
   let page;
   try {
-    page = await api.listJobs({ ...state.filter, limit: PAGE_SIZE, offset: state.offset });
+    page = await api.listJobs({ ...state.filter, limit: PAGE_SIZE, cursor: state.cursors.at(-1) });
   } catch (error) {
     showError(error);
     return;
@@ -210,10 +212,14 @@ async function refreshList() {
     if (focused) state.rows.get(focused)?.querySelector('a').focus();
   }
   $('#no-jobs').hidden = page.jobs.length > 0;
-  const first = page.jobs.length ? state.offset + 1 : 0;
-  $('#page-info').textContent = page.total ? `${first}–${state.offset + page.jobs.length} of ${page.total.toLocaleString()}` : '';
-  $('#prev').disabled = state.offset === 0;
-  $('#next').disabled = state.offset + PAGE_SIZE >= page.total;
+  const skipped = state.cursors.length * PAGE_SIZE;
+  const first = page.jobs.length ? skipped + 1 : 0;
+  // Above LIST_TOTAL_CAP the gateway estimates the total (total_exact false).
+  const total = `${page.total_exact === false ? 'about ' : ''}${page.total.toLocaleString()}`;
+  $('#page-info').textContent = page.total ? `${first}–${skipped + page.jobs.length} of ${total}` : '';
+  state.next = page.next ?? null;
+  $('#prev').disabled = state.cursors.length === 0;
+  $('#next').disabled = !state.next;
 }
 
 function applyFilter(status) {
@@ -224,7 +230,7 @@ function applyFilter(status) {
     procedure: form.elements.procedure.value.trim(),
     owner: state.admin ? form.elements.owner.value.trim() : '',
   };
-  state.offset = 0;
+  state.cursors = [];
   refreshList().then(() => announce(`${state.total} jobs match.`));
 }
 
@@ -476,8 +482,12 @@ function wire() {
     const button = event.target.closest('button[data-filter]');
     if (button) applyFilter(button.dataset.filter);
   });
-  $('#prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); refreshList(); });
-  $('#next').addEventListener('click', () => { state.offset += PAGE_SIZE; refreshList(); });
+  $('#prev').addEventListener('click', () => { state.cursors.pop(); refreshList(); });
+  $('#next').addEventListener('click', () => {
+    if (!state.next) return;
+    state.cursors.push(state.next);
+    refreshList();
+  });
   $('#detail').addEventListener('click', (event) => {
     const button = event.target.closest('button[data-action]');
     if (button) act(button);

@@ -165,8 +165,21 @@ DECLARE
 BEGIN
     -- The claim: highest priority, then oldest pending first.
     create_index('ASYNC_JOBS_PENDING_IX', 'CREATE INDEX ASYNC_JOBS_PENDING_IX ON ASYNC_JOBS (STATUS, PRIORITY DESC, CREATED_AT)');
-    -- Listings, newest first.
-    create_index('ASYNC_JOBS_CREATED_IX', 'CREATE INDEX ASYNC_JOBS_CREATED_IX ON ASYNC_JOBS (CREATED_AT)');
+    -- Listings (GET /jobs), newest first: each index is in the listing order (CREATED_AT, JOB_ID DESC,
+    -- read backwards; ascending, so new jobs go in at its right edge), so a page, a keyset page and
+    -- a capped count read only the entries they return or count. One per filter a listing leads
+    -- with (page.sql, page_owner.sql, page_status.sql, page_procedure.sql); the other filtered
+    -- columns follow (after the unique JOB_ID they change no order), so the other filters and the
+    -- count are applied to index entries, and only a page's rows are read from the table. Each
+    -- costs an entry per job and state change. They replace ASYNC_JOBS_CREATED_IX (CREATED_AT).
+    create_index('ASYNC_JOBS_LIST_IX',
+        'CREATE INDEX ASYNC_JOBS_LIST_IX ON ASYNC_JOBS (CREATED_AT, JOB_ID DESC, STATUS, OWNER, PROCEDURE_NAME)');
+    create_index('ASYNC_JOBS_LIST_OWNER_IX',
+        'CREATE INDEX ASYNC_JOBS_LIST_OWNER_IX ON ASYNC_JOBS (OWNER, CREATED_AT, JOB_ID DESC, STATUS, PROCEDURE_NAME)');
+    create_index('ASYNC_JOBS_LIST_STATUS_IX',
+        'CREATE INDEX ASYNC_JOBS_LIST_STATUS_IX ON ASYNC_JOBS (STATUS, CREATED_AT, JOB_ID DESC, OWNER, PROCEDURE_NAME)');
+    create_index('ASYNC_JOBS_LIST_PROCEDURE_IX', q'{CREATE INDEX ASYNC_JOBS_LIST_PROCEDURE_IX ON ASYNC_JOBS
+        (UPPER(PROCEDURE_NAME), CREATED_AT, JOB_ID DESC, PROCEDURE_NAME, STATUS, OWNER)}');
     -- The rescuer: running jobs by heartbeat.
     create_index('ASYNC_JOBS_RUNNING_IX', 'CREATE INDEX ASYNC_JOBS_RUNNING_IX ON ASYNC_JOBS (STATUS, HEARTBEAT_AT)');
     -- Retention and bulk delete: ended jobs by end time.
@@ -531,5 +544,22 @@ CREATE TABLE ASYNC_AUDIT (
     IF n = 0 THEN
         ddl('CREATE INDEX ASYNC_AUDIT_CLIENT_IX ON ASYNC_AUDIT (CLIENT, OCCURRED_AT)');
     END IF;
+END;
+/
+
+-- 12. Listings: ASYNC_JOBS_LIST_IX (section 4) replaces the ASYNC_JOBS_CREATED_IX (CREATED_AT) of
+--     earlier versions, which could not order the jobs of one instant; dropped once.
+DECLARE
+    n NUMBER;
+BEGIN
+    SELECT COUNT(*) INTO n FROM USER_INDEXES WHERE INDEX_NAME = 'ASYNC_JOBS_CREATED_IX';
+    IF n = 1 THEN
+        EXECUTE IMMEDIATE 'DROP INDEX ASYNC_JOBS_CREATED_IX';
+    END IF;
+EXCEPTION
+    WHEN OTHERS THEN
+        IF SQLCODE != -1418 THEN  -- ORA-01418: dropped meanwhile by another instance
+            RAISE;
+        END IF;
 END;
 /

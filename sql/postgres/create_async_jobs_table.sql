@@ -72,8 +72,6 @@ ALTER TABLE async_jobs ADD COLUMN IF NOT EXISTS progress_events  smallint     NO
 -- The claim query: highest priority, then oldest pending first (due ones: run_at <= now()).
 CREATE INDEX IF NOT EXISTS async_jobs_pending_idx ON async_jobs (priority DESC, created_at)
     WHERE status = 'pending';
--- Listings, newest first.
-CREATE INDEX IF NOT EXISTS async_jobs_created_idx ON async_jobs (created_at DESC);
 -- The rescuer: running jobs by heartbeat.
 CREATE INDEX IF NOT EXISTS async_jobs_running_idx ON async_jobs (heartbeat_at)
     WHERE status = 'running';
@@ -339,3 +337,25 @@ CREATE TABLE IF NOT EXISTS async_audit (
 );
 CREATE INDEX IF NOT EXISTS async_audit_time_idx ON async_audit (occurred_at);
 CREATE INDEX IF NOT EXISTS async_audit_client_idx ON async_audit (client, occurred_at);
+
+-- Listings (GET /jobs), newest first: each index is in the listing order (created_at DESC,
+-- job_id), so a page, a keyset page (`cursor`) and a capped total read only the entries they
+-- return or count, however many jobs the table keeps. One per filter a listing leads with; the
+-- planner picks the narrowest (list_jobs.sql is planned with its values). No filter (admins):
+-- async_jobs_list_idx; an owner (every non-admin listing): _owner_; a status: _status_; a
+-- procedure (compared upper-cased): _procedure_. Each of the last three INCLUDEs the other
+-- filtered columns, so the other filters, an offset and the capped count are applied to index
+-- entries (index-only scans) rather than to table rows: a rare combination (one status of one
+-- procedure) costs a scan of index entries, not a row read per entry. Each index costs an entry
+-- per inserted job and per state change; async_jobs_list_idx replaces the earlier
+-- async_jobs_created_idx (created_at DESC), which could not order the jobs of one instant.
+-- On a big live table, build them first with CREATE INDEX CONCURRENTLY (docs/sql.md): here they
+-- are built under the startup lock, blocking writes while they build.
+CREATE INDEX IF NOT EXISTS async_jobs_list_idx ON async_jobs (created_at, job_id DESC);
+CREATE INDEX IF NOT EXISTS async_jobs_list_owner_idx ON async_jobs (owner, created_at, job_id DESC)
+    INCLUDE (status, procedure_name);
+CREATE INDEX IF NOT EXISTS async_jobs_list_status_idx ON async_jobs (status, created_at, job_id DESC)
+    INCLUDE (owner, procedure_name);
+CREATE INDEX IF NOT EXISTS async_jobs_list_procedure_idx
+    ON async_jobs (upper(procedure_name), created_at, job_id DESC) INCLUDE (procedure_name, status, owner);
+DROP INDEX IF EXISTS async_jobs_created_idx;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
 use crate::auth::Caller;
+use crate::model::listing::ListCursor;
 use crate::model::{Job, JobId, JobStatus, ListFilter};
 
 use super::audit::Audited;
@@ -68,7 +69,8 @@ pub struct ListQuery {
     /// At most this many (1–1000, default 50; larger is 1000).
     #[param(value_type = Option<i64>, minimum = 0, example = 10)]
     limit: Option<String>,
-    /// Skip this many.
+    /// Skip this many (at most `MAX_LIST_OFFSET`, 10,000 by default; page further with `cursor`).
+    /// With `cursor`: skipped after the cursor's position.
     #[param(value_type = Option<i64>, minimum = 0, example = 0)]
     offset: Option<String>,
     /// Admins: one owner's jobs. Others may name only themselves.
@@ -79,6 +81,9 @@ pub struct ListQuery {
     /// RFC 3339: jobs created before this time.
     #[param(format = DateTime, example = "2036-01-01T00:00:00Z")]
     created_before: Option<String>,
+    /// The `next` of the previous page: the jobs after it (opaque; a bad one is 400 `invalid_cursor`).
+    #[param(example = "MTc2NzIyNTYwMDEyMzQ1Ni42ODU0MmFhODEyOWM0Yjc2YjI1NDdjYTYyZDhjMTNkZQ")]
+    cursor: Option<String>,
 }
 
 fn number(name: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> {
@@ -125,22 +130,46 @@ pub async fn list_jobs(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = number("limit", query.limit.as_deref(), DEFAULT_LIMIT)?.clamp(1, MAX_LIMIT);
+    let offset = number("offset", query.offset.as_deref(), 0)?;
+    let max_offset = i64::from(state.settings.max_list_offset);
+    if offset > max_offset {
+        return Err(ApiError::bad_request(
+            "offset_too_large",
+            format!("offset may be at most {max_offset} (MAX_LIST_OFFSET); page further with cursor=<next>"),
+        ));
+    }
     let filter = ListFilter {
         statuses: statuses(query.status.as_deref())?,
         procedure: text_filter("procedure", query.procedure.as_deref())?,
         owner: owner_filter(&caller, text_filter("owner", query.owner.as_deref())?.as_deref())?,
         limit,
-        offset: number("offset", query.offset.as_deref(), 0)?,
+        offset,
         created_after: timestamp("created_after", query.created_after.as_deref())?,
         created_before: timestamp("created_before", query.created_before.as_deref())?,
+        after: cursor(query.cursor.as_deref())?,
+        total_cap: i64::from(state.settings.list_total_cap),
     };
-    let (total, jobs) = state.queue.list(&filter).await?;
+    let page = state.queue.list(&filter).await?;
+    // A full page may have more after it; a short one is the last.
+    let next = (page.jobs.len() as i64 == filter.limit).then(|| page.jobs.last().map(ListCursor::after)).flatten();
     Ok(HttpResponse::Ok().json(json!({
-        "total": total,
-        "jobs": jobs.iter().map(job_json).collect::<Vec<_>>(),
+        "total": page.total.count,
+        "total_exact": page.total.exact,
+        "jobs": page.jobs.iter().map(job_json).collect::<Vec<_>>(),
         "limit": filter.limit,
         "offset": filter.offset,
+        "next": next.map(|c| c.encode()),
     })))
+}
+
+/// `cursor=`: a `next` this gateway handed out; anything else is 400 `invalid_cursor`.
+fn cursor(raw: Option<&str>) -> Result<Option<ListCursor>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(v) => ListCursor::decode(v).map(Some).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "cursor must be the `next` of a previous GET /jobs page")
+        }),
+    }
 }
 
 /// Whose jobs a listing shows: an admin's `owner=` (all when absent); a non-admin's own, and

@@ -323,11 +323,16 @@ pub struct JobBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct JobList {
-    /// How many jobs match the filters.
+    /// How many jobs match the filters: exact up to `LIST_TOTAL_CAP` (1,000 by default), an
+    /// estimate above it (`total_exact` false).
     total: i64,
     jobs: Vec<JobBody>,
     limit: i64,
     offset: i64,
+    /// Whether `total` is an exact count.
+    total_exact: bool,
+    /// The `cursor` of the next page; null on the last page.
+    next: Option<String>,
 }
 
 /// `DELETE /jobs/{id}`.

@@ -156,13 +156,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs { which, limit, watch, interval } => {
             let queue = Queue::read_only(connect(&settings).await?.store);
-            let filter = ListFilter { statuses: which.statuses(), limit: limit.clamp(1, 10_000), ..Default::default() };
+            let filter = ListFilter {
+                statuses: which.statuses(),
+                limit: limit.clamp(1, 10_000),
+                total_cap: crate::model::listing::DEFAULT_TOTAL_CAP,
+                ..Default::default()
+            };
             if watch {
                 return watch::run(&queue, &filter, interval.max(Duration::from_millis(100))).await;
             }
-            let (total, jobs) = queue.list(&filter).await?;
-            print!("{}", table::render(&jobs));
-            println!("{} of {total} job(s)", jobs.len());
+            let page = queue.list(&filter).await?;
+            print!("{}", table::render(&page.jobs));
+            println!("{} of {} job(s)", page.jobs.len(), page.total);
             Ok(())
         }
         Command::Cleanup { status, older_than } => {

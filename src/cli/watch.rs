@@ -24,7 +24,7 @@ pub async fn run(queue: &Queue, filter: &ListFilter, every: Duration) -> anyhow:
             listed = queue.list(filter) => listed,
         };
         match listed {
-            Ok((total, jobs)) => view.show(total, &jobs),
+            Ok(page) => view.show(page.total, &page.jobs),
             // A lost database is shown and retried: watching outlives a restart.
             Err(e) => view.problem(&format!("cannot read the jobs ({e}); retrying")),
         }
@@ -66,7 +66,7 @@ impl View {
         Ok(View::Live { multi, header, rows: Vec::new(), style })
     }
 
-    fn show(&mut self, total: i64, jobs: &[Job]) {
+    fn show(&mut self, total: crate::model::listing::ListTotal, jobs: &[Job]) {
         let stamp = chrono::Local::now().format("%H:%M:%S");
         match self {
             View::Live { multi, header, rows, style } => {

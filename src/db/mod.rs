@@ -26,6 +26,7 @@ pub use output::{CallFailure, CallOutput, JobCall, ResultLimits};
 use crate::model::audit::AuditEntry;
 use crate::model::delivery::{Delivery, DeliveryResult, DueDelivery};
 use crate::model::event::JobEvent;
+use crate::model::listing::ListPage;
 use crate::model::stats::{ActiveCounts, InstanceReport, InstanceRow, PoolFigures};
 use crate::model::{
     AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobId, JobStatus, ListFilter,
@@ -78,8 +79,9 @@ pub trait JobStore: Send + Sync {
     async fn rescue(&self, lease: Duration, retry_orphans: bool) -> Result<Vec<Rescued>, DbError>;
     /// One job; with `owner`, only if that caller owns it.
     async fn get(&self, id: &JobId, owner: Option<&str>) -> Result<Option<Job>, DbError>;
-    /// A page of jobs, newest first, and the total count matching the filter.
-    async fn list(&self, filter: &ListFilter) -> Result<(i64, Vec<Job>), DbError>;
+    /// A page of jobs, newest first (after the filter's cursor), and how many match the filter:
+    /// counted exactly up to its `total_cap`, estimated above it.
+    async fn list(&self, filter: &ListFilter) -> Result<ListPage, DbError>;
     /// Deletes one job unless it is running.
     async fn delete(&self, id: &JobId, owner: Option<&str>) -> Result<DeleteOutcome, DbError>;
     /// Deletes at most `batch` terminal jobs matching the filter in one statement; returns how many.

@@ -180,7 +180,8 @@ impl Queue {
         self.store.get(id, owner).await?.ok_or(QueueError::NotFound)
     }
 
-    pub async fn list(&self, filter: &ListFilter) -> Result<(i64, Vec<Job>), QueueError> {
+    /// A page of jobs and their total (see [`JobStore::list`]).
+    pub async fn list(&self, filter: &ListFilter) -> Result<crate::model::listing::ListPage, QueueError> {
         Ok(self.store.list(filter).await?)
     }
 

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod callback;
 pub mod delivery;
 pub mod event;
+pub mod listing;
 pub mod retry;
 pub mod stats;
 
@@ -513,6 +514,10 @@ pub struct ListFilter {
     pub created_after: Option<DateTime<Utc>>,
     /// Only jobs created before this time.
     pub created_before: Option<DateTime<Utc>>,
+    /// Only jobs after this position in the listing order (the previous page's `next`).
+    pub after: Option<listing::ListCursor>,
+    /// Count matching jobs exactly up to this many; above it, the total is an estimate.
+    pub total_cap: i64,
 }
 
 /// Bulk-delete filters. Only terminal statuses are ever listed here.

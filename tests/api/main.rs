@@ -57,3 +57,6 @@ mod jwt;
 
 /// Instance roles: API-only (`WORKERS=0`) and worker-only (`procgate work`) instances (issue 13).
 mod roles;
+
+/// `GET /jobs` at scale: keyset cursor, capped totals, bounded offset (issue 13 §4).
+mod listing;

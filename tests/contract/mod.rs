@@ -89,6 +89,7 @@ macro_rules! contract_suite {
                 bulk_delete_honours_each_filter_and_both,
                 bulk_delete_never_touches_unfinished_jobs,
                 bulk_delete_of_many_jobs_goes_in_batches,
+                cursor_pages_of_every_filter_shape_match_the_full_list,
             }
             params {
                 functions_return_under_the_first_out_parameter,

@@ -217,7 +217,7 @@ impl JobStore for OracleBackend {
         self.with_conn(move |c| store::get(c, &id, owner.as_deref())).await
     }
 
-    async fn list(&self, filter: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
+    async fn list(&self, filter: &ListFilter) -> Result<crate::model::listing::ListPage, DbError> {
         let filter = filter.clone();
         self.with_conn(move |c| store::list(c, &filter)).await
     }

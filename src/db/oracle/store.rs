@@ -26,6 +26,7 @@ use oracle::{Connection, Row};
 use serde_json::Value as Json;
 
 use crate::db::DbError;
+use crate::model::listing::{ListPage, ListTotal};
 use crate::model::{
     timeout_from_ms, timeout_to_ms, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError,
     JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate,
@@ -176,11 +177,20 @@ pub(super) const RESCUE_SQL: &str = statement(include_str!("../../../sql/oracle/
 /// One job.
 pub(super) const GET_SQL: &str = statement(include_str!("../../../sql/oracle/queries/get.sql"));
 
-/// How many jobs match a list filter.
+/// How many jobs match a list filter, counting at most a cap of them.
 pub(super) const COUNT_SQL: &str = statement(include_str!("../../../sql/oracle/queries/count.sql"));
 
-/// One page of a list.
+/// One page of a list with none of the filters below.
 pub(super) const PAGE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/page.sql"));
+
+/// One page of a list with an owner.
+pub(super) const PAGE_OWNER_SQL: &str = statement(include_str!("../../../sql/oracle/queries/page_owner.sql"));
+
+/// One page of a list of one status.
+pub(super) const PAGE_STATUS_SQL: &str = statement(include_str!("../../../sql/oracle/queries/page_status.sql"));
+
+/// One page of a list of one procedure.
+pub(super) const PAGE_PROCEDURE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/page_procedure.sql"));
 
 /// Deletes an ended job.
 pub(super) const DELETE_SQL: &str = statement(include_str!("../../../sql/oracle/queries/delete.sql"));
@@ -585,14 +595,34 @@ pub(super) fn status_list(statuses: &[JobStatus]) -> Option<String> {
     (!statuses.is_empty()).then(|| statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))
 }
 
-pub(super) fn list(conn: &Connection, f: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
+/// The page statement for a filter: the one whose leading predicate is an equality on the
+/// narrowest index the filter allows (Oracle plans the bound statement once for every value, so
+/// the statement itself names the index's column). All take the same binds and return the same rows.
+pub(super) fn page_statement(f: &ListFilter) -> &'static str {
+    if f.owner.is_some() {
+        PAGE_OWNER_SQL
+    } else if f.statuses.len() == 1 {
+        PAGE_STATUS_SQL
+    } else if f.procedure.is_some() {
+        PAGE_PROCEDURE_SQL
+    } else {
+        PAGE_SQL
+    }
+}
+
+/// A page and its total. Above the cap Oracle's total is the capped count itself (a lower
+/// bound, flagged as not exact): no estimate is asked of the optimizer.
+pub(super) fn list(conn: &Connection, f: &ListFilter) -> Result<ListPage, DbError> {
     let statuses = status_list(&f.statuses);
     let statuses = varchar_opt(statuses.as_deref());
     let procedure = varchar_opt(f.procedure.as_deref());
     let owner = varchar_opt(f.owner.as_deref());
     let after = f.created_after.map(|t| t.naive_utc());
     let before = f.created_before.map(|t| t.naive_utc());
-    let total: i64 = conn
+    let after_created = f.after.as_ref().map(|c| c.created_at.naive_utc());
+    let after_id = varchar_opt(f.after.as_ref().map(|c| c.job_id.as_str()));
+    let counted_up_to = f.total_cap.saturating_add(1);
+    let counted: i64 = conn
         .query_row_as_named(
             COUNT_SQL,
             &[
@@ -601,18 +631,21 @@ pub(super) fn list(conn: &Connection, f: &ListFilter) -> Result<(i64, Vec<Job>),
                 ("owner", &owner),
                 ("created_after", &after),
                 ("created_before", &before),
+                ("cap", &counted_up_to),
             ],
         )
         .map_err(db)?;
     let rows = conn
         .query_named(
-            PAGE_SQL,
+            page_statement(f),
             &[
                 ("statuses", &statuses),
                 ("procedure", &procedure),
                 ("owner", &owner),
                 ("created_after", &after),
                 ("created_before", &before),
+                ("after_created", &after_created),
+                ("after_id", &after_id),
                 ("row_offset", &f.offset),
                 ("row_limit", &f.limit),
             ],
@@ -622,7 +655,7 @@ pub(super) fn list(conn: &Connection, f: &ListFilter) -> Result<(i64, Vec<Job>),
     for row in rows {
         jobs.push(job_from_row(&row.map_err(db)?)?);
     }
-    Ok((total, jobs))
+    Ok(ListPage { total: ListTotal::from_capped(counted, f.total_cap, None), jobs })
 }
 
 pub(super) fn delete(conn: &Connection, id: &JobId, owner: Option<&str>) -> Result<DeleteOutcome, DbError> {
@@ -1212,6 +1245,9 @@ mod tests {
             ("GET", GET_SQL),
             ("COUNT", COUNT_SQL),
             ("PAGE", PAGE_SQL),
+            ("PAGE_OWNER", PAGE_OWNER_SQL),
+            ("PAGE_STATUS", PAGE_STATUS_SQL),
+            ("PAGE_PROCEDURE", PAGE_PROCEDURE_SQL),
             ("DELETE", DELETE_SQL),
             ("PURGE", PURGE_SQL),
             ("CANCEL_PENDING_MATCHING", CANCEL_PENDING_MATCHING_SQL),
@@ -1298,9 +1334,51 @@ mod tests {
         let options =
             "CALLBACK_EVENTS, IS_FUNCTION, RETRY_POLICY, TIMEOUT_MS, CAPTURE_OUTPUT, RETRY_OF FROM ASYNC_JOBS";
         assert!(GET_SQL.contains(options) && PAGE_SQL.contains(options));
-        for sql in [COUNT_SQL, PAGE_SQL] {
+        for sql in [COUNT_SQL, PAGE_SQL, PAGE_OWNER_SQL, PAGE_STATUS_SQL, PAGE_PROCEDURE_SQL] {
             assert!(sql.contains("(:created_after IS NULL OR CREATED_AT >= :created_after)"), "{sql}");
             assert!(sql.contains("(:created_before IS NULL OR CREATED_AT < :created_before)"), "{sql}");
         }
+    }
+
+    /// Every page statement: the same binds, rows and order; the keyset bound as a range the index
+    /// scan can start from; each led by its own equality (the others optional).
+    #[test]
+    fn page_statements_by_filter() {
+        let pages = [PAGE_SQL, PAGE_OWNER_SQL, PAGE_STATUS_SQL, PAGE_PROCEDURE_SQL];
+        for sql in pages {
+            assert!(sql.starts_with("SELECT JOB_ID, STATUS, PROCEDURE_NAME"), "{sql}");
+            assert!(
+                sql.ends_with(
+                    "ORDER BY CREATED_AT DESC, JOB_ID OFFSET :row_offset ROWS FETCH NEXT :row_limit ROWS ONLY"
+                ),
+                "{sql}"
+            );
+            assert!(sql.contains("AND (:after_created IS NULL OR CREATED_AT <= :after_created)"), "{sql}");
+            assert!(
+                sql.contains("AND (:after_created IS NULL OR CREATED_AT < :after_created OR JOB_ID > :after_id)"),
+                "{sql}"
+            );
+            for bind in [":statuses", ":procedure", ":owner", ":created_after", ":created_before", ":row_offset"] {
+                assert!(sql.contains(bind), "{bind}: {sql}");
+            }
+        }
+        assert!(PAGE_OWNER_SQL.contains("AND OWNER = :owner\n") && !PAGE_OWNER_SQL.contains(":owner IS NULL"));
+        assert!(PAGE_STATUS_SQL.contains("WHERE STATUS = :statuses\n"));
+        assert!(PAGE_PROCEDURE_SQL.contains("AND UPPER(PROCEDURE_NAME) = UPPER(:procedure)\n"));
+        assert!(!PAGE_PROCEDURE_SQL.contains(":procedure IS NULL"));
+        assert!(COUNT_SQL.ends_with("AND ROWNUM <= :cap)"));
+
+        let filter = |owner: Option<&str>, statuses: Vec<JobStatus>, procedure: Option<&str>| ListFilter {
+            owner: owner.map(str::to_string),
+            statuses,
+            procedure: procedure.map(str::to_string),
+            ..Default::default()
+        };
+        let (one, two) = (vec![JobStatus::Failed], vec![JobStatus::Failed, JobStatus::Cancelled]);
+        assert_eq!(page_statement(&filter(Some("ana"), one.clone(), Some("P"))), PAGE_OWNER_SQL);
+        assert_eq!(page_statement(&filter(None, one, Some("P"))), PAGE_STATUS_SQL);
+        assert_eq!(page_statement(&filter(None, two.clone(), Some("P"))), PAGE_PROCEDURE_SQL);
+        assert_eq!(page_statement(&filter(None, two, None)), PAGE_SQL);
+        assert_eq!(page_statement(&filter(None, vec![], None)), PAGE_SQL);
     }
 }

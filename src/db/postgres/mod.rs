@@ -192,7 +192,7 @@ impl JobStore for PgBackend {
         store::get(&self.client().await?, id, owner).await
     }
 
-    async fn list(&self, filter: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
+    async fn list(&self, filter: &ListFilter) -> Result<crate::model::listing::ListPage, DbError> {
         store::list(&self.client().await?, filter).await
     }
 

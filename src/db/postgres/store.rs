@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 use crate::db::DbError;
 use crate::model::callback::Callback;
+use crate::model::listing::{ListPage, ListTotal};
 use crate::model::{
     timeout_from_ms, timeout_to_ms, AttemptFence, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted,
     Job, JobError, JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport,
@@ -88,6 +90,7 @@ const RESCUE_SQL: &str = include_str!("../../../sql/postgres/queries/rescue.sql"
 const GET_SQL: &str = include_str!("../../../sql/postgres/queries/get_job.sql");
 const COUNT_SQL: &str = include_str!("../../../sql/postgres/queries/count_jobs.sql");
 const LIST_SQL: &str = include_str!("../../../sql/postgres/queries/list_jobs.sql");
+const ESTIMATE_SQL: &str = include_str!("../../../sql/postgres/queries/estimate_jobs.sql");
 const STATUS_SQL: &str = include_str!("../../../sql/postgres/queries/job_status.sql");
 
 const DELETE_SQL: &str = include_str!("../../../sql/postgres/queries/delete_job.sql");
@@ -390,22 +393,35 @@ pub(super) async fn get(client: &Object, id: &JobId, owner: Option<&str>) -> Res
     row.as_ref().map(job_from_row).transpose()
 }
 
-pub(super) async fn list(client: &Object, f: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
+/// A page and its total. Both statements are sent unprepared (each listing planned with its own
+/// values, so it uses the index of the filters it has) and pipelined on the one connection; the
+/// planner's estimate is asked for only when more than the cap match.
+pub(super) async fn list(client: &Object, f: &ListFilter) -> Result<ListPage, DbError> {
     let statuses: Option<Vec<&str>> = (!f.statuses.is_empty()).then(|| f.statuses.iter().map(|s| s.as_str()).collect());
-    let count_stmt = client.prepare_cached(COUNT_SQL).await.map_err(map_error)?;
-    let page_stmt = client.prepare_cached(LIST_SQL).await.map_err(map_error)?;
     let (after, before) = (&f.created_after, &f.created_before);
-    let total: i64 = client
-        .query_one(&count_stmt, &[&statuses, &f.procedure, &f.owner, after, before])
-        .await
-        .map_err(map_error)?
-        .get(0);
-    let rows = client
-        .query(&page_stmt, &[&statuses, &f.procedure, &f.owner, &f.limit, &f.offset, after, before])
-        .await
-        .map_err(map_error)?;
+    let cursor_at = f.after.as_ref().map(|c| c.created_at);
+    let cursor_id = f.after.as_ref().map(|c| c.job_id.as_str());
+    let counted_up_to = f.total_cap.saturating_add(1);
+    let count_params: [&(dyn ToSql + Sync); 6] = [&statuses, &f.procedure, &f.owner, after, before, &counted_up_to];
+    let page_params: [&(dyn ToSql + Sync); 9] =
+        [&statuses, &f.procedure, &f.owner, &f.limit, &f.offset, after, before, &cursor_at, &cursor_id];
+    let (counted, rows) =
+        tokio::try_join!(client.query_one(COUNT_SQL, &count_params), client.query(LIST_SQL, &page_params))
+            .map_err(map_error)?;
+    let counted: i64 = counted.get(0);
+    let estimate = if counted > f.total_cap {
+        let plan = client.query_one(ESTIMATE_SQL, &[&statuses, &f.procedure, &f.owner, after, before]).await;
+        plan_rows(&plan.map_err(map_error)?.get::<_, serde_json::Value>(0))
+    } else {
+        None
+    };
     let jobs = rows.iter().map(job_from_row).collect::<Result<_, _>>()?;
-    Ok((total, jobs))
+    Ok(ListPage { total: ListTotal::from_capped(counted, f.total_cap, estimate), jobs })
+}
+
+/// The rows the top node of an `EXPLAIN (FORMAT JSON)` plan expects.
+fn plan_rows(plan: &serde_json::Value) -> Option<i64> {
+    plan.get(0)?.get("Plan")?.get("Plan Rows")?.as_f64().map(|rows| rows as i64)
 }
 
 pub(super) async fn delete(client: &Object, id: &JobId, owner: Option<&str>) -> Result<DeleteOutcome, DbError> {

@@ -132,7 +132,7 @@ impl JobStore for SignallingStore {
         self.inner.get(id, owner).await
     }
 
-    async fn list(&self, filter: &ListFilter) -> Result<(i64, Vec<Job>), DbError> {
+    async fn list(&self, filter: &ListFilter) -> Result<crate::model::listing::ListPage, DbError> {
         self.inner.list(filter).await
     }
 
