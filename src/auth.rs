@@ -17,11 +17,10 @@ pub mod jwt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::clients::live::ClientRegistry;
-use crate::clients::ClientAccess;
+use crate::clients::{sha256, ClientAccess};
 
 /// One configured token: its owner's name, the SHA-256 digest of its value (the value itself is
 /// not kept) and whether it is an admin.
@@ -36,10 +35,6 @@ impl std::fmt::Debug for ApiToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiToken").field("name", &self.name).field("admin", &self.admin).finish_non_exhaustive()
     }
-}
-
-fn sha256(value: &str) -> [u8; 32] {
-    Sha256::digest(value.as_bytes()).into()
 }
 
 impl ApiToken {

@@ -12,6 +12,7 @@ use actix_web::HttpResponse;
 use serde_json::{json, Value as Json};
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
@@ -104,6 +105,22 @@ impl Modify for BearerToken {
     }
 }
 
+/// A path's operations, each with its method's name.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("get", &mut item.get),
+        ("post", &mut item.post),
+        ("put", &mut item.put),
+        ("delete", &mut item.delete),
+        ("head", &mut item.head),
+        ("patch", &mut item.patch),
+        ("options", &mut item.options),
+        ("trace", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
+}
+
 /// An operation served for several methods (`method(get, head)`) gets its method appended to
 /// its id, so that every operation id is unique, as OpenAPI requires.
 struct OneIdPerOperation;
@@ -111,17 +128,7 @@ struct OneIdPerOperation;
 impl Modify for OneIdPerOperation {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                ("get", &mut item.get),
-                ("post", &mut item.post),
-                ("put", &mut item.put),
-                ("delete", &mut item.delete),
-                ("head", &mut item.head),
-                ("patch", &mut item.patch),
-                ("options", &mut item.options),
-                ("trace", &mut item.trace),
-            ];
-            let present: Vec<_> = operations.into_iter().filter_map(|(m, op)| op.as_mut().map(|op| (m, op))).collect();
+            let present: Vec<_> = operations(item).collect();
             let ids: Vec<_> = present.iter().map(|(_, op)| op.operation_id.clone()).collect();
             for (method, op) in present {
                 let shared = ids.iter().filter(|id| **id == op.operation_id).count() > 1;
@@ -141,17 +148,7 @@ struct RateLimitedWithToken;
 impl Modify for RateLimitedWithToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.head,
-                &mut item.patch,
-                &mut item.options,
-                &mut item.trace,
-            ];
-            for op in operations.into_iter().flatten() {
+            for (_, op) in operations(item) {
                 let answers = &mut op.responses.responses;
                 if answers.contains_key("401") && !answers.contains_key("429") {
                     answers.insert("429".into(), RefOr::Ref(Ref::from_response_name("TooManyRequests")));
