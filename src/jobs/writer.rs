@@ -202,6 +202,9 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
             }
         }
         if !outcomes.is_empty() {
+            // In job id order, the order in which the heartbeat (by primary key) locks the same
+            // rows: two statements that lock rows in one order cannot deadlock each other.
+            outcomes.sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
             write_outcomes(&store, &outcomes).await;
         }
         if Instant::now() >= next_flush && !pending_progress.is_empty() {

@@ -53,6 +53,8 @@ const CLAIM_PICKED_SQL: &str = include_str!("../../../sql/postgres/queries/claim
 
 /// Claimers that enforce per-procedure limits take turns, so two never count the same free slot.
 const LIMITED_CLAIM_LOCK: &str = include_str!("../../../sql/postgres/queries/limited_claim_lock.sql");
+/// The claim's planner settings, for its transaction: one plan whatever the statistics say.
+const CLAIM_PLAN: &str = include_str!("../../../sql/postgres/queries/claim_plan.sql");
 const RUNNING_COUNTS_SQL: &str = include_str!("../../../sql/postgres/queries/running_counts.sql");
 
 const PROGRESS_SQL: &str = include_str!("../../../sql/postgres/queries/record_progress.sql");
@@ -193,19 +195,23 @@ pub(super) async fn claim(
     limit: usize,
     limits: &[ProcedureLimit],
 ) -> Result<Vec<ClaimedJob>, DbError> {
+    let tx = client.transaction().await.map_err(map_error)?;
     if limits.is_empty() {
-        let stmt = client.prepare_cached(CLAIM_SQL).await.map_err(map_error)?;
-        let rows = client.query(&stmt, &[&instance_id, &(limit as i64)]).await.map_err(map_error)?;
+        tx.batch_execute(CLAIM_PLAN).await.map_err(map_error)?;
+        let stmt = tx.prepare_cached(CLAIM_SQL).await.map_err(map_error)?;
+        let rows = tx.query(&stmt, &[&instance_id, &(limit as i64)]).await.map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
         return Ok(rows.iter().map(claimed_from_row).collect());
     }
-    let tx = client.transaction().await.map_err(map_error)?;
     tx.batch_execute(LIMITED_CLAIM_LOCK).await.map_err(map_error)?;
     let running: Vec<(String, i64)> =
         tx.query(RUNNING_COUNTS_SQL, &[]).await.map_err(map_error)?.iter().map(|r| (r.get(0), r.get(1))).collect();
     let mut room = RoomPerProcedure::new(limits, &running);
     let saturated = room.saturated();
+    tx.batch_execute(CLAIM_PLAN).await.map_err(map_error)?;
     // Over-fetch a little: some candidates may be over their procedure's remaining room.
     let candidates = tx.query(CANDIDATES_SQL, &[&saturated, &((limit * 2 + 8) as i64)]).await.map_err(map_error)?;
+    // The picked candidates' row addresses (ctid).
     let picked: Vec<String> = candidates
         .iter()
         .filter(|r| room.take(&r.get::<_, String>(1)))

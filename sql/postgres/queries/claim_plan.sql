@@ -1,0 +1,11 @@
+-- Sent first in every claim's transaction (claim.sql, or claim_candidates.sql + claim_picked.sql):
+-- the claim is planned the same way whatever the table's statistics say. It reads
+-- async_jobs_pending_idx in claim order and stops after its LIMIT, and finds the claimed rows by
+-- primary key. Left to its estimates, the planner chose otherwise on a table filled seconds ago
+-- and not yet analyzed, or analyzed when it held no pending job (a million ended ones): it read
+-- and sorted every pending row on each claim (13-20 ms a claim at 20,000 pending jobs against
+-- 0.1 ms; docs/design.md, "A claim plan that does not depend on statistics"). LOCAL: for this
+-- transaction only.
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SET LOCAL enable_sort = off;
