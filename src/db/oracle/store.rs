@@ -17,6 +17,17 @@
 //! - No LISTEN/NOTIFY: other instances find new jobs by polling (`POLL_INTERVAL`) and
 //!   cancellation requests with their heartbeat.
 //! - Strings are bound as VARCHAR2 (see `convert::varchar`) so the indexes are used.
+//!
+//! Round trips: a batch of n jobs takes one execution whatever n (its callers bound n: the
+//! inserter 500 jobs, the writer 1000 outcomes), then one commit.
+//! - `insert` and `finish_uncommitted`: array DML (the crate's `Batch`, rows and bind types in
+//!   `batch.rs`); an insert adds one lookup per job whose idempotency key was taken.
+//! - `record_progress`, `heartbeat`: the ids and values travel as collections
+//!   (`SYS.ODCI*LIST`) into one `FORALL` block / one `UPDATE` (the heartbeat then reads the
+//!   cancellations requested with one query).
+//! - `claim`: one PL/SQL block locks, updates and opens a cursor on the claimed rows, which come
+//!   back in fetches of up to 100 rows (the crate's fetch array size). With per-procedure
+//!   limits: four statements (lock, running counts, candidates, claim), whatever n.
 
 use std::time::Duration;
 
@@ -125,7 +136,7 @@ const fn starts_with_word(bytes: &[u8], at: usize, word: &[u8]) -> bool {
 /// Health check.
 pub(super) const PING_SQL: &str = statement(include_str!("../../../sql/oracle/queries/ping.sql"));
 
-/// Inserts one pending job.
+/// Inserts one pending job: one row of an array DML batch.
 pub(super) const INSERT_SQL: &str = statement(include_str!("../../../sql/oracle/queries/insert.sql"));
 
 /// The job holding an owner's idempotency key.
@@ -156,7 +167,7 @@ pub(super) const CALL_WROTE_SQL: &str = statement(include_str!("../../../sql/ora
 /// The session a call runs on (`SID,SERIAL#`).
 pub(super) const SESSION_SQL: &str = statement(include_str!("../../../sql/oracle/queries/session.sql"));
 
-/// Ends one attempt, conditional on it still running here.
+/// Ends one attempt, conditional on it still running here: one row of an array DML batch.
 pub(super) const FINISH_SQL: &str = statement(include_str!("../../../sql/oracle/queries/finish.sql"));
 
 /// Renews the lease of this instance's running jobs.
