@@ -20,11 +20,19 @@ use super::store::history_message;
 /// key is taken (unique index `ASYNC_JOBS_IDEMPOTENCY_UX`).
 const UNIQUE_VIOLATION: i32 = 1;
 
-/// A VARCHAR2 bind as wide as the longest of `values` in bytes (at least 1). A batch allocates
-/// the width for every row and, when a later value is longer, grows it by copying every row.
+/// A VARCHAR2 bind as wide as the longest of `values` (at least 1). The crate sizes a VARCHAR2
+/// in characters (ODPI-C reserves 4 bytes each for UTF-8 and tells Oracle that maximum), so the
+/// width counts characters: counting bytes would announce up to 4 times more, and Oracle takes
+/// a bind announced over 4000 bytes as LONG (refused inside expressions, ORA-01461). A batch
+/// allocates the width for every row and grows it, copying every row, if a value is longer.
 fn varchar_width<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> OracleType {
-    let widest = values.into_iter().flatten().map(str::len).max().unwrap_or(0);
-    OracleType::Varchar2(u32::try_from(widest.max(1)).unwrap_or(u32::MAX))
+    OracleType::Varchar2(widest_chars(values))
+}
+
+/// The character count of the longest of `values`, at least 1.
+fn widest_chars<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> u32 {
+    let widest = values.into_iter().flatten().map(|v| v.chars().count()).max().unwrap_or(0);
+    u32::try_from(widest.max(1)).unwrap_or(u32::MAX)
 }
 
 /// [`varchar_width`] of one text field of `rows`.
@@ -43,7 +51,7 @@ fn widest<T>(rows: &[T], field: impl Fn(&T) -> Option<&str>) -> OracleType {
 /// statement's last binds (ORA-24816) and `finish.sql` has WHERE binds after its LOBs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ClobBinding {
-    /// VARCHAR2 this many bytes wide (at most [`SQL_INLINE_LOB`]).
+    /// VARCHAR2 this many characters wide (the values are at most [`SQL_INLINE_LOB`] bytes).
     Inline(u32),
     /// A temporary CLOB per row that is not NULL.
     TempLobs,
@@ -51,12 +59,11 @@ pub(super) enum ClobBinding {
 
 impl ClobBinding {
     /// The binding a column holding `values` (one per row) needs.
-    pub fn of<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> Self {
-        let widest = values.into_iter().flatten().map(str::len).max().unwrap_or(0);
-        if widest > SQL_INLINE_LOB {
+    pub fn of<'a>(values: impl IntoIterator<Item = Option<&'a str>> + Clone) -> Self {
+        if values.clone().into_iter().flatten().any(|v| v.len() > SQL_INLINE_LOB) {
             ClobBinding::TempLobs
         } else {
-            ClobBinding::Inline(widest.max(1) as u32)
+            ClobBinding::Inline(widest_chars(values))
         }
     }
 
@@ -440,9 +447,10 @@ mod tests {
         assert_eq!(ClobBinding::of([Some("ab"), None, Some(small.as_str())]), ClobBinding::Inline(4000));
         assert_eq!(ClobBinding::of([None, None]), ClobBinding::Inline(1));
         assert_eq!(ClobBinding::of(std::iter::empty()), ClobBinding::Inline(1));
-        // Bytes count, not characters: 2001 two-byte characters do not fit.
+        // Bytes decide (2001 two-byte characters do not fit); the width is in characters.
         let wide = "é".repeat(2001);
         assert_eq!(ClobBinding::of([Some("ab"), Some(wide.as_str())]), ClobBinding::TempLobs);
+        assert_eq!(ClobBinding::of([Some(&wide[2..])]), ClobBinding::Inline(2000));
         assert_eq!(ClobBinding::Inline(7).oratype(), OracleType::Varchar2(7));
         assert_eq!(ClobBinding::TempLobs.oratype(), OracleType::CLOB);
         // In a LOB column every value is a LOB of its own; NULL stays a plain NULL.
@@ -462,6 +470,11 @@ mod tests {
         assert_eq!(typed("idempotency_key"), OracleType::Varchar2(1), "all NULL: the narrowest bind");
         assert_eq!(typed("run_at"), OracleType::Timestamp(9));
         assert_eq!(typed("job_id"), OracleType::Varchar2(rows[0].job_id.len() as u32));
+        // In characters, as the crate sizes VARCHAR2 binds (4 bytes reserved each).
+        let named = NewJob::new("PROC_AÑO_ÉXITO", json!({}), "a");
+        let named = [JobRow::of(&named)];
+        let types = job_bind_types(&named, ClobBinding::Inline(2), ClobBinding::Inline(1));
+        assert_eq!(types[1], ("procedure_name", OracleType::Varchar2(14)));
     }
 
     #[test]
