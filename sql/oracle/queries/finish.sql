@@ -1,7 +1,8 @@
 -- Ends one attempt: terminal, or back to pending (a retry, in :retry_in seconds) when :status
--- is 'pending'. Conditional on the job still running on :instance_id in attempt :attempt: a
--- late or stale write changes nothing. A retry of a job whose cancellation was requested
--- meanwhile ends it 'cancelled' instead: a requested cancel always wins over a retry.
+-- is 'pending'; procgate sends it as array DML, one row per outcome of a batch, and reads each
+-- row's count. Conditional on the job still running on :instance_id in attempt :attempt: a
+-- late or stale write changes nothing (its row count is 0). A retry of a job whose cancellation
+-- was requested meanwhile ends it 'cancelled' instead: a requested cancel always wins over a retry.
 -- :history_message is the message shortened for the attempt history; the LOB binds :result,
 -- :message, :output (the captured lines, JSON) are assigned whole (they may be temporary LOBs),
 -- after the other SET binds and before the small WHERE binds.

@@ -1,7 +1,8 @@
--- Inserts one job, 'pending' (:run_at NULL: due now). The CLOB binds :params, :retry_policy
--- come last (Oracle wants LOB and LONG binds after all others). A taken idempotency key fails
--- with ORA-00001 (unique index ASYNC_JOBS_IDEMPOTENCY_UX); the job holding it is then looked up
--- with existing_key.sql.
+-- Inserts one job, 'pending' (:run_at NULL: due now); procgate sends it as array DML, one row
+-- per job of a batch, with batch errors (one round trip for the batch). The CLOB binds :params,
+-- :retry_policy come last (Oracle wants LOB and LONG binds after all others). A taken idempotency
+-- key fails that row with ORA-00001 (unique index ASYNC_JOBS_IDEMPOTENCY_UX), not the others; the
+-- job holding it is then looked up with existing_key.sql.
 -- Binds: job_id VARCHAR2(32), procedure_name VARCHAR2(200), owner VARCHAR2(128),
 --   is_function NUMBER, priority NUMBER, run_at TIMESTAMP, max_attempts NUMBER, timeout_ms NUMBER,
 --   idempotency_key VARCHAR2(200), capture_output NUMBER, routine VARCHAR2(400),

@@ -14,6 +14,7 @@
 //! - `output.rs`: the call's `DBMS_OUTPUT` lines, when the request asks for them
 //! - `longops.rs`: the progress a running call reports through `V$SESSION_LONGOPS`
 //! - `store.rs`: runs every `ASYNC_JOBS` statement (one file each in `sql/oracle/queries/`)
+//! - `batch.rs`: the job table's array DML rows and bind types (inserts, outcomes)
 //! - `events.rs`: reads `ASYNC_JOB_EVENTS` (written by the job table's trigger)
 //! - `deliveries.rs`: the webhook outbox `ASYNC_JOB_DELIVERIES` (claim, record, read)
 //! - `stats.rs`: queue statistics and the instances table `ASYNC_INSTANCES`
@@ -22,6 +23,7 @@
 //! - `dump.rs` (tests only): writes every statement's final text for `scripts/check-oracle-sql`
 
 mod audit;
+mod batch;
 mod block;
 mod call;
 mod catalog;

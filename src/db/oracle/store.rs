@@ -17,6 +17,17 @@
 //! - No LISTEN/NOTIFY: other instances find new jobs by polling (`POLL_INTERVAL`) and
 //!   cancellation requests with their heartbeat.
 //! - Strings are bound as VARCHAR2 (see `convert::varchar`) so the indexes are used.
+//!
+//! Round trips: a batch of n jobs takes one execution whatever n (its callers bound n: the
+//! inserter 500 jobs, the writer 1000 outcomes), then one commit.
+//! - `insert` and `finish_uncommitted`: array DML (the crate's `Batch`, rows and bind types in
+//!   `batch.rs`); an insert adds one lookup per job whose idempotency key was taken.
+//! - `record_progress`, `heartbeat`: the ids and values travel as collections
+//!   (`SYS.ODCI*LIST`) into one `FORALL` block / one `UPDATE` (the heartbeat then reads the
+//!   cancellations requested with one query).
+//! - `claim`: one PL/SQL block locks, updates and opens a cursor on the claimed rows, which come
+//!   back in fetches of up to 100 rows (the crate's fetch array size). With per-procedure
+//!   limits: four statements (lock, running counts, candidates, claim), whatever n.
 
 use std::time::Duration;
 
@@ -28,12 +39,16 @@ use serde_json::Value as Json;
 use crate::db::DbError;
 use crate::model::listing::{ListPage, ListTotal};
 use crate::model::{
-    timeout_from_ms, timeout_to_ms, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError,
-    JobId, JobStatus, ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate,
-    PurgeFilter, Rescued, RoomPerProcedure,
+    timeout_from_ms, CancelFilter, CancelOutcome, ClaimedJob, DeleteOutcome, Inserted, Job, JobError, JobId, JobStatus,
+    ListFilter, NewJob, Outcome, Priority, ProcedureLimit, ProgressReport, ProgressUpdate, PurgeFilter, Rescued,
+    RoomPerProcedure,
 };
 
-use super::convert::{clob_column, varchar, varchar_opt};
+use super::batch::{
+    changed_jobs, job_bind_types, job_binds, outcome_bind_types, outcome_binds, outcome_clobs, taken_key_rows,
+    ClobBinding, JobRow, OutcomeRow,
+};
+use super::convert::{varchar, varchar_opt};
 use super::error::map_error;
 
 /// The job table script (SQL*Plus syntax: PL/SQL blocks ended by `/` lines). `migrate` runs
@@ -121,7 +136,7 @@ const fn starts_with_word(bytes: &[u8], at: usize, word: &[u8]) -> bool {
 /// Health check.
 pub(super) const PING_SQL: &str = statement(include_str!("../../../sql/oracle/queries/ping.sql"));
 
-/// Inserts one pending job.
+/// Inserts one pending job: one row of an array DML batch.
 pub(super) const INSERT_SQL: &str = statement(include_str!("../../../sql/oracle/queries/insert.sql"));
 
 /// The job holding an owner's idempotency key.
@@ -152,7 +167,7 @@ pub(super) const CALL_WROTE_SQL: &str = statement(include_str!("../../../sql/ora
 /// The session a call runs on (`SID,SERIAL#`).
 pub(super) const SESSION_SQL: &str = statement(include_str!("../../../sql/oracle/queries/session.sql"));
 
-/// Ends one attempt, conditional on it still running here.
+/// Ends one attempt, conditional on it still running here: one row of an array DML batch.
 pub(super) const FINISH_SQL: &str = statement(include_str!("../../../sql/oracle/queries/finish.sql"));
 
 /// Renews the lease of this instance's running jobs.
@@ -255,10 +270,6 @@ pub(super) fn ping(conn: &Connection) -> Result<(), DbError> {
     Ok(())
 }
 
-fn json_text(v: &Json) -> String {
-    v.to_string()
-}
-
 pub(super) fn utc(t: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
     t.map(|t| t.and_utc())
 }
@@ -267,51 +278,48 @@ fn parse_json(text: Option<String>) -> Option<Json> {
     text.map(|t| serde_json::from_str(&t).unwrap_or(Json::String(t)))
 }
 
+/// Inserts `jobs` as one array DML batch (one round trip) and commits once. A row refused with
+/// ORA-00001 does not stop the others (batch errors): its owner holds its idempotency key, maybe
+/// through an earlier row of this batch, and it answers that job, as on PostgreSQL. Any other
+/// refusal fails the call (the inserter then tries the jobs one by one). Answers in job order.
 pub(super) fn insert(conn: &Connection, jobs: &[NewJob]) -> Result<Vec<Inserted>, DbError> {
-    let mut stmt = conn.statement(INSERT_SQL).lob_locator().build().map_err(db)?;
-    let mut out = Vec::with_capacity(jobs.len());
-    for j in jobs {
-        let policy = j.retry.as_ref().and_then(|r| serde_json::to_value(r).ok()).map(|p| json_text(&p));
-        let run_at = j.run_at.map(|t| t.naive_utc());
-        let (callback_url, callback_events) = super::deliveries::callback_columns(j.callback.as_ref());
-        let result = stmt.execute_named(&[
-            ("job_id", &varchar(j.id.as_str())),
-            ("procedure_name", &varchar(&j.procedure_name)),
-            ("params", &clob_column(conn, Some(json_text(&j.params)))?),
-            ("owner", &varchar(&j.owner)),
-            ("is_function", &i64::from(j.is_function)),
-            ("priority", &i64::from(j.priority.as_i16())),
-            ("run_at", &run_at),
-            ("max_attempts", &i64::from(j.retry.as_ref().map_or(1, |r| r.max_attempts))),
-            ("retry_policy", &clob_column(conn, policy)?),
-            ("timeout_ms", &j.timeout.map(timeout_to_ms)),
-            ("idempotency_key", &varchar_opt(j.idempotency_key.as_deref())),
-            ("capture_output", &i64::from(j.capture_output)),
-            ("routine", &varchar_opt(j.routine.as_deref())),
-            ("callback_url", &varchar_opt(callback_url.as_deref())),
-            ("callback_events", &varchar_opt(callback_events.as_deref())),
-            ("retry_of", &varchar_opt(j.retry_of.as_ref().map(JobId::as_str))),
-        ]);
-        match result {
-            Ok(()) => out.push(Inserted::New),
-            Err(e) => {
-                let err = db(e);
-                let Some(key) = j.idempotency_key.as_deref().filter(|_| err.code == "ORA-00001") else {
-                    return Err(err);
-                };
-                // The owner has a job with this key (maybe from this very batch): that job.
-                let row = conn
-                    .query_row_named(
-                        EXISTING_KEY_SQL,
-                        &[("owner", &varchar(&j.owner)), ("idempotency_key", &varchar(key))],
-                    )
-                    .map_err(|_| err.clone())?;
-                out.push(Inserted::Existing(JobId::from_db(row.get(0).map_err(db)?)));
-            }
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<JobRow> = jobs.iter().map(JobRow::of).collect();
+    let params = ClobBinding::of(rows.iter().map(|r| Some(r.params.as_str())));
+    let retry_policy = ClobBinding::of(rows.iter().map(|r| r.retry_policy.as_deref()));
+    // With batch errors, rows are only sent by `execute`, all at once.
+    let mut batch = conn.batch(INSERT_SQL, jobs.len()).with_batch_errors().build().map_err(db)?;
+    for (name, oratype) in job_bind_types(&rows, params, retry_policy) {
+        batch.set_type(name, &oratype).map_err(db)?;
+    }
+    let mut lobs = Vec::with_capacity(rows.len()); // temporary LOBs live until the batch has run
+    for row in &rows {
+        let clobs = (params.value(conn, Some(&row.params))?, retry_policy.value(conn, row.retry_policy.as_deref())?);
+        batch.append_row_named(&job_binds(row, &clobs.0, &clobs.1)).map_err(db)?;
+        lobs.push(clobs);
+    }
+    let mut out = vec![Inserted::New; jobs.len()];
+    if let Err(e) = batch.execute() {
+        let Some(refused) = e.batch_errors() else { return Err(db(e)) };
+        for (row, refusal) in taken_key_rows(refused, jobs)? {
+            out[row] = Inserted::Existing(key_holder(conn, &jobs[row], refusal)?);
         }
     }
+    drop(lobs);
     conn.commit().map_err(db)?;
     Ok(out)
+}
+
+/// The job holding `job`'s idempotency key for its owner (the row this session just inserted, or
+/// a committed one); `refusal` when there is none to read.
+fn key_holder(conn: &Connection, job: &NewJob, refusal: DbError) -> Result<JobId, DbError> {
+    let Some(key) = job.idempotency_key.as_deref() else { return Err(refusal) };
+    let row = conn
+        .query_row_named(EXISTING_KEY_SQL, &[("owner", &varchar(&job.owner)), ("idempotency_key", &varchar(key))])
+        .map_err(|_| refusal)?;
+    Ok(JobId::from_db(row.get(0).map_err(db)?))
 }
 
 fn string_list<'a>(conn: &Connection, items: impl IntoIterator<Item = &'a str>) -> Result<Collection, DbError> {
@@ -472,37 +480,39 @@ pub(super) fn finish(conn: &Connection, instance_id: &str, outcomes: &[Outcome])
     Ok(changed)
 }
 
-/// Ends attempts in the session's open transaction; the caller commits (with a job's call:
-/// see `call::run`).
+/// Ends attempts in the session's open transaction, as one array DML batch (one round trip);
+/// the caller commits (with a job's call: see `call::run`). The jobs whose fence matched.
 pub(super) fn finish_uncommitted(
     conn: &Connection,
     instance_id: &str,
     outcomes: &[Outcome],
 ) -> Result<Vec<JobId>, DbError> {
-    let mut stmt = conn.statement(FINISH_SQL).lob_locator().build().map_err(db)?;
-    let mut changed = Vec::new();
-    for o in outcomes {
-        let code = o.error.as_ref().map(|e| e.code.as_str());
-        let message = o.error.as_ref().map(|e| e.message.clone());
-        let short = message.as_deref().map(history_message);
-        stmt.execute_named(&[
-            ("status", &varchar(o.status.as_str())),
-            ("result", &clob_column(conn, o.result.as_ref().map(json_text))?),
-            ("code", &varchar_opt(code)),
-            ("message", &clob_column(conn, message)?),
-            ("output", &clob_column(conn, o.output.as_ref().and_then(|lines| serde_json::to_string(lines).ok()))?),
-            ("retry_in", &o.retry_in.map_or(0.0, |d| d.as_secs_f64())),
-            ("history_message", &varchar_opt(short.as_deref())),
-            ("job_id", &varchar(o.id.as_str())),
-            ("instance_id", &varchar(instance_id)),
-            ("attempt", &i64::from(o.attempt)),
-        ])
-        .map_err(db)?;
-        if stmt.row_count().map_err(db)? > 0 {
-            changed.push(o.id.clone());
-        }
+    if outcomes.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(changed)
+    let rows: Vec<OutcomeRow> = outcomes.iter().map(OutcomeRow::of).collect();
+    let clobs = outcome_clobs(&rows);
+    let [result, message, output] = clobs;
+    let mut batch = conn.batch(FINISH_SQL, outcomes.len()).with_row_counts().build().map_err(db)?;
+    for (name, oratype) in outcome_bind_types(&rows, instance_id, clobs) {
+        batch.set_type(name, &oratype).map_err(db)?;
+    }
+    let mut lobs = Vec::with_capacity(rows.len()); // temporary LOBs live until the batch has run
+    for row in &rows {
+        let values = [
+            result.value(conn, row.result.as_deref())?,
+            message.value(conn, row.message)?,
+            output.value(conn, row.output.as_deref())?,
+        ];
+        let [r, m, o] = &values;
+        batch.append_row_named(&outcome_binds(row, &instance_id, [r, m, o])).map_err(db)?;
+        lobs.push(values);
+    }
+    // The last row filled the batch, so `append_row_named` has executed it; this sends nothing more.
+    batch.execute().map_err(db)?;
+    let changed = changed_jobs(outcomes, &batch.row_counts().map_err(db)?);
+    drop(lobs);
+    changed
 }
 
 pub(super) fn heartbeat(conn: &Connection, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
@@ -792,7 +802,7 @@ pub(super) fn purge_beyond_kept(conn: &Connection, status: JobStatus, keep: i64,
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -1021,7 +1031,7 @@ mod tests {
     }
 
     /// The distinct `:name` binds of a statement (literals and comments left out), sorted.
-    fn used_binds(sql: &str) -> Vec<String> {
+    pub(crate) fn used_binds(sql: &str) -> Vec<String> {
         let code = lex_check(sql).expect("lexically sound");
         let mut names: Vec<String> = code
             .split(':')
