@@ -222,16 +222,20 @@ fn latency_report(seconds: f64, mut lat: Vec<f64>) -> Value {
     json!({ "seconds": seconds, "p50_ms": round(q(0.5)), "p99_ms": round(q(0.99)) })
 }
 
-/// Polls every 20 ms until `args.n` jobs are completed; fails at once if one failed.
+/// Polls every 20 ms until `args.n` jobs are completed; fails at once if one failed. With the
+/// database, each poll counts the jobs not yet ended (and the failed ones) through the status
+/// index, so its cost falls with the queue instead of reading the whole table 50 times a second
+/// (it was a tenth of the database's CPU in the end-to-end figure); once none is left, the
+/// completed ones are counted once.
 async fn wait_completed(
     args: &Args,
     db: Option<&tokio_postgres::Client>,
     http: &reqwest::Client,
     deadline: Instant,
 ) -> Result<(), BoxError> {
-    let count_sql = "SELECT count(*) FILTER (WHERE status = 'completed'),
+    let count_sql = "SELECT count(*) FILTER (WHERE status IN ('pending', 'running')),
                             count(*) FILTER (WHERE status IN ('failed', 'cancelled'))
-                       FROM async_jobs";
+                       FROM async_jobs WHERE status IN ('pending', 'running', 'failed', 'cancelled')";
     let count_stmt = match db {
         Some(db) => Some(db.prepare(count_sql).await?),
         None => None,
@@ -240,7 +244,13 @@ async fn wait_completed(
         let (completed, failed) = match (db, &count_stmt) {
             (Some(db), Some(stmt)) => {
                 let row = db.query_one(stmt, &[]).await?;
-                (row.get::<_, i64>(0), row.get::<_, i64>(1))
+                let (unfinished, failed) = (row.get::<_, i64>(0), row.get::<_, i64>(1));
+                let completed = if unfinished == 0 && failed == 0 {
+                    db.query_one("SELECT count(*) FROM async_jobs WHERE status = 'completed'", &[]).await?.get(0)
+                } else {
+                    0
+                };
+                (completed, failed)
             }
             _ => (http_total(args, http, "completed").await?, 0),
         };
