@@ -58,17 +58,44 @@ sqldir=$repo/../shared/peers/pgbench
 
 start_cluster
 
-pgbench_tps() { # SCRIPT → tps, in a database of its own (`bench` keeps procgate's jobs)
+TICKS=$(getconf CLK_TCK)
+
+# SCRIPT → a JSON object: tps, and the CPU microseconds one transaction cost the cluster and
+# pgbench itself. In a database of its own (`bench` keeps procgate's jobs).
+pgbench_tps() {
   fresh_named_db pgbench "$sqldir/schema.sql"
-  "$PGBIN/pgbench" -n -M prepared -c 16 -j 2 -T "$PGBENCH_SECONDS" -h 127.0.0.1 -p "$PGPORT" -U postgres \
-    -f "$sqldir/$1" pgbench >"$work/pgbench.out" 2>&1 || { cat "$work/pgbench.out" >&2; return 1; }
-  awk -F'[= ]+' '/^tps/ {print $2; exit}' "$work/pgbench.out"
+  local pg0 pg1
+  pg0=$(pg_cpu_ticks)
+  with_cpu "$work/client.cpu" "$PGBIN/pgbench" -n -M prepared -c 16 -j 2 -T "$PGBENCH_SECONDS" -h 127.0.0.1 \
+    -p "$PGPORT" -U postgres -f "$sqldir/$1" pgbench >"$work/pgbench.out" 2>&1 || { cat "$work/pgbench.out" >&2; return 1; }
+  pg1=$(pg_cpu_ticks)
+  python3 - "$work/pgbench.out" "$((pg1 - pg0))" "$TICKS" "$(cat "$work/client.cpu")" <<'PY'
+import json, re, sys
+out, pg_ticks, ticks, client_s = open(sys.argv[1]).read(), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+tps = float(re.search(r"^tps = ([0-9.]+)", out, re.M).group(1))
+txs = int(re.search(r"^number of transactions actually processed: (\d+)", out, re.M).group(1))
+print(json.dumps({"tps": tps, "cpu_us": {"postgres": round(pg_ticks / ticks / txs * 1e6, 1),
+                                         "client": round(client_s / txs * 1e6, 1)}}))
+PY
 }
 
-run_loadgen() { # MODE [extra args]
-  local mode=$1; shift
-  "$loadgen" "$mode" --url "http://127.0.0.1:$GW_PORT" --token bench-token-123 --database-url "$DB_URL" \
-    -n "$N" -c "$C" "$@" || { echo "loadgen $mode failed; the gateway's log:" >&2; tail -20 "$work/gateway.log" >&2; exit 1; }
+# MODE [extra args]: loadgen's JSON line, with the CPU microseconds one job cost the cluster, the
+# instance ($gateway_pid, while loadgen ran; for drain its whole life, start-up included) and
+# loadgen itself.
+run_loadgen() {
+  local mode=$1 pg0 pg1 gw0 gw1 out
+  shift
+  pg0=$(pg_cpu_ticks)
+  gw0=$([ "$mode" = drain ] && echo 0 || cpu_ticks "$gateway_pid")
+  out=$(with_cpu "$work/client.cpu" "$loadgen" "$mode" --url "http://127.0.0.1:$GW_PORT" --token bench-token-123 \
+    --database-url "$DB_URL" -n "$N" -c "$C" "$@") \
+    || { echo "loadgen $mode failed; the gateway's log:" >&2; tail -20 "$work/gateway.log" >&2; exit 1; }
+  pg1=$(pg_cpu_ticks)
+  gw1=$(cpu_ticks "$gateway_pid")
+  with_field "$out" cpu_us "$(python3 -c 'import json, sys
+n, ticks, pg, gw, client = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+print(json.dumps({"gateway": round(gw / ticks / n * 1e6, 1), "postgres": round(pg / ticks / n * 1e6, 1),
+                  "client": round(client / n * 1e6, 1)}))' "$N" "$TICKS" "$((pg1 - pg0))" "$((gw1 - gw0))" "$(cat "$work/client.cpu")")"
 }
 
 # Appends "key": value (a JSON value) to a one-line JSON object.
@@ -79,7 +106,7 @@ run_once() { # RUN
   local run=$1 insert_tps accept drain_tps drain e2e_tps e2e pending
   log "run $run/$RUNS: pgbench lone INSERT, 16 clients, ${PGBENCH_SECONDS} s"
   insert_tps=$(pgbench_tps lone_insert.sql)
-  log "  $insert_tps tps"
+  log "  $insert_tps"
 
   log "run $run/$RUNS: accept: $N jobs from $C clients on an API-only gateway (WORKERS=0)"
   procgate_db
@@ -94,7 +121,7 @@ run_once() { # RUN
 
   log "run $run/$RUNS: pgbench lifecycle, 16 clients, ${PGBENCH_SECONDS} s"
   drain_tps=$(pgbench_tps lifecycle.sql)
-  log "  $drain_tps tps"
+  log "  $drain_tps"
 
   log "run $run/$RUNS: drain: procgate work (WORKERS=$C) on the $N pending jobs"
   # Not waited for: loadgen counts from its own start, right after the spawn (start-up included).
@@ -106,7 +133,7 @@ run_once() { # RUN
 
   log "run $run/$RUNS: pgbench lifecycle, 16 clients, ${PGBENCH_SECONDS} s"
   e2e_tps=$(pgbench_tps lifecycle.sql)
-  log "  $e2e_tps tps"
+  log "  $e2e_tps"
 
   log "run $run/$RUNS: end to end: $N jobs from $C clients, WORKERS=$C"
   procgate_db
@@ -116,7 +143,7 @@ run_once() { # RUN
   stop_gateway
   log "  $e2e"
 
-  echo "{\"run\":$run,\"insert_tps\":$insert_tps,\"drain_lifecycle_tps\":$drain_tps,\"e2e_lifecycle_tps\":$e2e_tps,\"accept\":$accept,\"drain\":$drain,\"e2e\":$e2e}"
+  echo "{\"run\":$run,\"insert\":$insert_tps,\"drain_lifecycle\":$drain_tps,\"e2e_lifecycle\":$e2e_tps,\"accept\":$accept,\"drain\":$drain,\"e2e\":$e2e}"
 }
 
 : >"$work/runs.jsonl"
@@ -129,7 +156,7 @@ gateway_warnings=$(gateway_warnings)
 
 # --- the table -----------------------------------------------------------------------------------
 python3 - "$N" "$C" "$work/runs.jsonl" "$gateway_warnings" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 n, c, warnings = int(sys.argv[1]), int(sys.argv[2]), sys.argv[4]
 runs = [json.loads(line) for line in open(sys.argv[3])]
 
@@ -138,13 +165,15 @@ def figure(key, limit_key):
     for r in runs:
         f = r[key]
         rate = n / f["seconds"]
-        rows.append({"limit": r[limit_key], "rate": rate, "ratio": rate / r[limit_key],
+        limit = r[limit_key]["tps"]
+        rows.append({"limit": limit, "rate": rate, "ratio": rate / limit, "cpu": f["cpu_us"],
+                     "limit_cpu": r[limit_key]["cpu_us"],
                      "p99": f.get("p99_ms"), "rss": f["rss_mb"], "claimed": f.get("claimed_during_accept")})
     return rows
 
-figures = [("accept", "lone INSERT", figure("accept", "insert_tps")),
-           ("drain", "lifecycle", figure("drain", "drain_lifecycle_tps")),
-           ("end to end", "lifecycle", figure("e2e", "e2e_lifecycle_tps"))]
+figures = [("accept", "lone INSERT", figure("accept", "insert")),
+           ("drain", "lifecycle", figure("drain", "drain_lifecycle")),
+           ("end to end", "lifecycle", figure("e2e", "e2e_lifecycle"))]
 
 def spread(values, fmt):
     return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}–{max(values):{fmt}}]"
@@ -164,6 +193,21 @@ print("  per run (ratio, jobs/s):")
 for i, r in enumerate(runs):
     print(f"    run {r['run']}: " + "; ".join(f"{name} {rows[i]['ratio']:.2f} ({rows[i]['rate']:.0f})"
                                           for name, _, rows in figures))
+
+# Where the CPU goes: what one job (one pgbench transaction) cost each process, and the rate the
+# machine's cores would allow if they did nothing else.
+cores = os.cpu_count()
+print(f"  CPU per job, µs (median over the runs; user + system): the instance, PostgreSQL, the load generator;")
+print(f"  'ceiling': {cores} cores ÷ their sum, the rate at which this machine's CPU is all used")
+print(f"    {'':28}{'instance':>10}{'postgres':>10}{'client':>10}{'sum':>8}{'ceiling/s':>11}")
+def cpu_line(label, cpus):
+    parts = {k: statistics.median(c.get(k, 0) for c in cpus) for k in ("gateway", "postgres", "client")}
+    total = sum(parts.values())
+    gw = f"{parts['gateway']:.0f}" if any("gateway" in c for c in cpus) else "-"
+    print(f"    {label:28}{gw:>10}{parts['postgres']:>10.0f}{parts['client']:>10.0f}{total:>8.0f}{cores * 1e6 / total:>11.0f}")
+for name, limit, rows in figures:
+    cpu_line(f"{limit} (pgbench, per tx)", [r["limit_cpu"] for r in rows])
+    cpu_line(name, [r["cpu"] for r in rows])
 
 claimed = sum(r["claimed"] or 0 for r in figures[0][2])
 if claimed:

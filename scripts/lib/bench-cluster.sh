@@ -15,6 +15,9 @@
 #   spawn_procgate CMD [VAR=VALUE...]  `procgate CMD` (serve, work) on DB_URL, not waited for;
 #                                  sets GW_PORT and gateway_pid (wait_ready waits for /ready)
 #   gateway_hwm_mb                 the running gateway's peak RSS (VmHWM), in MB (10^6 bytes)
+#   cpu_ticks PID / pg_cpu_ticks   CPU time (user + system, in clock ticks) of one process, or of
+#                                  the cluster's (the postmaster's and every child's)
+#   with_cpu FILE CMD...           runs CMD; writes its CPU seconds (user + system) into FILE
 # The gateway's token is bench-token-123 (admin); its log is $work/gateway.log.
 
 bench_header() {
@@ -133,4 +136,25 @@ spawn_procgate() { # CMD [VAR=VALUE...]: settings added to (or replacing) the de
 
 gateway_hwm_mb() {
   awk '/^VmHWM:/ {printf "%.1f\n", $2 * 1024 / 1e6}' "/proc/$gateway_pid/status"
+}
+
+cpu_ticks() { # PID → user + system clock ticks so far (0 once it is gone)
+  awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+pg_cpu_ticks() { # the cluster's CPU: the postmaster, its live children (backends, walwriter, ...)
+  local postmaster # and those that ended (a child's time is added to the postmaster's when it exits)
+  postmaster=$(head -1 "$work/data/postmaster.pid")
+  awk -v pm="$postmaster" '$1 == pm {t += $14 + $15 + $16 + $17} $4 == pm {t += $14 + $15} END {print t + 0}' \
+    /proc/[0-9]*/stat 2>/dev/null
+}
+
+with_cpu() { # FILE CMD...: runs CMD (its status is returned); FILE gets its CPU seconds
+  local file=$1
+  shift
+  python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:])
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{u.ru_utime + u.ru_stime:.3f}\n")
+sys.exit(r.returncode)' "$file" "$@"
 }
