@@ -52,6 +52,9 @@ impl EventReader for feed::EventFeed {
 
 /// Events buffered per subscriber before it lags (a lagging reader re-reads from the table).
 const CHANNEL_CAPACITY: usize = 4096;
+/// Lagging readers' table reads at once, across all of them (the rest wait their turn): they
+/// use the pool the API's requests use.
+const CATCH_UP_READS: usize = 2;
 
 /// This instance's subscribers and the relay that feeds them.
 pub struct EventHub {
@@ -64,6 +67,8 @@ pub struct EventHub {
     /// How long a quiet per-job reader waits before it looks at the table itself (the safety
     /// net for an announcement lost with the instance that was to send it).
     recheck: Duration,
+    /// Permits for lagging feeds' table reads ([`CATCH_UP_READS`]).
+    catch_up: tokio::sync::Semaphore,
 }
 
 impl EventHub {
@@ -85,6 +90,7 @@ impl EventHub {
             store: store.clone(),
             closed: stop.clone(),
             recheck: (poll_interval * 10).max(Duration::from_secs(20)),
+            catch_up: tokio::sync::Semaphore::new(CATCH_UP_READS),
         });
         tasks.spawn(relay::run(hub.clone(), remote, poll_interval, stop.clone()));
         tasks.spawn(signal::announce(store, signal.announce.clone(), instance_id, stop));
@@ -96,6 +102,11 @@ impl EventHub {
         let rx = self.tx.subscribe();
         self.wake.notify_one();
         rx
+    }
+
+    /// A turn to read the table for a feed that lagged (waits while others read).
+    async fn catch_up_permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.catch_up.acquire().await.expect("the catch-up semaphore is never closed")
     }
 
     pub fn subscribers(&self) -> usize {
