@@ -3,7 +3,7 @@
 //! (`Last-Event-ID`): the rows after it are read from the table first. Never ends by itself.
 //!
 //! A reader that falls behind the live events (its client reads slower than events come) reads
-//! what it missed from the table. Its memory stays small however many readers lag at once: a
+//! what it missed from the table, all of it, however far behind it is. Its memory stays small however many readers lag at once: a
 //! page of [`PAGE`] rows at a time, read only when the previous one was sent, and what it read
 //! is remembered as a range with its gaps ([`Covered`]), not id by id. The table reads of all
 //! readers go through the hub's few catch-up permits, so lagging readers cannot take every
@@ -23,8 +23,9 @@ use super::EventHub;
 
 /// Rows read per statement when catching up: what one lagging reader holds at most.
 const PAGE: i64 = 100;
-/// How many rows one catch-up (a resume, or a reader that lagged) reads at most before it goes
-/// live (a reader gone for days does not replay everything since).
+/// How many rows a resume (`Last-Event-ID`) reads at most before it goes live: a reader gone for
+/// days does not replay everything since. A reader that lagged has no such bound: it reads all
+/// it missed, a page at a time, however long that takes, and loses nothing.
 const MAX_REPLAY: usize = 10_000;
 /// How long the ids a catch-up read are kept to drop their repeats among live events (those
 /// were on their way while the table was read; the relay delivers each live event once).
@@ -102,6 +103,8 @@ pub struct EventFeed {
     /// Where a catch-up read continues (None: caught up).
     replay_from: Option<i64>,
     replayed: usize,
+    /// The most a catch-up reads before it goes live: `MAX_REPLAY` for a resume, none after a lag.
+    replay_limit: Option<usize>,
 }
 
 impl EventFeed {
@@ -123,6 +126,7 @@ impl EventFeed {
             last_sent: floor,
             replay_from,
             replayed: 0,
+            replay_limit: Some(MAX_REPLAY),
         })
     }
 
@@ -154,7 +158,7 @@ impl EventFeed {
                     // Fell behind: read what was missed from the table.
                     Err(RecvError::Lagged(_)) => {
                         self.replay_from = Some(self.last_sent);
-                        self.replayed = 0;
+                        self.replay_limit = None;
                     }
                     Err(RecvError::Closed) => return Ok(None),
                 },
@@ -170,7 +174,7 @@ impl EventFeed {
         let full = rows.len() as i64 == PAGE;
         self.replayed += rows.len();
         self.replay_from = match rows.last() {
-            Some(last) if full && self.replayed < MAX_REPLAY => Some(last.event_id),
+            Some(last) if full && self.replay_limit.is_none_or(|limit| self.replayed < limit) => Some(last.event_id),
             _ => None,
         };
         // Live events received meanwhile come after the rows read (repeats are dropped).
