@@ -57,8 +57,11 @@ pub async fn run(args: &Args, base: &str, hold: Duration) -> Result<(Value, Opti
 
     let mut per_subscriber: Vec<u64> = counts.iter().map(|c| c.events).collect();
     per_subscriber.sort_unstable();
-    let errors: Vec<String> =
-        counts.iter().enumerate().filter_map(|(k, c)| c.error.as_ref().map(|e| format!("subscriber {k}: {e}"))).collect();
+    let errors: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter_map(|(k, c)| c.error.as_ref().map(|e| format!("subscriber {k}: {e}")))
+        .collect();
     let report = json!({
         "mode": "hold",
         "subscribers": args.subscribers,

@@ -114,10 +114,11 @@ async fn main() {
 async fn run(args: &Args) -> Result<(Value, Option<String>), BoxError> {
     let base = args.url.trim_end_matches('/').to_string();
     if let Some(hold) = args.hold_secs {
-        if args.subscribers == 0 || !(hold > 0.0) {
-            return Err("--subscribers and --hold-secs must be positive".into());
+        let hold = Duration::try_from_secs_f64(hold).ok().filter(|h| !h.is_zero());
+        match hold {
+            Some(hold) if args.subscribers > 0 => return hold::run(args, &base, hold).await,
+            _ => return Err("--subscribers and --hold-secs must be positive".into()),
         }
-        return hold::run(args, &base, Duration::from_secs_f64(hold)).await;
     }
     if args.jobs == 0 || args.subscribers == 0 || args.rate <= 0.0 {
         return Err("--jobs, --subscribers and --rate must be positive".into());

@@ -70,9 +70,9 @@ q() { psql -X -At -h 127.0.0.1 -p "$PGPORT" -U postgres -d bench -c "$1"; }
 sampler_pid=; hold_pid=; loadgen_pid=
 stop_helpers() {
   local pid
-  for pid in $hold_pid $loadgen_pid $sampler_pid; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in $hold_pid $loadgen_pid $sampler_pid; do wait "$pid" 2>/dev/null || true; done
-  hold_pid=; loadgen_pid=; sampler_pid=
+  for pid in $hold_pid $loadgen_pid $sampler_pid $probes_pid; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in $hold_pid $loadgen_pid $sampler_pid $probes_pid; do wait "$pid" 2>/dev/null || true; done
+  hold_pid=; loadgen_pid=; sampler_pid=; probes_pid=
 }
 trap 'stop_helpers; cleanup_cluster' EXIT
 
@@ -136,10 +136,25 @@ PY
 
 status_kb() { awk -v f="$1:" '$1 == f {print $2}' "/proc/$gateway_pid/status"; }
 
-# GET PATH: "status seconds" (000 when it could not connect or timed out).
+# GET PATH: "status seconds" (000 when it could not connect or took over 60 s).
 probe() {
-  curl -s -o /dev/null -m 30 -w '%{http_code} %{time_total}' -H 'Authorization: Bearer bench-token-123' \
+  curl -s -o /dev/null -m 60 -w '%{http_code} %{time_total}' -H 'Authorization: Bearer bench-token-123' \
     "http://127.0.0.1:$GW_PORT$1" || true
+}
+
+# One round of the three probes, at once, in the background (a slow answer does not hold up the
+# polling); a round starts only when the previous one is over. Lines: "PATH STATUS SECONDS AT".
+probes_pid=
+probe_round() { # AT (seconds into the run)
+  if [ -n "$probes_pid" ] && kill -0 "$probes_pid" 2>/dev/null; then return; fi
+  (
+    for path in '/jobs?limit=50' /stats /metrics; do
+      echo "$path $(probe "$path") $1" >"$work/probe.$(echo "$path" | tr -c 'a-z' _)" &
+    done
+    wait
+    cat "$work"/probe.* >>"$work/probes"; rm -f "$work"/probe.*
+  ) &
+  probes_pid=$!
 }
 
 results=$work/results.jsonl
@@ -205,9 +220,7 @@ for run in $(seq "$RUNS"); do
       break
     fi
     if [ $((ticks % 5)) = 0 ]; then
-      for path in '/jobs?limit=50' /stats /metrics; do
-        echo "$path $(probe "$path")" >>"$work/probes"
-      done
+      probe_round "$ticks"
       log "$(printf '%4d s' $((ticks))): completed $completed/$expected, open $open_jobs," \
           "RSS $(($(status_kb VmRSS) / 1000)) MB"
     fi
@@ -222,7 +235,9 @@ for run in $(seq "$RUNS"); do
   hwm_kb=$(status_kb VmHWM)
   rss_end_kb=$(status_kb VmRSS)
 
-  # The subscribers' report (ssebench prints it on SIGTERM), then the sampler's.
+  # The last probes (at most 60 s), the subscribers' report (ssebench prints it on SIGTERM),
+  # then the sampler's.
+  [ -z "$probes_pid" ] || { wait "$probes_pid" || true; probes_pid=; }
   kill -TERM "$hold_pid" 2>/dev/null || true
   hold_status=0; wait "$hold_pid" || hold_status=$?; hold_pid=
   [ -n "$failure" ] || [ "$hold_status" = 0 ] || failure="ssebench: $(tail -3 "$work/hold.err")"
@@ -234,6 +249,7 @@ for run in $(seq "$RUNS"); do
 
   read -r samples peak_kb <"$work/sampler.out"
   bad_probes=$(awk '$2 != 200' "$work/probes" | wc -l)
+  # (A probe still running at the end was waited for above.)
   [ -n "$failure" ] || [ "$bad_probes" = 0 ] || failure="$bad_probes probe(s) not 200: $(awk '$2 != 200' "$work/probes" | head -3 | tr '\n' ';')"
   python3 - "$work/hold.json" "$work/loadgen.json" "$work/probes" "$failure" >>"$results" <<PY
 import json, sys
@@ -244,11 +260,12 @@ def load(path):
         return None
 probes = {}
 for line in open(sys.argv[3]):
-    path, status, secs = line.split()
-    p = probes.setdefault(path, {"n": 0, "non_200": 0, "max_s": 0.0})
+    path, status, secs, at = line.split()
+    p = probes.setdefault(path, {"n": 0, "non_200": 0, "max_s": 0.0, "each": []})
     p["n"] += 1
     p["non_200"] += status != "200"
     p["max_s"] = max(p["max_s"], float(secs))
+    p["each"].append(f"{at}s:{status}:{float(secs):.2f}s")  # when (s into the run), status, time taken
 print(json.dumps({
     "run": $run, "rows": $rows, "pending_at_start": $pending_at_start, "submitted": $SUBMIT,
     "subscribers_connected": $connected, "completed": ${completed:-0}, "seconds": $seconds,
