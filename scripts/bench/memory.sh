@@ -176,6 +176,7 @@ for run in $(seq "$RUNS"); do
   wait_ready
   rss_before_kb=$(status_kb VmRSS)
 
+  rm -f "$work/hold.json" "$work/hold.err" "$work/loadgen.json" "$work/loadgen.err"  # not last run's
   "$ssebench" --url "http://127.0.0.1:$GW_PORT" --token bench-token-123 --subscribers "$S" \
     --hold-secs "$DEADLINE" --deadline-secs "$DEADLINE" >"$work/hold.json" 2>"$work/hold.err" &
   hold_pid=$!
