@@ -182,7 +182,7 @@ for run in $(seq "$RUNS"); do
   hold_pid=$!
   deadline=$((SECONDS + DEADLINE))
   failure=
-  until grep -q 'subscribers connected' "$work/hold.err"; do
+  until grep -qs 'subscribers connected' "$work/hold.err"; do
     if ! kill -0 "$hold_pid" 2>/dev/null; then failure="ssebench: $(tail -3 "$work/hold.err")"; break; fi
     if [ $SECONDS -ge $deadline ]; then failure="the subscribers did not connect by the deadline"; break; fi
     sleep 0.1
