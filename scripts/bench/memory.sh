@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
     --ended) ENDED=$2; shift 2 ;;
     --pending) PENDING=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
