@@ -5,6 +5,7 @@
 //! ```text
 //! ssebench --url http://127.0.0.1:3000 --token T -s 1000 -j 200 --rate 50 --gateway-pid PID
 //! ssebench ... --per-job        # each subscriber follows one job's /jobs/{id}/events
+//! ssebench ... --hold-secs 600  # connect and keep reading until SIGTERM; submits nothing
 //! ```
 //! - Default: S subscribers on `GET /events` (every job's events; the token must be an admin's).
 //!   Once all are connected (each has its 200), C clients submit J `PROC_TEST` jobs at `--rate`
@@ -13,11 +14,17 @@
 //! - `--per-job`: the J jobs are submitted first with `run_at` spread at `--rate` jobs/s from
 //!   `--lead-secs` on; subscriber k follows job k mod J, gets its `accepted` from the history and
 //!   its `started` and `completed` live; the stream ends after `completed`.
+//! - `--hold-secs H` (`hold.rs`): S subscribers on `GET /events` read and count whatever arrives
+//!   until SIGTERM/SIGINT or H seconds; nothing is submitted or checked per event (`--jobs`,
+//!   `--rate`, `--gateway-pid` are ignored). For the load of connected subscribers while other
+//!   work makes the events (`scripts/bench/memory.sh`); fails only if a stream ends early.
+//!
 //!
 //! Latency: receive time − the event's `at` (the database's transaction timestamp, same machine
 //! clock), for every (subscriber, live event). Prints one JSON object; exits non-zero when an
 //! event is missing, repeated or unexpected, a stream failed, or the deadline passed.
 
+mod hold;
 mod procfs;
 mod sse;
 mod tally;
@@ -79,6 +86,9 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     deadline_secs: u64,
+    /// Connect and hold: read and count until SIGTERM/SIGINT or this many seconds (see above).
+    #[arg(long)]
+    hold_secs: Option<f64>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -102,11 +112,18 @@ async fn main() {
 
 /// The report, and why the run failed if it did.
 async fn run(args: &Args) -> Result<(Value, Option<String>), BoxError> {
+    let base = args.url.trim_end_matches('/').to_string();
+    if let Some(hold) = args.hold_secs {
+        let hold = Duration::try_from_secs_f64(hold).ok().filter(|h| !h.is_zero());
+        match hold {
+            Some(hold) if args.subscribers > 0 => return hold::run(args, &base, hold).await,
+            _ => return Err("--subscribers and --hold-secs must be positive".into()),
+        }
+    }
     if args.jobs == 0 || args.subscribers == 0 || args.rate <= 0.0 {
         return Err("--jobs, --subscribers and --rate must be positive".into());
     }
     let deadline = Instant::now() + Duration::from_secs(args.deadline_secs);
-    let base = args.url.trim_end_matches('/').to_string();
     let memory = |stage: &str| -> Result<Value, BoxError> {
         Ok(match args.gateway_pid {
             Some(pid) => json!({ "stage": stage, "memory": procfs::read(pid)? }),
@@ -204,7 +221,7 @@ async fn connect_all(
     // No overall timeout: it would cut the streams.
     let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).tcp_nodelay(true).build()?;
     let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
-    let (connected_tx, mut connected_rx) = mpsc::channel(args.subscribers);
+    let (connected_tx, connected_rx) = mpsc::channel(args.subscribers);
     let mut tasks = Vec::with_capacity(args.subscribers);
     for k in 0..args.subscribers {
         let (url, expected) = match job_ids.get(k % job_ids.len().max(1)) {
@@ -220,16 +237,45 @@ async fn connect_all(
         tasks.push(tokio::spawn(subscriber.run(gate.clone(), connected_tx.clone())));
     }
     drop(connected_tx);
-    for _ in 0..args.subscribers {
+    wait_connected(connected_rx, args.subscribers, deadline).await?;
+    Ok(tasks)
+}
+
+/// Waits until `n` subscribers have reported their 200 on `connected`; fails with the first
+/// that could not connect, or at `deadline`.
+async fn wait_connected(
+    mut connected: mpsc::Receiver<Result<(), String>>,
+    n: usize,
+    deadline: Instant,
+) -> Result<(), BoxError> {
+    for _ in 0..n {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, connected_rx.recv()).await {
+        match tokio::time::timeout(remaining, connected.recv()).await {
             Ok(Some(Ok(()))) => {}
             Ok(Some(Err(e))) => return Err(format!("a subscriber could not connect: {e}").into()),
             Ok(None) => return Err("subscribers ended before connecting".into()),
             Err(_) => return Err("the deadline passed while subscribers connected".into()),
         }
     }
-    Ok(tasks)
+    Ok(())
+}
+
+/// Sends a subscriber's request (at most `gate`'s permits in flight) and reports on `connected`
+/// whether it got a 2xx; the response if it did.
+async fn open(
+    request: reqwest::RequestBuilder,
+    gate: Arc<Semaphore>,
+    connected: &mpsc::Sender<Result<(), String>>,
+) -> Result<reqwest::Response, String> {
+    let permit = gate.acquire_owned().await;
+    let outcome = match request.send().await {
+        Ok(r) if r.status().is_success() => Ok(r),
+        Ok(r) => Err(format!("answered {}", r.status())),
+        Err(e) => Err(format!("request failed: {e}")),
+    };
+    drop(permit);
+    let _ = connected.send(outcome.as_ref().map(|_| ()).map_err(String::clone)).await;
+    outcome
 }
 
 struct Subscriber {
@@ -243,15 +289,16 @@ struct Subscriber {
 
 impl Subscriber {
     async fn run(self, gate: Arc<Semaphore>, connected: mpsc::Sender<Result<(), String>>) -> Tally {
-        let permit = gate.acquire_owned().await;
-        let response = match self.request.send().await {
-            Ok(r) if r.status().is_success() => r,
-            Ok(r) => return failed(&connected, format!("answered {}", r.status())).await,
-            Err(e) => return failed(&connected, format!("request failed: {e}")).await,
+        let response = match open(self.request, gate, &connected).await {
+            Ok(r) => r,
+            Err(why) => {
+                let mut tally = Tally::new(Utc::now());
+                tally.error = Some(why);
+                return tally;
+            }
         };
-        drop(permit);
+        drop(connected);
         let mut tally = Tally::new(Utc::now());
-        let _ = connected.send(Ok(())).await;
         let mut body = response.bytes_stream();
         let mut buffer = SseBuffer::default();
         loop {
@@ -280,14 +327,6 @@ impl Subscriber {
         }
         tally
     }
-}
-
-/// A subscriber that could not connect: tells the waiting `connect_all` why.
-async fn failed(connected: &mpsc::Sender<Result<(), String>>, why: String) -> Tally {
-    let _ = connected.send(Err(why.clone())).await;
-    let mut tally = Tally::new(Utc::now());
-    tally.error = Some(why);
-    tally
 }
 
 /// Submits `PROC_TEST` jobs from a few clients.
