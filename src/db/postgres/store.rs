@@ -73,6 +73,8 @@ const COMPLETE_WITH_CALL_SQL: &str = include_str!("../../../sql/postgres/queries
 pub(super) const FENCE_LOST: &str = "22012";
 
 const HEARTBEAT_SQL: &str = include_str!("../../../sql/postgres/queries/heartbeat.sql");
+/// The state of the jobs the heartbeat skipped (their rows were held), read without locking.
+const HEARTBEAT_SKIPPED_SQL: &str = include_str!("../../../sql/postgres/queries/heartbeat_skipped.sql");
 
 const CANCEL_PENDING_SQL: &str = include_str!("../../../sql/postgres/queries/cancel_pending.sql");
 
@@ -269,9 +271,14 @@ pub(super) async fn finish(client: &Object, instance_id: &str, outcomes: &[Outco
     let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
     let output: Vec<Option<Json>> =
         outcomes.iter().map(|o| o.output.as_ref().and_then(|lines| serde_json::to_value(lines).ok())).collect();
+    // The fence's status, as an array: see finish.sql.
+    let running = vec![JobStatus::Running.as_str(); outcomes.len()];
     let stmt = client.prepare_cached(FINISH_SQL).await.map_err(map_error)?;
     let rows = client
-        .query(&stmt, &[&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output])
+        .query(
+            &stmt,
+            &[&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output, &running],
+        )
         .await
         .map_err(map_error)?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
@@ -302,7 +309,14 @@ pub(super) async fn complete_with_call(
 pub(super) async fn heartbeat(client: &Object, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
     let ids: Vec<&str> = running.iter().map(JobId::as_str).collect();
     let stmt = client.prepare_cached(HEARTBEAT_SQL).await.map_err(map_error)?;
-    let rows = client.query(&stmt, &[&instance_id, &ids]).await.map_err(map_error)?;
+    let mut rows = client.query(&stmt, &[&instance_id, &ids]).await.map_err(map_error)?;
+    if rows.len() < ids.len() {
+        // Skipped (held by another transaction) or no longer ours: ask which without waiting.
+        let renewed: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        let skipped: Vec<&str> = ids.iter().copied().filter(|id| !renewed.contains(*id)).collect();
+        let stmt = client.prepare_cached(HEARTBEAT_SKIPPED_SQL).await.map_err(map_error)?;
+        rows.extend(client.query(&stmt, &[&instance_id, &skipped]).await.map_err(map_error)?);
+    }
     // Still ours and not to be cancelled: every other job must stop here.
     let keep: HashSet<String> = rows.iter().filter(|r| !r.get::<_, bool>(1)).map(|r| r.get(0)).collect();
     Ok(running.iter().filter(|id| !keep.contains(id.as_str())).cloned().collect())
