@@ -92,9 +92,9 @@ impl Claimer {
         let (run, running) = (self.run.clone(), self.running.clone());
         tasks.spawn(async move {
             let id = job.id.clone();
-            run_job(run, job, control.clone()).await;
+            // The permit goes with the job: freed once its outcome is written.
+            run_job(run, job, control.clone(), permit).await;
             running.remove(&id, &control);
-            drop(permit);
         });
     }
 }

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::catalog::{CallError, Catalog};
 use crate::db::{CallFailure, DbErrorKind, JobCall, OutValues};
 use crate::procedure::plan::ParamRequest;
@@ -44,7 +46,9 @@ enum Ended {
     Failed(JobError, Option<Vec<String>>),
 }
 
-pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl) {
+/// Runs `job` on the worker `slot`, which is freed when the attempt's end is written (with the
+/// call, or by the writer).
+pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl, slot: OwnedSemaphorePermit) {
     let id = job.id.clone();
     ctx.tally.started(&job);
     let began = std::time::Instant::now();
@@ -84,7 +88,7 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl)
     if let Some(e) = &outcome.error {
         tracing::info!(job_id = %outcome.id, status = %outcome.status, code = %e.code, attempt = job.attempt, "job attempt ended");
     }
-    ctx.writer.finish(outcome);
+    ctx.writer.finish(outcome, slot);
 }
 
 /// One attempt: plan the call again, run it with the job's completion.

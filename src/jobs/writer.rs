@@ -1,6 +1,9 @@
 //! The one writer of running jobs' state. Runners send milestones and outcomes here; this task
 //! applies them in arrival order through the store's conditional UPDATEs:
-//! - outcomes are written at once, many per statement (group commit), each exactly once;
+//! - outcomes are written at once, many per statement (group commit), each exactly once; each
+//!   comes with its job's worker slot, freed only once the outcome is written, so an instance
+//!   never claims ahead of what it has written (a slow write slows the claims, instead of jobs
+//!   piling up as `running` in the table and outcomes in memory);
 //! - milestones are coalesced: a job still running at a flush shows its latest one, and a job
 //!   that finishes before the flush never writes its intermediate milestones at all;
 //! - so are the procedure's own progress reports: each job's latest (merged field by field) is
@@ -12,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -27,7 +30,8 @@ enum Op {
     Progress(JobId, i16),
     /// The session a job's call runs on.
     Attached(JobId, String),
-    Finish(Outcome),
+    /// An outcome and the worker slot its job held (freed once the outcome is written).
+    Finish(Outcome, OwnedSemaphorePermit),
     /// The job's completion was committed with its call: forget what is pending for it.
     Done(JobId),
     /// The job's report slot was filled: take what it holds.
@@ -87,8 +91,9 @@ impl JobWriter {
         let _ = self.tx.send(Op::Done(id.clone()));
     }
 
-    pub fn finish(&self, outcome: Outcome) {
-        if self.tx.send(Op::Finish(outcome)).is_err() {
+    /// Writes `outcome`; `slot`, the worker slot its job held, is freed once it is written.
+    pub fn finish(&self, outcome: Outcome, slot: OwnedSemaphorePermit) {
+        if self.tx.send(Op::Finish(outcome, slot)).is_err() {
             tracing::error!("job writer stopped before an outcome could be written");
         }
     }
@@ -175,6 +180,7 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
         };
         let Some(first) = first else { break };
         let mut outcomes = Vec::new();
+        let mut slots = Vec::new();
         let mut op = Some(first);
         while let Some(o) = op.take() {
             match o {
@@ -192,9 +198,10 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
                         pending_progress.entry(id).or_default().add_reports(reports);
                     }
                 }
-                Op::Finish(outcome) => {
+                Op::Finish(outcome, slot) => {
                     pending_progress.remove(&outcome.id);
                     outcomes.push(outcome);
+                    slots.push(slot);
                 }
             }
             if outcomes.len() < MAX_BATCH {
@@ -206,6 +213,7 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
             // rows: two statements that lock rows in one order cannot deadlock each other.
             outcomes.sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
             write_outcomes(&store, &outcomes).await;
+            drop(slots); // written (or left to the rescuer): the workers are free
         }
         if Instant::now() >= next_flush && !pending_progress.is_empty() {
             flush_progress(&store, &mut pending_progress).await;

@@ -26,9 +26,13 @@ const FINISH: &str = include_str!("../../sql/postgres/queries/finish.sql");
 const PENDING: i32 = 20_000;
 const TAKE: i64 = 16;
 
-/// A table that autovacuum leaves alone during the test, so its statistics are what we made them.
-async fn table_without_autovacuum(db: &tokio_postgres::Client) {
-    db.batch_execute("ALTER TABLE async_jobs SET (autovacuum_enabled = false)").await.unwrap();
+/// A fresh database whose job table autovacuum leaves alone during the test, so its statistics
+/// are what the test made them, and a connection to it.
+async fn table_without_autovacuum() -> (TestDatabase, tokio_postgres::Client) {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    client.batch_execute("ALTER TABLE async_jobs SET (autovacuum_enabled = false)").await.unwrap();
+    (db, client)
 }
 
 async fn insert_pending(db: &tokio_postgres::Client, n: i32) {
@@ -127,9 +131,7 @@ async fn assert_limited_claim_plan(db: &mut tokio_postgres::Client, table: &str)
 
 #[tokio::test]
 async fn a_table_filled_and_never_analyzed_is_claimed_through_the_pending_index() {
-    let db = TestDatabase::create().await;
-    let mut client = db.client().await;
-    table_without_autovacuum(&client).await;
+    let (_db, mut client) = table_without_autovacuum().await;
     insert_pending(&client, PENDING).await;
     assert_claim_plan(&mut client, "filled, never analyzed").await;
     assert_limited_claim_plan(&mut client, "filled, never analyzed").await;
@@ -137,9 +139,7 @@ async fn a_table_filled_and_never_analyzed_is_claimed_through_the_pending_index(
 
 #[tokio::test]
 async fn a_table_analyzed_with_only_ended_jobs_is_claimed_through_the_pending_index() {
-    let db = TestDatabase::create().await;
-    let mut client = db.client().await;
-    table_without_autovacuum(&client).await;
+    let (_db, mut client) = table_without_autovacuum().await;
     client
         .execute(
             "INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, end_time, created_at)
@@ -158,9 +158,7 @@ async fn a_table_analyzed_with_only_ended_jobs_is_claimed_through_the_pending_in
 
 #[tokio::test]
 async fn outcomes_are_written_through_the_primary_key_whatever_the_running_jobs() {
-    let db = TestDatabase::create().await;
-    let mut client = db.client().await;
-    table_without_autovacuum(&client).await;
+    let (_db, mut client) = table_without_autovacuum().await;
     client
         .execute(
             "INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, instance_id, attempts, start_time,
