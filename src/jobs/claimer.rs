@@ -92,7 +92,7 @@ impl Claimer {
         let (run, running) = (self.run.clone(), self.running.clone());
         tasks.spawn(async move {
             let id = job.id.clone();
-            // The permit goes with the job: freed once its outcome is written.
+            // The permit goes with the job: freed once its outcome is written or handed over.
             run_job(run, job, control.clone(), permit).await;
             running.remove(&id, &control);
         });

@@ -292,6 +292,7 @@ fn start_running(
             default_timeout: settings.job_timeout,
             retryable: settings.retryable_errors.clone(),
             tally: shared.tally,
+            unwritten: Arc::new(tokio::sync::Semaphore::new(settings.workers.max(1))),
         }),
         instance_id: settings.instance_id.clone(),
         workers: shared.workers.free.clone(),

@@ -1,9 +1,9 @@
 //! The one writer of running jobs' state. Runners send milestones and outcomes here; this task
 //! applies them in arrival order through the store's conditional UPDATEs:
 //! - outcomes are written at once, many per statement (group commit), each exactly once; each
-//!   comes with its job's worker slot, freed only once the outcome is written, so an instance
-//!   never claims ahead of what it has written (a slow write slows the claims, instead of jobs
-//!   piling up as `running` in the table and outcomes in memory);
+//!   comes with a permit of the runners' bound on unwritten outcomes, freed once it is written,
+//!   so an instance never claims far ahead of what it has written (a slow write stops the
+//!   claims, instead of jobs piling up as `running` in the table and outcomes in memory);
 //! - milestones are coalesced: a job still running at a flush shows its latest one, and a job
 //!   that finishes before the flush never writes its intermediate milestones at all;
 //! - so are the procedure's own progress reports: each job's latest (merged field by field) is
@@ -30,7 +30,7 @@ enum Op {
     Progress(JobId, i16),
     /// The session a job's call runs on.
     Attached(JobId, String),
-    /// An outcome and the worker slot its job held (freed once the outcome is written).
+    /// An outcome and its place among the unwritten outcomes (freed once it is written).
     Finish(Outcome, OwnedSemaphorePermit),
     /// The job's completion was committed with its call: forget what is pending for it.
     Done(JobId),
@@ -91,7 +91,7 @@ impl JobWriter {
         let _ = self.tx.send(Op::Done(id.clone()));
     }
 
-    /// Writes `outcome`; `slot`, the worker slot its job held, is freed once it is written.
+    /// Writes `outcome`; `slot`, its place among the unwritten outcomes, is freed once written.
     pub fn finish(&self, outcome: Outcome, slot: OwnedSemaphorePermit) {
         if self.tx.send(Op::Finish(outcome, slot)).is_err() {
             tracing::error!("job writer stopped before an outcome could be written");
@@ -213,7 +213,7 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
             // rows: two statements that lock rows in one order cannot deadlock each other.
             outcomes.sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
             write_outcomes(&store, &outcomes).await;
-            drop(slots); // written (or left to the rescuer): the workers are free
+            drop(slots); // written (or left to the rescuer): room for more
         }
         if Instant::now() >= next_flush && !pending_progress.is_empty() {
             flush_progress(&store, &mut pending_progress).await;

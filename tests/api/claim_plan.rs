@@ -8,9 +8,6 @@
 //! filled and never analyzed, and one analyzed while it held only ended jobs. No node may read
 //! more rows than the claim takes (a little slack for the limited claim's over-fetch), and none
 //! may sort, scan the table or build a bitmap.
-//! The outcome writer's statement (finish.sql) is held to the same on a table of 20,000 running
-//! jobs: it reads the rows of the outcomes it writes, not every running job (it did, through the
-//! running-jobs index, and each write grew slower as outcomes backed up).
 //! Not in the contract suite: plans are PostgreSQL's; Oracle claims through a cursor in PL/SQL.
 
 use serde_json::Value as Json;
@@ -21,7 +18,6 @@ const CLAIM_PLAN: &str = include_str!("../../sql/postgres/queries/claim_plan.sql
 const CLAIM: &str = include_str!("../../sql/postgres/queries/claim.sql");
 const CANDIDATES: &str = include_str!("../../sql/postgres/queries/claim_candidates.sql");
 const PICKED: &str = include_str!("../../sql/postgres/queries/claim_picked.sql");
-const FINISH: &str = include_str!("../../sql/postgres/queries/finish.sql");
 
 const PENDING: i32 = 20_000;
 const TAKE: i64 = 16;
@@ -154,41 +150,4 @@ async fn a_table_analyzed_with_only_ended_jobs_is_claimed_through_the_pending_in
     insert_pending(&client, PENDING).await;
     assert_claim_plan(&mut client, "analyzed with ended jobs only").await;
     assert_limited_claim_plan(&mut client, "analyzed with ended jobs only").await;
-}
-
-#[tokio::test]
-async fn outcomes_are_written_through_the_primary_key_whatever_the_running_jobs() {
-    let (_db, mut client) = table_without_autovacuum().await;
-    client
-        .execute(
-            "INSERT INTO async_jobs (job_id, status, procedure_name, params, owner, instance_id, attempts, start_time,
-                                     heartbeat_at)
-             SELECT md5('running' || i), 'running', 'PROC_TEST', '[]', 'bench', 'plan-test', 1, now(), now()
-               FROM generate_series(1, $1) i",
-            &[&PENDING],
-        )
-        .await
-        .unwrap();
-    let tx = &client.transaction().await.unwrap();
-    tx.batch_execute(&format!("PREPARE f AS {FINISH}")).await.unwrap();
-    let n = TAKE as usize;
-    let ids: Vec<String> = tx
-        .query(&format!("SELECT md5('running' || i) FROM generate_series(1, {n}) i"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| format!("'{}'", r.get::<_, String>(0)))
-        .collect();
-    let ids = format!("ARRAY[{}]", ids.join(","));
-    let execute = format!(
-        "EXECUTE f({ids}, array_fill('completed'::text, ARRAY[{n}]), array_fill(NULL::jsonb, ARRAY[{n}]),
-                   array_fill(NULL::text, ARRAY[{n}]), array_fill(NULL::text, ARRAY[{n}]),
-                   array_fill(0::float8, ARRAY[{n}]), array_fill(1, ARRAY[{n}]), 'plan-test',
-                   array_fill(NULL::jsonb, ARRAY[{n}]), array_fill('running'::text, ARRAY[{n}]))"
-    );
-    let types = assert_reads_only_what_it_claims(tx, &execute, TAKE as u64, "20,000 running, never analyzed").await;
-    assert!(types.iter().any(|t| t == "Index Scan using async_jobs_pkey"), "{types:?}");
-    let completed: i64 =
-        tx.query_one("SELECT count(*) FROM async_jobs WHERE status = 'completed'", &[]).await.unwrap().get(0);
-    assert_eq!(completed, TAKE, "the outcomes written");
 }

@@ -5,11 +5,7 @@
 -- Times are the statement's, not the transaction's: a job's completion runs in the transaction of
 -- its call, which began before the call did.
 -- $1 ids, $2 statuses, $3 results, $4 error codes, $5 messages, $6 retry delays (s), $7 attempts,
--- $8 instance, $9 captured output, $10 the status each job must still have ('running').
--- That status comes with the outcomes, not written in: a constant `status = 'running'` let the
--- planner read the running-jobs index (whose predicate it is) for every statement, every running
--- job of every instance, when the table's statistics were off (a fresh table) — each write then
--- slower as outcomes backed up. Bound this way, only the primary key finds the rows.
+-- $8 instance, $9 captured output
 UPDATE async_jobs j
    SET status = (CASE WHEN o.status = 'pending' AND j.cancel_requested THEN 'cancelled' ELSE o.status END),
        progress = CASE (CASE WHEN o.status = 'pending' AND j.cancel_requested THEN 'cancelled' ELSE o.status END) WHEN 'pending' THEN 0 WHEN 'cancelled' THEN j.progress ELSE 100 END,
@@ -28,8 +24,7 @@ UPDATE async_jobs j
                                    'started_at', j.start_time, 'ended_at', statement_timestamp(), 'instance_id', j.instance_id)) END,
        instance_id = CASE WHEN (o.status = 'pending' AND NOT j.cancel_requested) THEN NULL ELSE j.instance_id END,
        heartbeat_at = NULL, cancel_requested = false, session_id = NULL
-  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[], $9::jsonb[],
-              $10::text[])
-       AS o(id, status, result, code, message, retry_in, attempt, output, running)
- WHERE j.job_id = o.id AND j.status = o.running AND j.instance_id = $8 AND j.attempts = o.attempt
+  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[], $9::jsonb[])
+       AS o(id, status, result, code, message, retry_in, attempt, output)
+ WHERE j.job_id = o.id AND j.status = 'running' AND j.instance_id = $8 AND j.attempts = o.attempt
 RETURNING j.job_id;

@@ -271,14 +271,9 @@ pub(super) async fn finish(client: &Object, instance_id: &str, outcomes: &[Outco
     let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempt).collect();
     let output: Vec<Option<Json>> =
         outcomes.iter().map(|o| o.output.as_ref().and_then(|lines| serde_json::to_value(lines).ok())).collect();
-    // The fence's status, as an array: see finish.sql.
-    let running = vec![JobStatus::Running.as_str(); outcomes.len()];
     let stmt = client.prepare_cached(FINISH_SQL).await.map_err(map_error)?;
     let rows = client
-        .query(
-            &stmt,
-            &[&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output, &running],
-        )
+        .query(&stmt, &[&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output])
         .await
         .map_err(map_error)?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
