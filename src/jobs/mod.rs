@@ -280,6 +280,7 @@ fn start_running(
         settings.instance_id.clone(),
         settings.progress_flush_interval,
         settings.lease_timeout,
+        settings.workers,
         tasks,
     );
     let claimer = Claimer {
@@ -292,7 +293,6 @@ fn start_running(
             default_timeout: settings.job_timeout,
             retryable: settings.retryable_errors.clone(),
             tally: shared.tally,
-            unwritten: Arc::new(tokio::sync::Semaphore::new(settings.workers.max(1))),
         }),
         instance_id: settings.instance_id.clone(),
         workers: shared.workers.free.clone(),

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::catalog::{CallError, Catalog};
 use crate::db::{CallFailure, DbErrorKind, JobCall, OutValues};
@@ -30,10 +30,6 @@ pub struct RunContext {
     pub retryable: RetryableErrors,
     /// Counts each attempt's start and end (`/stats` rates, `/metrics` counters).
     pub tally: Tally,
-    /// Outcomes handed to the writer and not yet written, at most `WORKERS`: a job's worker slot
-    /// is freed as soon as its outcome takes one of these, so a slow writer stops the claims
-    /// (the table never holds more than twice `WORKERS` of this instance's jobs `running`).
-    pub unwritten: Arc<Semaphore>,
 }
 
 /// How one attempt ended.
@@ -51,7 +47,8 @@ enum Ended {
 }
 
 /// Runs `job` on the worker `slot`, which is freed when the attempt's end is written with the
-/// call, or handed to the writer within the bound on unwritten outcomes.
+/// call, or handed to the writer (which waits while it is `WORKERS` outcomes behind: the table
+/// never holds more than twice `WORKERS` of this instance's jobs `running`).
 pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl, slot: OwnedSemaphorePermit) {
     let id = job.id.clone();
     ctx.tally.started(&job);
@@ -92,10 +89,8 @@ pub async fn run_job(ctx: Arc<RunContext>, job: ClaimedJob, control: JobControl,
     if let Some(e) = &outcome.error {
         tracing::info!(job_id = %outcome.id, status = %outcome.status, code = %e.code, attempt = job.attempt, "job attempt ended");
     }
-    // Waits here, on the worker slot, while the writer is `WORKERS` outcomes behind.
-    let unwritten = ctx.unwritten.clone().acquire_owned().await.expect("the outcome semaphore is never closed");
+    ctx.writer.finish(outcome).await;
     drop(slot);
-    ctx.writer.finish(outcome, unwritten);
 }
 
 /// One attempt: plan the call again, run it with the job's completion.

@@ -1,9 +1,10 @@
 //! The one writer of running jobs' state. Runners send milestones and outcomes here; this task
 //! applies them in arrival order through the store's conditional UPDATEs:
-//! - outcomes are written at once, many per statement (group commit), each exactly once; each
-//!   comes with a permit of the runners' bound on unwritten outcomes, freed once it is written,
-//!   so an instance never claims far ahead of what it has written (a slow write stops the
-//!   claims, instead of jobs piling up as `running` in the table and outcomes in memory);
+//! - outcomes are written at once, many per statement (group commit), each exactly once; at
+//!   most `max_unwritten` wait at a time: [`JobWriter::finish`] waits for a place, so a runner
+//!   that ended keeps its worker slot while the writer is that far behind, and an instance never
+//!   claims far ahead of what it has written (a slow write stops the claims, instead of jobs
+//!   piling up as `running` in the table and outcomes in memory);
 //! - milestones are coalesced: a job still running at a flush shows its latest one, and a job
 //!   that finishes before the flush never writes its intermediate milestones at all;
 //! - so are the procedure's own progress reports: each job's latest (merged field by field) is
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -30,7 +31,7 @@ enum Op {
     Progress(JobId, i16),
     /// The session a job's call runs on.
     Attached(JobId, String),
-    /// An outcome and its place among the unwritten outcomes (freed once it is written).
+    /// An outcome and its place among the unwritten ones (freed once it is written).
     Finish(Outcome, OwnedSemaphorePermit),
     /// The job's completion was committed with its call: forget what is pending for it.
     Done(JobId),
@@ -63,6 +64,8 @@ impl Reports {
 #[derive(Clone)]
 pub struct JobWriter {
     tx: mpsc::UnboundedSender<Op>,
+    /// Places for outcomes not yet written.
+    unwritten: Arc<Semaphore>,
 }
 
 impl JobWriter {
@@ -75,11 +78,12 @@ impl JobWriter {
         instance_id: String,
         flush_interval: Duration,
         give_up_after: Duration,
+        max_unwritten: usize,
         tasks: &TaskTracker,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         tasks.spawn(run(Target { store, instance_id, give_up_after }, rx, flush_interval));
-        Self { tx }
+        Self { tx, unwritten: Arc::new(Semaphore::new(max_unwritten.max(1))) }
     }
 
     pub fn progress(&self, id: &JobId, milestone: Milestone) {
@@ -91,9 +95,11 @@ impl JobWriter {
         let _ = self.tx.send(Op::Done(id.clone()));
     }
 
-    /// Writes `outcome`; `slot`, its place among the unwritten outcomes, is freed once written.
-    pub fn finish(&self, outcome: Outcome, slot: OwnedSemaphorePermit) {
-        if self.tx.send(Op::Finish(outcome, slot)).is_err() {
+    /// Hands `outcome` to the writer once it has a place among the unwritten ones (waits while
+    /// `max_unwritten` are waiting to be written).
+    pub async fn finish(&self, outcome: Outcome) {
+        let place = self.unwritten.clone().acquire_owned().await.expect("the writer's semaphore is never closed");
+        if self.tx.send(Op::Finish(outcome, place)).is_err() {
             tracing::error!("job writer stopped before an outcome could be written");
         }
     }
@@ -180,7 +186,7 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
         };
         let Some(first) = first else { break };
         let mut outcomes = Vec::new();
-        let mut slots = Vec::new();
+        let mut places = Vec::new();
         let mut op = Some(first);
         while let Some(o) = op.take() {
             match o {
@@ -198,10 +204,10 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
                         pending_progress.entry(id).or_default().add_reports(reports);
                     }
                 }
-                Op::Finish(outcome, slot) => {
+                Op::Finish(outcome, place) => {
                     pending_progress.remove(&outcome.id);
                     outcomes.push(outcome);
-                    slots.push(slot);
+                    places.push(place);
                 }
             }
             if outcomes.len() < MAX_BATCH {
@@ -209,11 +215,10 @@ async fn run(store: Target, mut rx: mpsc::UnboundedReceiver<Op>, flush_interval:
             }
         }
         if !outcomes.is_empty() {
-            // In job id order, the order in which the heartbeat (by primary key) locks the same
-            // rows: two statements that lock rows in one order cannot deadlock each other.
+            // In job id order: every batch locks its rows in one order, so two cannot deadlock.
             outcomes.sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
             write_outcomes(&store, &outcomes).await;
-            drop(slots); // written (or left to the rescuer): room for more
+            drop(places); // written (or left to the rescuer): room for more
         }
         if Instant::now() >= next_flush && !pending_progress.is_empty() {
             flush_progress(&store, &mut pending_progress).await;
@@ -305,7 +310,7 @@ mod tests {
     #[test]
     fn a_tight_loop_of_reports_sends_the_writer_one_message() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let sink = JobWriter { tx }.sink_for(JobId::generate());
+        let sink = JobWriter { tx, unwritten: Arc::new(Semaphore::new(1)) }.sink_for(JobId::generate());
         for i in 0..=1000 {
             let percent = if i == 500 { 100.0 } else { 10.0 };
             sink.reported(ProgressReport::new(Some(percent), Some(format!("report {i}")), Some(i), None).unwrap());

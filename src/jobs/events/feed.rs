@@ -3,9 +3,10 @@
 //! (`Last-Event-ID`): the rows after it are read from the table first. Never ends by itself.
 //!
 //! A reader that falls behind the live events (its client reads slower than events come) reads
-//! what it missed from the table, all of it, however far behind it is. Its memory stays small however many readers lag at once: a
-//! page of [`PAGE`] rows at a time, read only when the previous one was sent, and what it read
-//! is remembered as a range with its gaps ([`Covered`]), not id by id. The table reads of all
+//! what it missed from the table, all of it, however far behind it is. Its memory stays small
+//! however many readers lag at once: a page of [`PAGE`] rows at a time, read only when the
+//! previous one was sent, and what it read is remembered as a range with its gaps
+//! ([`Covered`]), not id by id. The table reads of all
 //! readers go through the hub's few catch-up permits, so lagging readers cannot take every
 //! pooled connection from the API (1,000 lagging subscribers did: `GET /stats` waited 60 s).
 
@@ -95,7 +96,7 @@ pub struct EventFeed {
     floor: i64,
     /// Events to hand out, each marked whether it was read from the table (a replay).
     ready: VecDeque<(Arc<JobEvent>, bool)>,
-    /// The ids the last catch-up read, until `overlap_until`: live events among them are repeats.
+    /// The ids the last catch-ups read, until `overlap_until`: live events among them are repeats.
     replayed_ids: Covered,
     overlap_until: Option<Instant>,
     /// The last event handed out (where a lagging feed catches up from).
