@@ -145,8 +145,9 @@ cpu_ticks() { # PID → user + system clock ticks so far (0 once it is gone)
 pg_cpu_ticks() { # the cluster's CPU: the postmaster, its live children (backends, walwriter, ...)
   local postmaster # and those that ended (a child's time is added to the postmaster's when it exits)
   postmaster=$(head -1 "$work/data/postmaster.pid")
-  awk -v pm="$postmaster" '$1 == pm {t += $14 + $15 + $16 + $17} $4 == pm {t += $14 + $15} END {print t + 0}' \
-    /proc/[0-9]*/stat 2>/dev/null
+  # cat, not awk's own file list: a process that ends meanwhile is skipped (mawk stops at it).
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+    awk -v pm="$postmaster" '$1 == pm {t += $14 + $15 + $16 + $17} $4 == pm {t += $14 + $15} END {print t + 0}'
 }
 
 with_cpu() { # FILE CMD...: runs CMD (its status is returned); FILE gets its CPU seconds

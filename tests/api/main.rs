@@ -61,5 +61,6 @@ mod roles;
 /// `GET /jobs` at scale: keyset cursor, capped totals, bounded offset (issue 13 §4).
 mod listing;
 
-/// The claim's plan does not depend on the job table's statistics (issue 13 §3).
-mod claim_plan;
+/// The plans of the claim and of the writes by job id do not depend on the job table's
+/// statistics (issue 13 §3).
+mod plans;

@@ -4,6 +4,14 @@
 -- A retry of a job whose cancellation was requested meanwhile ends it 'cancelled' instead.
 -- Times are the statement's, not the transaction's: a job's completion runs in the transaction of
 -- its call, which began before the call did.
+-- The rows are reached by primary key only (`job_id = ANY ($1)`), whatever the table's statistics
+-- say: the status fence compares in the "C" collation, which no index of async_jobs is built with,
+-- so neither async_jobs_running_idx (partial on status = 'running') nor a listing index led by
+-- status can answer it. Left to its estimates on a table filled seconds ago (never analyzed), or
+-- analyzed while no job ran, PostgreSQL read every running row of every instance through one of
+-- those on each write (a bitmap scan, which never marks dead index entries: 1,000 buffers a write
+-- and 2.5 ms after 20,000 jobs; docs/design.md, "Plans that do not depend on statistics").
+-- Equality in "C" is byte equality, as in the database's own collation.
 -- $1 ids, $2 statuses, $3 results, $4 error codes, $5 messages, $6 retry delays (s), $7 attempts,
 -- $8 instance, $9 captured output
 UPDATE async_jobs j
@@ -26,5 +34,5 @@ UPDATE async_jobs j
        heartbeat_at = NULL, cancel_requested = false, session_id = NULL
   FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::float8[], $7::int4[], $9::jsonb[])
        AS o(id, status, result, code, message, retry_in, attempt, output)
- WHERE j.job_id = o.id AND j.status = 'running' AND j.instance_id = $8 AND j.attempts = o.attempt
+ WHERE j.job_id = ANY ($1) AND j.job_id = o.id AND j.status = 'running' COLLATE "C" AND j.instance_id = $8 AND j.attempts = o.attempt
 RETURNING j.job_id;

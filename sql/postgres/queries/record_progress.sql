@@ -4,7 +4,8 @@
 -- goes down. A row another transaction holds is skipped, not waited for: it is a job whose
 -- completion is being committed with its call (or a cancel request), and its progress is moot.
 -- `progress_events` counts the records that changed what a client sees (up to 1000): the job's
--- event trigger writes a `progress` event for the first 100.
+-- event trigger writes a `progress` event for the first 100. By primary key only, whatever the
+-- statistics say (the "C" collation of the status fence: see finish.sql).
 UPDATE async_jobs j
    SET progress = greatest(j.progress, u.progress),
        session_id = coalesce(u.session_id, j.session_id),
@@ -22,9 +23,9 @@ UPDATE async_jobs j
        AS u(id, progress, session_id, percent, message, processed, total)
  WHERE j.job_id = u.id
    AND j.job_id IN (SELECT l.job_id FROM async_jobs l
-                     WHERE l.job_id = ANY ($1) AND l.status = 'running' AND l.instance_id = $3
+                     WHERE l.job_id = ANY ($1) AND l.status = 'running' COLLATE "C" AND l.instance_id = $3
                        FOR UPDATE SKIP LOCKED)
-   AND j.status = 'running' AND j.instance_id = $3
+   AND j.status = 'running' COLLATE "C" AND j.instance_id = $3
    AND (j.progress < u.progress OR u.session_id IS DISTINCT FROM j.session_id AND u.session_id IS NOT NULL
         OR u.percent IS DISTINCT FROM j.report_percent AND u.percent IS NOT NULL
         OR u.message IS DISTINCT FROM j.message AND u.message IS NOT NULL
