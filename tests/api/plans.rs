@@ -7,7 +7,8 @@
 //! benchmark drained up to 3× slower in the runs that hit it. Here the statements run as procgate
 //! sends them (the claim after claim_plan.sql, in the same transaction) under
 //! `EXPLAIN (ANALYZE, FORMAT JSON)`, rolled back, on the two tables that misled the planner: one
-//! filled and never analyzed, and one analyzed while it held only ended jobs. No scan may read
+//! filled and never analyzed, and one analyzed while it held only ended jobs; and, as the claim and
+//! the writer keep one plan per connection, with plans made while the table was empty. No scan may read
 //! more rows than the statement changes (a little slack for the limited claim's over-fetch and for
 //! the dead row versions a primary-key lookup meets), none may scan the whole table, and the claim
 //! may neither sort nor build a bitmap.
@@ -22,6 +23,7 @@ const CLAIM: &str = include_str!("../../sql/postgres/queries/claim.sql");
 const CANDIDATES: &str = include_str!("../../sql/postgres/queries/claim_candidates.sql");
 const PICKED: &str = include_str!("../../sql/postgres/queries/claim_picked.sql");
 const FINISH: &str = include_str!("../../sql/postgres/queries/finish.sql");
+const FINISH_PLAN: &str = include_str!("../../sql/postgres/queries/finish_plan.sql");
 const COMPLETE_WITH_CALL: &str = include_str!("../../sql/postgres/queries/complete_with_call.sql");
 const PROGRESS: &str = include_str!("../../sql/postgres/queries/record_progress.sql");
 const HEARTBEAT: &str = include_str!("../../sql/postgres/queries/heartbeat.sql");
@@ -165,24 +167,43 @@ async fn start_running(db: &tokio_postgres::Client) -> Vec<String> {
         .collect()
 }
 
+/// A write by id reads async_jobs through its primary key only: an index led by another column
+/// can answer `job_id = ...` too, by reading all of it (job_id is the listing indexes' second
+/// column), which returns few rows but reads every entry.
+fn assert_by_primary_key(types: &[String], what: &str) {
+    let indexes: Vec<_> = types.iter().filter(|t| t.contains(" using ")).collect();
+    assert!(!indexes.is_empty(), "{what}: no index read: {types:?}");
+    assert!(indexes.iter().all(|t| t.ends_with(" using async_jobs_pkey")), "{what}: {types:?}");
+}
+
+/// finish.sql's EXECUTE arguments: `ids` completed by this instance in attempt 1.
+fn finish_args(ids: &[String]) -> String {
+    let n = ids.len();
+    format!(
+        "'{{{}}}'::text[], array_fill('completed'::text, ARRAY[{n}]), array_fill(NULL::jsonb, ARRAY[{n}]),
+         array_fill(NULL::text, ARRAY[{n}]), array_fill(NULL::text, ARRAY[{n}]), array_fill(0::float8, ARRAY[{n}]),
+         array_fill(1, ARRAY[{n}]), '{INSTANCE}', array_fill(NULL::jsonb, ARRAY[{n}])",
+        ids.join(",")
+    )
+}
+
 /// The writes that address running jobs by id — the outcome writer's, a completion with its call,
 /// progress records, the heartbeat — each in a transaction rolled back: each reads the jobs it
 /// names through the primary key, whatever the statistics say, and does what it is for.
 async fn assert_writes_by_id_plans(db: &mut tokio_postgres::Client, running: &[String], table: &str) {
     let ids = format!("'{{{}}}'::text[]", running[..WRITE].join(","));
     let n = WRITE;
-    // Each: the statement, its EXECUTE arguments, and a query whose count must be WRITE afterwards.
+    // Each: the settings procgate sends first in the statement's transaction, the statement, its
+    // EXECUTE arguments, and a query whose count must be WRITE afterwards.
     let writes = [
         (
+            FINISH_PLAN,
             FINISH,
-            format!(
-                "{ids}, array_fill('completed'::text, ARRAY[{n}]), array_fill(NULL::jsonb, ARRAY[{n}]),
-                 array_fill(NULL::text, ARRAY[{n}]), array_fill(NULL::text, ARRAY[{n}]), array_fill(0::float8, ARRAY[{n}]),
-                 array_fill(1, ARRAY[{n}]), '{INSTANCE}', array_fill(NULL::jsonb, ARRAY[{n}])"
-            ),
+            finish_args(&running[..n]),
             format!("SELECT count(*) FROM async_jobs WHERE job_id = ANY ({ids}) AND status = 'completed'"),
         ),
         (
+            "",
             PROGRESS,
             format!(
                 "{ids}, array_fill(30::int2, ARRAY[{n}]), '{INSTANCE}', array_fill(NULL::text, ARRAY[{n}]),
@@ -192,6 +213,7 @@ async fn assert_writes_by_id_plans(db: &mut tokio_postgres::Client, running: &[S
             format!("SELECT count(*) FROM async_jobs WHERE job_id = ANY ({ids}) AND progress = 30"),
         ),
         (
+            "",
             HEARTBEAT,
             format!("'{INSTANCE}', {ids}"),
             format!(
@@ -200,17 +222,19 @@ async fn assert_writes_by_id_plans(db: &mut tokio_postgres::Client, running: &[S
             ),
         ),
         (
+            "",
             HEARTBEAT_SKIPPED,
             format!("'{INSTANCE}', {ids}"),
             format!("SELECT count(*) FROM async_jobs WHERE job_id = ANY ({ids}) AND status = 'running'"),
         ),
     ];
-    for (statement, args, check) in writes {
+    for (settings, statement, args, check) in writes {
         let tx = db.transaction().await.unwrap();
+        tx.batch_execute(settings).await.unwrap();
         tx.batch_execute(&format!("PREPARE w AS {statement}")).await.unwrap();
         let types =
             assert_reads_only(&tx, &format!("EXECUTE w({args})"), NOT_IN_A_WRITE_BY_ID, 4 * n as u64, table).await;
-        assert!(types.iter().any(|t| t.ends_with("using async_jobs_pkey")), "{table}: {statement}: {types:?}");
+        assert_by_primary_key(&types, &format!("{table}: {statement}"));
         let done: i64 = tx.query_one(check.as_str(), &[]).await.unwrap().get(0);
         assert_eq!(done, n as i64, "{table}: {statement}: {check}");
         // A prepared statement outlives the transaction; the transaction, dropped unfinished, is
@@ -229,7 +253,7 @@ async fn assert_writes_by_id_plans(db: &mut tokio_postgres::Client, running: &[S
         table,
     )
     .await;
-    assert!(types.iter().any(|t| t.ends_with("using async_jobs_pkey")), "{table}: complete_with_call: {types:?}");
+    assert_by_primary_key(&types, &format!("{table}: complete_with_call"));
     let status: String = tx.query_one("SELECT status FROM async_jobs WHERE job_id = $1", &[one]).await.unwrap().get(0);
     assert_eq!(status, "completed", "{table}: complete_with_call");
 }
@@ -263,4 +287,61 @@ async fn a_table_analyzed_with_only_ended_jobs_is_claimed_in_order_and_written_b
     assert_limited_claim_plan(&mut client, "analyzed with ended jobs only").await;
     let running = start_running(&client).await;
     assert_writes_by_id_plans(&mut client, &running, "analyzed with ended jobs only").await;
+}
+
+/// The claim keeps one plan per connection (claim_plan.sql), and the writer's statement is
+/// planned for each batch (finish_plan.sql): the claim's plan made on the first claim of a fresh
+/// deployment, while the table is empty, is the one used once it holds thousands of jobs, and the
+/// writer's statement prepared and run then must not keep a plan of that time either. Both must
+/// read only the jobs they take or name, not a whole table or index.
+#[tokio::test]
+async fn plans_made_on_an_empty_table_read_only_their_jobs_once_the_table_has_grown() {
+    let (_db, mut client) = table_without_autovacuum().await;
+    {
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(CLAIM_PLAN).await.unwrap();
+        tx.batch_execute(&format!("PREPARE q AS {CLAIM}")).await.unwrap();
+        assert!(tx.query(&format!("EXECUTE q('{INSTANCE}', {TAKE})"), &[]).await.unwrap().is_empty());
+        tx.commit().await.unwrap();
+    }
+    {
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(FINISH_PLAN).await.unwrap();
+        tx.batch_execute(&format!("PREPARE w AS {FINISH}")).await.unwrap();
+        // More runs than PostgreSQL makes custom plans before it weighs a generic one (5).
+        for _ in 0..10 {
+            let changed = tx.query(&format!("EXECUTE w({})", finish_args(&["0".repeat(32)])), &[]).await.unwrap();
+            assert!(changed.is_empty());
+        }
+        tx.commit().await.unwrap();
+    }
+    insert_pending(&client, PENDING).await;
+    let table = "planned empty, grown to 20,000 jobs";
+    {
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(CLAIM_PLAN).await.unwrap();
+        let execute = format!("EXECUTE q('{INSTANCE}', {TAKE})");
+        let types = assert_reads_only(&tx, &execute, NOT_IN_A_CLAIM, TAKE as u64, table).await;
+        assert!(types.iter().any(|t| t == "Index Scan using async_jobs_pending_idx"), "{table}: {types:?}");
+        // Dropped unfinished: rolled back.
+    }
+    let running = start_running(&client).await;
+    let tx = client.transaction().await.unwrap();
+    tx.batch_execute(FINISH_PLAN).await.unwrap();
+    let types = assert_reads_only(
+        &tx,
+        &format!("EXECUTE w({})", finish_args(&running[..WRITE])),
+        NOT_IN_A_WRITE_BY_ID,
+        4 * WRITE as u64,
+        table,
+    )
+    .await;
+    assert_by_primary_key(&types, table);
+    let ids = format!("'{{{}}}'::text[]", running[..WRITE].join(","));
+    let done: i64 = tx
+        .query_one(&format!("SELECT count(*) FROM async_jobs WHERE job_id = ANY ({ids}) AND status = 'completed'"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(done, WRITE as i64, "{table}");
 }

@@ -55,6 +55,8 @@ const CLAIM_PICKED_SQL: &str = include_str!("../../../sql/postgres/queries/claim
 const LIMITED_CLAIM_LOCK: &str = include_str!("../../../sql/postgres/queries/limited_claim_lock.sql");
 /// The claim's planner settings, for its transaction: one plan whatever the statistics say.
 const CLAIM_PLAN: &str = include_str!("../../../sql/postgres/queries/claim_plan.sql");
+/// A plain claim's transaction opens with its planner settings, in the same message.
+const BEGIN_CLAIM: &str = concat!("BEGIN;\n", include_str!("../../../sql/postgres/queries/claim_plan.sql"));
 const RUNNING_COUNTS_SQL: &str = include_str!("../../../sql/postgres/queries/running_counts.sql");
 
 const PROGRESS_SQL: &str = include_str!("../../../sql/postgres/queries/record_progress.sql");
@@ -65,6 +67,8 @@ const PROGRESS_SQL: &str = include_str!("../../../sql/postgres/queries/record_pr
 /// Conditional on the job still running here, in the same attempt: a late or stale write
 /// (after a rescue, a cancel, another instance's claim) changes nothing.
 const FINISH_SQL: &str = include_str!("../../../sql/postgres/queries/finish.sql");
+/// The outcome writer's transaction opens with its planner setting (a generic plan).
+const BEGIN_FINISH: &str = concat!("BEGIN;\n", include_str!("../../../sql/postgres/queries/finish_plan.sql"));
 
 /// A job's completion in its call's transaction; fails with [`FENCE_LOST`] when the fence
 /// matches no row.
@@ -197,14 +201,12 @@ pub(super) async fn claim(
     limit: usize,
     limits: &[ProcedureLimit],
 ) -> Result<Vec<ClaimedJob>, DbError> {
-    let tx = client.transaction().await.map_err(map_error)?;
     if limits.is_empty() {
-        tx.batch_execute(CLAIM_PLAN).await.map_err(map_error)?;
-        let stmt = tx.prepare_cached(CLAIM_SQL).await.map_err(map_error)?;
-        let rows = tx.query(&stmt, &[&instance_id, &(limit as i64)]).await.map_err(map_error)?;
-        tx.commit().await.map_err(map_error)?;
+        let stmt = client.prepare_cached(CLAIM_SQL).await.map_err(map_error)?;
+        let rows = in_transaction(client, BEGIN_CLAIM, client.query(&stmt, &[&instance_id, &(limit as i64)])).await?;
         return Ok(rows.iter().map(claimed_from_row).collect());
     }
+    let tx = client.transaction().await.map_err(map_error)?;
     tx.batch_execute(LIMITED_CLAIM_LOCK).await.map_err(map_error)?;
     let running: Vec<(String, i64)> =
         tx.query(RUNNING_COUNTS_SQL, &[]).await.map_err(map_error)?.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -272,11 +274,27 @@ pub(super) async fn finish(client: &Object, instance_id: &str, outcomes: &[Outco
     let output: Vec<Option<Json>> =
         outcomes.iter().map(|o| o.output.as_ref().and_then(|lines| serde_json::to_value(lines).ok())).collect();
     let stmt = client.prepare_cached(FINISH_SQL).await.map_err(map_error)?;
-    let rows = client
-        .query(&stmt, &[&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output])
-        .await
-        .map_err(map_error)?;
+    let params: [&(dyn ToSql + Sync); 9] =
+        [&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output];
+    let rows = in_transaction(client, BEGIN_FINISH, client.query(&stmt, &params)).await?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
+}
+
+/// Runs `statement` in a transaction of its own, opened by `begin` (`BEGIN` and the statement's
+/// `SET LOCAL`s), sent together with its `COMMIT`: one round trip. The statement's future must not
+/// have been polled yet (each request is sent at its future's first poll, in `join!`'s order).
+/// Should the statement fail, the `COMMIT` ends the failed transaction as a rollback.
+async fn in_transaction<T>(
+    client: &Object,
+    begin: &str,
+    statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, DbError> {
+    let (begun, result, committed) =
+        tokio::join!(client.batch_execute(begin), statement, client.batch_execute("COMMIT"));
+    begun.map_err(map_error)?;
+    let result = result.map_err(map_error)?;
+    committed.map_err(map_error)?;
+    Ok(result)
 }
 
 /// The statement that completes a job in the open transaction of its call (see
