@@ -60,6 +60,10 @@ start_cluster
 
 TICKS=$(getconf CLK_TCK)
 
+# A database is dropped as soon as its figure is measured, so that autovacuum's work on its dead
+# rows does not run during the next figure and join that figure's cluster CPU.
+drop_db() { psql_do -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; }
+
 # SCRIPT → a JSON object: tps, and the CPU microseconds one transaction cost the cluster and
 # pgbench itself. In a database of its own (`bench` keeps procgate's jobs).
 pgbench_tps() {
@@ -69,6 +73,7 @@ pgbench_tps() {
   with_cpu "$work/client.cpu" "$PGBIN/pgbench" -n -M prepared -c 16 -j 2 -T "$PGBENCH_SECONDS" -h 127.0.0.1 \
     -p "$PGPORT" -U postgres -f "$sqldir/$1" pgbench >"$work/pgbench.out" 2>&1 || { cat "$work/pgbench.out" >&2; return 1; }
   pg1=$(pg_cpu_ticks)
+  drop_db pgbench
   python3 - "$work/pgbench.out" "$((pg1 - pg0))" "$TICKS" "$(cat "$work/client.cpu")" <<'PY'
 import json, re, sys
 out, pg_ticks, ticks, client_s = open(sys.argv[1]).read(), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
@@ -129,6 +134,7 @@ run_once() { # RUN
   drain=$(run_loadgen drain)
   drain=$(with_field "$drain" rss_mb "$(gateway_hwm_mb)")
   stop_gateway
+  drop_db bench
   log "  $drain"
 
   log "run $run/$RUNS: pgbench lifecycle, 16 clients, ${PGBENCH_SECONDS} s"
@@ -141,6 +147,7 @@ run_once() { # RUN
   e2e=$(run_loadgen e2e)
   e2e=$(with_field "$e2e" rss_mb "$(gateway_hwm_mb)")
   stop_gateway
+  drop_db bench
   log "  $e2e"
 
   echo "{\"run\":$run,\"insert\":$insert_tps,\"drain_lifecycle\":$drain_tps,\"e2e_lifecycle\":$e2e_tps,\"accept\":$accept,\"drain\":$drain,\"e2e\":$e2e}"
