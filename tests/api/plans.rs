@@ -258,14 +258,19 @@ async fn assert_writes_by_id_plans(db: &mut tokio_postgres::Client, running: &[S
     assert_eq!(status, "completed", "{table}: complete_with_call");
 }
 
+/// On a table of PENDING pending jobs: both claims, then (jobs started) every write by id.
+async fn assert_every_plan(client: &mut tokio_postgres::Client, table: &str) {
+    assert_claim_plan(client, table).await;
+    assert_limited_claim_plan(client, table).await;
+    let running = start_running(client).await;
+    assert_writes_by_id_plans(client, &running, table).await;
+}
+
 #[tokio::test]
 async fn a_table_filled_and_never_analyzed_is_claimed_in_order_and_written_by_primary_key() {
     let (_db, mut client) = table_without_autovacuum().await;
     insert_pending(&client, PENDING).await;
-    assert_claim_plan(&mut client, "filled, never analyzed").await;
-    assert_limited_claim_plan(&mut client, "filled, never analyzed").await;
-    let running = start_running(&client).await;
-    assert_writes_by_id_plans(&mut client, &running, "filled, never analyzed").await;
+    assert_every_plan(&mut client, "filled, never analyzed").await;
 }
 
 #[tokio::test]
@@ -283,10 +288,7 @@ async fn a_table_analyzed_with_only_ended_jobs_is_claimed_in_order_and_written_b
         .unwrap();
     client.batch_execute("ANALYZE async_jobs").await.unwrap();
     insert_pending(&client, PENDING).await;
-    assert_claim_plan(&mut client, "analyzed with ended jobs only").await;
-    assert_limited_claim_plan(&mut client, "analyzed with ended jobs only").await;
-    let running = start_running(&client).await;
-    assert_writes_by_id_plans(&mut client, &running, "analyzed with ended jobs only").await;
+    assert_every_plan(&mut client, "analyzed with ended jobs only").await;
 }
 
 /// The claim keeps one plan per connection (claim_plan.sql), and the writer's statement is
