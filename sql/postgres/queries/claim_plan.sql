@@ -5,8 +5,9 @@
 -- and not yet analyzed, or analyzed when it held no pending job (a million ended ones): it read
 -- and sorted every pending row on each claim (13-20 ms a claim at 20,000 pending jobs against
 -- 0.1 ms; docs/design.md, "Plans that do not depend on statistics"). LOCAL: for this
--- transaction only. A generic plan: the same for every claim, so it is made once per connection
--- (the planner would otherwise plan most claims anew, as it did finish.sql: see finish_plan.sql).
+-- transaction only. A generic plan: the same for every claim, so the plain claim's prepared
+-- statement is planned once per connection (the planner would otherwise plan most claims anew, as
+-- it did finish.sql: see by_id_plan.sql); the limited claim's statements are planned on each use.
 -- `jit = off`: a plan left with a disabled node costs over 10^10, past
 -- jit_above_cost, and compiling it took 130-530 ms (measured on a by-id UPDATE) for a 1 ms statement.
 SET LOCAL enable_seqscan = off;

@@ -293,12 +293,13 @@ async fn run(
             Commit::Alone if !in_transaction => (call.await?, true),
             Commit::Alone => {
                 // BEGIN and the call travel together: one round trip.
-                let (begun, rows) = tokio::join!(client.batch_execute("BEGIN"), call);
+                let (begun, rows) = tokio::join!(biased; client.batch_execute("BEGIN"), call);
                 begun.map_err(map_error)?;
                 (rows?, true)
             }
             Commit::ReadOnly if one_trip => {
                 let (begun, rows, ended) = tokio::join!(
+                    biased;
                     client.batch_execute("BEGIN TRANSACTION READ ONLY"),
                     call,
                     client.batch_execute("COMMIT")
@@ -309,7 +310,7 @@ async fn run(
                 (rows, false)
             }
             Commit::ReadOnly => {
-                let (begun, rows) = tokio::join!(client.batch_execute("BEGIN TRANSACTION READ ONLY"), call);
+                let (begun, rows) = tokio::join!(biased; client.batch_execute("BEGIN TRANSACTION READ ONLY"), call);
                 begun.map_err(map_error)?;
                 (rows?, false)
             }
@@ -317,7 +318,7 @@ async fn run(
                 let wrote = client.prepare_cached(CALL_WROTE_SQL).await.map_err(map_error)?;
                 // BEGIN, the call and the question whether it wrote: one round trip.
                 let (begun, rows, wrote) =
-                    tokio::join!(client.batch_execute("BEGIN"), call, client.query_one(&wrote, &[]));
+                    tokio::join!(biased; client.batch_execute("BEGIN"), call, client.query_one(&wrote, &[]));
                 begun.map_err(map_error)?;
                 let rows = rows?;
                 (rows, wrote.map_err(map_error)?.get::<_, bool>(0))
@@ -357,7 +358,7 @@ async fn run(
         Err(e) => return (Err(e), output, end(client, "ROLLBACK").await.is_ok()),
     };
     let (completed, committed) =
-        tokio::join!(store::complete_with_call(client, &stmt, fence, &completion), end(client, "COMMIT"));
+        tokio::join!(biased; store::complete_with_call(client, &stmt, fence, &completion), end(client, "COMMIT"));
     let reusable = committed.is_ok();
     (settled(completed, committed, true).map(|ran| (Map::new(), ran)), output, reusable)
 }
@@ -397,6 +398,7 @@ async fn run_in_one_trip(
     let completion = Outcome::completed(fence.job_id.clone(), fence.attempt, Map::new(), None);
     client.notices.begin_call(false, progress.shared());
     let (begun, called, wrote, completed, committed) = tokio::join!(
+        biased;
         client.batch_execute("BEGIN"),
         interruptible(client, cancel, client.query(prepared, params)),
         client.query_one(&wrote_stmt, &[]),

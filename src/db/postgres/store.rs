@@ -67,8 +67,9 @@ const PROGRESS_SQL: &str = include_str!("../../../sql/postgres/queries/record_pr
 /// Conditional on the job still running here, in the same attempt: a late or stale write
 /// (after a rescue, a cancel, another instance's claim) changes nothing.
 const FINISH_SQL: &str = include_str!("../../../sql/postgres/queries/finish.sql");
-/// The outcome writer's transaction opens with its planner setting (a generic plan).
-const BEGIN_FINISH: &str = concat!("BEGIN;\n", include_str!("../../../sql/postgres/queries/finish_plan.sql"));
+/// The transaction of a write that names its jobs opens with its planner setting (a plan made for
+/// the table as it is: see by_id_plan.sql).
+const BEGIN_BY_ID: &str = concat!("BEGIN;\n", include_str!("../../../sql/postgres/queries/by_id_plan.sql"));
 
 /// A job's completion in its call's transaction; fails with [`FENCE_LOST`] when the fence
 /// matches no row.
@@ -256,10 +257,9 @@ pub(super) async fn record_progress(
     let processed: Vec<Option<i64>> = reports.iter().map(|r| r.and_then(|r| r.processed)).collect();
     let totals: Vec<Option<i64>> = reports.iter().map(|r| r.and_then(|r| r.total)).collect();
     let stmt = client.prepare_cached(PROGRESS_SQL).await.map_err(map_error)?;
-    client
-        .execute(&stmt, &[&ids, &progress, &instance_id, &sessions, &percents, &messages, &processed, &totals])
-        .await
-        .map_err(map_error)?;
+    let params: [&(dyn ToSql + Sync); 8] =
+        [&ids, &progress, &instance_id, &sessions, &percents, &messages, &processed, &totals];
+    in_transaction(client, BEGIN_BY_ID, client.execute(&stmt, &params)).await?;
     Ok(())
 }
 
@@ -276,21 +276,23 @@ pub(super) async fn finish(client: &Object, instance_id: &str, outcomes: &[Outco
     let stmt = client.prepare_cached(FINISH_SQL).await.map_err(map_error)?;
     let params: [&(dyn ToSql + Sync); 9] =
         [&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output];
-    let rows = in_transaction(client, BEGIN_FINISH, client.query(&stmt, &params)).await?;
+    let rows = in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &params)).await?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
 }
 
 /// Runs `statement` in a transaction of its own, opened by `begin` (`BEGIN` and the statement's
 /// `SET LOCAL`s), sent together with its `COMMIT`: one round trip. The statement's future must not
-/// have been polled yet (each request is sent at its future's first poll, in `join!`'s order).
-/// Should the statement fail, the `COMMIT` ends the failed transaction as a rollback.
+/// have been polled yet: each request is sent at its future's first poll, and `biased` polls them
+/// in the order written. Should the statement fail, the `COMMIT` ends the failed transaction as a
+/// rollback. All three are sent at the first poll, so a caller that dropped this future after it
+/// would still commit what the statement did: the claimer and the writer await it to the end.
 async fn in_transaction<T>(
     client: &Object,
     begin: &str,
     statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, DbError> {
     let (begun, result, committed) =
-        tokio::join!(client.batch_execute(begin), statement, client.batch_execute("COMMIT"));
+        tokio::join!(biased; client.batch_execute(begin), statement, client.batch_execute("COMMIT"));
     begun.map_err(map_error)?;
     let result = result.map_err(map_error)?;
     committed.map_err(map_error)?;
@@ -322,13 +324,13 @@ pub(super) async fn complete_with_call(
 pub(super) async fn heartbeat(client: &Object, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
     let ids: Vec<&str> = running.iter().map(JobId::as_str).collect();
     let stmt = client.prepare_cached(HEARTBEAT_SQL).await.map_err(map_error)?;
-    let mut rows = client.query(&stmt, &[&instance_id, &ids]).await.map_err(map_error)?;
+    let mut rows = in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &[&instance_id, &ids])).await?;
     if rows.len() < ids.len() {
         // Skipped (held by another transaction) or no longer ours: ask which without waiting.
         let renewed: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
         let skipped: Vec<&str> = ids.iter().copied().filter(|id| !renewed.contains(*id)).collect();
         let stmt = client.prepare_cached(HEARTBEAT_SKIPPED_SQL).await.map_err(map_error)?;
-        rows.extend(client.query(&stmt, &[&instance_id, &skipped]).await.map_err(map_error)?);
+        rows.extend(in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &[&instance_id, &skipped])).await?);
     }
     // Still ours and not to be cancelled: every other job must stop here.
     let keep: HashSet<String> = rows.iter().filter(|r| !r.get::<_, bool>(1)).map(|r| r.get(0)).collect();

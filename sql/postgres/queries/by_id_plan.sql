@@ -1,0 +1,12 @@
+-- Sent first in the transaction of each write that names its jobs (finish.sql, record_progress.sql,
+-- heartbeat.sql, heartbeat_skipped.sql; each the only statement there): it is planned for the
+-- table as it is now. The only good way to the jobs it names is the primary key (its status fence
+-- has no index: see finish.sql's header), but a plan made while the table was small finds others:
+-- a sequential scan, or a listing index read whole, whose second column is job_id (the cheapest
+-- paths through a few pages). PostgreSQL keeps a generic plan once five custom ones have not
+-- looked cheaper, and so used one made early in a fresh table for the rest of the run, growing
+-- table or not: the writer read 370-930 buffers, 3.7-4.8 ms a batch, at the end of an end-to-end
+-- run of 20,000 jobs (tests/api/plans.rs shows the same for record_progress.sql). A custom plan
+-- costs ~0.3 ms of planning a batch; a plan that reads the whole table costs more with every job.
+-- LOCAL: for this transaction only.
+SET LOCAL plan_cache_mode = force_custom_plan;
