@@ -88,6 +88,11 @@ fn describe() {
     describe_gauge!("procgate_pool_connections_in_use", "Database connections lent out, by pool.");
     describe_gauge!("procgate_pool_connections_idle", "Database connections open and free, by pool.");
     describe_gauge!("procgate_sse_subscribers", "Open event streams (GET /jobs/{id}/events, GET /events).");
+    describe_counter!(
+        "procgate_sse_catch_ups_total",
+        "Times a GET /events stream fell behind the live events (its client read too slowly) and re-read \
+         what it missed from the event table."
+    );
     describe_counter!("procgate_http_requests_total", "HTTP requests answered, by route pattern and status.");
 }
 
@@ -172,6 +177,11 @@ pub fn pools(figures: &[PoolFigures]) {
 
 pub fn sse_subscribers(n: usize) {
     gauge!("procgate_sse_subscribers").set(n as f64);
+}
+
+/// A `GET /events` stream fell behind the live events and catches up from the table.
+pub fn sse_catch_up() {
+    counter!("procgate_sse_catch_ups_total").increment(1);
 }
 
 /// One answered HTTP request; `route` is the matched pattern (`None`: no route matched).

@@ -61,6 +61,9 @@ mod roles;
 /// `GET /jobs` at scale: keyset cursor, capped totals, bounded offset (issue 13 §4).
 mod listing;
 
+/// A `GET /events` subscriber that falls behind catches up from the table (issue 13 §5's feeds).
+mod feed_lag;
+
 /// The plans of the claim and of the writes by job id do not depend on the job table's
 /// statistics (issue 13 §3).
 mod plans;

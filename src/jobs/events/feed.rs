@@ -158,6 +158,7 @@ impl EventFeed {
                     Ok(event) => self.ready.push_back((event, false)),
                     // Fell behind: read what was missed from the table.
                     Err(RecvError::Lagged(_)) => {
+                        crate::instruments::sse_catch_up();
                         self.replay_from = Some(self.last_sent);
                         self.replay_limit = None;
                     }
