@@ -52,15 +52,13 @@ fn dechunk(raw: &mut Vec<u8>, body: &mut String) {
     }
 }
 
-/// The ids of the complete events in `body` (each block `id: ..`, `event: ..`, `data: ..`),
-/// removed from it; comments and an unfinished block stay.
+/// The ids of the complete events in `body`, removed from it (comments are dropped; an
+/// unfinished block stays).
 fn take_event_ids(body: &mut String) -> Vec<i64> {
     let mut ids = Vec::new();
     while let Some(end) = body.find("\n\n") {
         let block: String = body.drain(..end + 2).collect();
-        if let Some(id) = block.lines().find_map(|l| l.strip_prefix("id: ")) {
-            ids.push(id.parse().unwrap());
-        }
+        ids.extend(crate::contract::events::parse(&block).map(|e| e.id));
     }
     ids
 }

@@ -66,7 +66,8 @@ impl SseReader {
     }
 }
 
-fn parse(block: &str) -> Option<SseEvent> {
+/// One event block (`id: ..`, `event: ..`, `data: ..`); `None` for a comment.
+pub fn parse(block: &str) -> Option<SseEvent> {
     let (mut id, mut event, mut data) = (None, None, None);
     for line in block.lines() {
         if let Some(v) = line.strip_prefix("id: ") {

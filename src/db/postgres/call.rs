@@ -298,16 +298,7 @@ async fn run(
                 (rows?, true)
             }
             Commit::ReadOnly if one_trip => {
-                let (begun, rows, ended) = tokio::join!(
-                    biased;
-                    client.batch_execute("BEGIN TRANSACTION READ ONLY"),
-                    call,
-                    client.batch_execute("COMMIT")
-                );
-                begun.map_err(map_error)?;
-                let rows = rows?;
-                ended.map_err(map_error)?;
-                (rows, false)
+                (store::in_transaction(client, "BEGIN TRANSACTION READ ONLY", call).await?, false)
             }
             Commit::ReadOnly => {
                 let (begun, rows) = tokio::join!(biased; client.batch_execute("BEGIN TRANSACTION READ ONLY"), call);

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::TryFutureExt;
 use serde_json::Value as Json;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
@@ -204,7 +205,12 @@ pub(super) async fn claim(
 ) -> Result<Vec<ClaimedJob>, DbError> {
     if limits.is_empty() {
         let stmt = client.prepare_cached(CLAIM_SQL).await.map_err(map_error)?;
-        let rows = in_transaction(client, BEGIN_CLAIM, client.query(&stmt, &[&instance_id, &(limit as i64)])).await?;
+        let rows = in_transaction(
+            client,
+            BEGIN_CLAIM,
+            client.query(&stmt, &[&instance_id, &(limit as i64)]).map_err(map_error),
+        )
+        .await?;
         return Ok(rows.iter().map(claimed_from_row).collect());
     }
     let tx = client.transaction().await.map_err(map_error)?;
@@ -259,7 +265,7 @@ pub(super) async fn record_progress(
     let stmt = client.prepare_cached(PROGRESS_SQL).await.map_err(map_error)?;
     let params: [&(dyn ToSql + Sync); 8] =
         [&ids, &progress, &instance_id, &sessions, &percents, &messages, &processed, &totals];
-    in_transaction(client, BEGIN_BY_ID, client.execute(&stmt, &params)).await?;
+    in_transaction(client, BEGIN_BY_ID, client.execute(&stmt, &params).map_err(map_error)).await?;
     Ok(())
 }
 
@@ -276,25 +282,26 @@ pub(super) async fn finish(client: &Object, instance_id: &str, outcomes: &[Outco
     let stmt = client.prepare_cached(FINISH_SQL).await.map_err(map_error)?;
     let params: [&(dyn ToSql + Sync); 9] =
         [&ids, &statuses, &results, &codes, &messages, &retry_in, &attempts, &instance_id, &output];
-    let rows = in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &params)).await?;
+    let rows = in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &params).map_err(map_error)).await?;
     Ok(rows.iter().map(|r| JobId::from_db(r.get(0))).collect())
 }
 
-/// Runs `statement` in a transaction of its own, opened by `begin` (`BEGIN` and the statement's
-/// `SET LOCAL`s), sent together with its `COMMIT`: one round trip. The statement's future must not
-/// have been polled yet: each request is sent at its future's first poll, and `biased` polls them
-/// in the order written. Should the statement fail, the `COMMIT` ends the failed transaction as a
-/// rollback. All three are sent at the first poll, so a caller that dropped this future after it
-/// would still commit what the statement did: the claimer and the writer await it to the end.
-async fn in_transaction<T>(
+/// Runs `statement` in a transaction of its own, opened by `begin` (`BEGIN`, `BEGIN TRANSACTION
+/// READ ONLY`, with the statement's `SET LOCAL`s when it has any), sent together with its
+/// `COMMIT`: one round trip. The statement's future must not have been polled yet: each request
+/// is sent at its future's first poll, and `biased` polls them in the order written. Should the
+/// statement fail, the `COMMIT` ends the failed transaction as a rollback. All three are sent at
+/// the first poll, so a caller that dropped this future after it would still commit what the
+/// statement did: the claimer, the writer and a call await it to the end.
+pub(super) async fn in_transaction<T>(
     client: &Object,
     begin: &str,
-    statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    statement: impl std::future::Future<Output = Result<T, DbError>>,
 ) -> Result<T, DbError> {
     let (begun, result, committed) =
         tokio::join!(biased; client.batch_execute(begin), statement, client.batch_execute("COMMIT"));
     begun.map_err(map_error)?;
-    let result = result.map_err(map_error)?;
+    let result = result?;
     committed.map_err(map_error)?;
     Ok(result)
 }
@@ -324,13 +331,17 @@ pub(super) async fn complete_with_call(
 pub(super) async fn heartbeat(client: &Object, instance_id: &str, running: &[JobId]) -> Result<Vec<JobId>, DbError> {
     let ids: Vec<&str> = running.iter().map(JobId::as_str).collect();
     let stmt = client.prepare_cached(HEARTBEAT_SQL).await.map_err(map_error)?;
-    let mut rows = in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &[&instance_id, &ids])).await?;
+    let mut rows =
+        in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &[&instance_id, &ids]).map_err(map_error)).await?;
     if rows.len() < ids.len() {
         // Skipped (held by another transaction) or no longer ours: ask which without waiting.
         let renewed: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
         let skipped: Vec<&str> = ids.iter().copied().filter(|id| !renewed.contains(*id)).collect();
         let stmt = client.prepare_cached(HEARTBEAT_SKIPPED_SQL).await.map_err(map_error)?;
-        rows.extend(in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &[&instance_id, &skipped])).await?);
+        rows.extend(
+            in_transaction(client, BEGIN_BY_ID, client.query(&stmt, &[&instance_id, &skipped]).map_err(map_error))
+                .await?,
+        );
     }
     // Still ours and not to be cancelled: every other job must stop here.
     let keep: HashSet<String> = rows.iter().filter(|r| !r.get::<_, bool>(1)).map(|r| r.get(0)).collect();
